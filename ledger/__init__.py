@@ -1,0 +1,73 @@
+"""experiment-ledger: a file-based, git-friendly experiment tracker.
+
+    import ledger
+
+    with ledger.init(project="mnist", config={"lr": 1e-3}, group="resnet") as run:
+        for step in range(100):
+            run.log({"loss": 1 / (step + 1)})
+
+Everything lands as plain files (YAML manifests, JSON-lines metrics) under a ledger root.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger import _lifecycle
+from ledger._errors import (
+    CorruptFileError,
+    FormatVersionError,
+    InvalidNameError,
+    LedgerError,
+    LedgerWarning,
+    RunNotFoundError,
+    RunStateError,
+    StorageError,
+)
+from ledger._run import Config, Run, Summary, init
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Config",
+    "CorruptFileError",
+    "FormatVersionError",
+    "InvalidNameError",
+    "LedgerError",
+    "LedgerWarning",
+    "Run",
+    "RunNotFoundError",
+    "RunStateError",
+    "StorageError",
+    "Summary",
+    "__version__",
+    "active_run",
+    "finish",
+    "init",
+    "log",
+]
+
+
+def active_run() -> Run | None:
+    """The run that module-level calls go to: the latest started, unfinished one."""
+    return _lifecycle.active()
+
+
+def _require_active(what: str) -> Run:
+    run = _lifecycle.active()
+    if run is None:
+        msg = f"ledger.{what}: no active run; call ledger.init() first"
+        raise RunStateError(msg)
+    return run
+
+
+def log(data: dict[str, Any], step: int | None = None) -> None:
+    """``run.log`` on the active run (see :meth:`Run.log`)."""
+    _require_active("log").log(data, step=step)
+
+
+def finish(*, status: str = "finished") -> None:
+    """Finish the active run, if any (see :meth:`Run.finish`)."""
+    run = _lifecycle.active()
+    if run is not None:
+        run.finish(status=status)

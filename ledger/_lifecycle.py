@@ -1,0 +1,107 @@
+"""Process-level bookkeeping: the active runs, and what happens to them when the process ends.
+
+- normal exit (atexit): ``finished``
+- an uncaught exception (sys.excepthook): ``failed``, with the traceback in run.yaml
+- KeyboardInterrupt (Ctrl-C, SIGINT): ``killed``
+- SIGTERM: ``killed``; then the previous handler runs (the default one ends the process
+  with the usual exit code, so schedulers still see a terminated job)
+- kill -9 or a lost machine: nothing can run; readers see a stale heartbeat as ``crashed``
+
+The hooks chain to whatever was installed before and are installed once, at the first init.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from types import FrameType, TracebackType
+
+    from ledger._run import Run
+
+_runs: list[Run] = []  # unfinished runs, oldest first; the last is the active one
+_lock = threading.Lock()
+_installed = False
+_prev_excepthook: Any = None
+_prev_sigterm: Any = None
+
+
+def register(run: Run) -> None:
+    with _lock:
+        _runs.append(run)
+    _install()
+
+
+def forget(run: Run) -> None:
+    with _lock, contextlib.suppress(ValueError):
+        _runs.remove(run)
+
+
+def active() -> Run | None:
+    """The most recently started run that is not finished."""
+    with _lock:
+        return _runs[-1] if _runs else None
+
+
+def status_for(exc: BaseException) -> str:
+    return "killed" if isinstance(exc, KeyboardInterrupt) else "failed"
+
+
+def _finish_all(status: str, error: str | None = None) -> None:
+    with _lock:
+        runs = list(reversed(_runs))
+    for run in runs:
+        try:
+            run.finish(status=status, error=error)
+        except Exception as exc:
+            sys.stderr.write(f"ledger: could not finish run {run.id}: {exc}\n")
+
+
+def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    from ledger._run import format_error  # noqa: PLC0415
+
+    _finish_all(status_for(exc), format_error(exc_type, exc, tb))
+    (_prev_excepthook or sys.__excepthook__)(exc_type, exc, tb)
+
+
+def _atexit() -> None:
+    _finish_all("finished")
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    prev = _prev_sigterm
+    if callable(prev):
+        # Someone else (Lightning, a job system) handles SIGTERM, maybe to stop cleanly
+        # and keep logging: record the intent and let them decide when the run ends.
+        with _lock:
+            runs = list(_runs)
+        for run in runs:
+            run._killed_by_signal = True  # noqa: SLF001
+        prev(signum, frame)
+        return
+    _finish_all("killed", f"terminated by signal {signal.Signals(signum).name}")
+    # Die the way the default handler would, so the exit status still says SIGTERM.
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _install() -> None:
+    global _installed, _prev_excepthook, _prev_sigterm  # noqa: PLW0603
+    with _lock:
+        if _installed:
+            return
+        _installed = True
+    _prev_excepthook = sys.excepthook
+    sys.excepthook = _excepthook
+    atexit.register(_atexit)
+    if threading.current_thread() is threading.main_thread():
+        current = signal.getsignal(signal.SIGTERM)
+        if current is not signal.SIG_IGN:
+            _prev_sigterm = current if callable(current) else None
+            signal.signal(signal.SIGTERM, _on_sigterm)

@@ -1,0 +1,297 @@
+"""The one module that talks to storage.
+
+A :class:`Storage` is a ledger root on any fsspec filesystem. Every path passed to it is
+relative to the root and '/'-separated; it never accepts a path that leaves the root.
+Local folders take a fast path through ``os`` (atomic replace, O_APPEND, O_EXCL, fsync);
+everything else goes through fsspec, which is imported only when a Storage is made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ledger._errors import InvalidNameError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+
+T = TypeVar("T")
+
+# Protocols whose files can be appended to in place. Object stores (s3, gcs, az, ...)
+# re-upload a whole object for "ab" and two writers lose data, so they get segments.
+_APPENDABLE = frozenset({"file", "local", "memory"})
+
+# OSErrors that retrying cannot fix: they describe the request, not a hiccup.
+_PERMANENT = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of a directory listing."""
+
+    name: str
+    is_dir: bool
+
+
+@dataclass(frozen=True)
+class Stat:
+    """What identifies a file's version cheaply: its size and mtime (or ETag)."""
+
+    size: int
+    version: str
+
+
+def retrying(op: Callable[[], T], *, attempts: int = 4, first_delay: float = 0.05) -> T:
+    """Call ``op``, retrying transient OSErrors with exponential backoff.
+
+    Errors that describe the request itself (missing file, already exists, permission)
+    are raised at once; the last transient error is raised when attempts run out.
+    """
+    delay = first_delay
+    for attempt in range(attempts):
+        try:
+            return op()
+        except _PERMANENT:
+            raise
+        except OSError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(delay)
+            delay *= 4
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_rel(rel: str) -> None:
+    # Names are validated where they are made (format module); this is the last guard.
+    if not rel or rel.startswith("/") or "\\" in rel or any(p in ("", ".", "..") for p in rel.split("/")):
+        msg = f"path {rel!r} is not a plain relative path inside the ledger root"
+        raise InvalidNameError(msg)
+
+
+def _is_precondition_failed(exc: BaseException) -> bool:
+    # s3fs reports a lost If-None-Match race as a plain OSError whose cause is HTTP 412.
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        text = f"{type(cur).__name__} {cur}"
+        if "PreconditionFailed" in text or "412" in text:
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+class Storage:
+    """A ledger root: a local folder or any fsspec URL (``memory://x``, ``s3://bucket/x``)."""
+
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        import fsspec.core  # noqa: PLC0415  (kept out of `import ledger`)
+        from fsspec.implementations.local import LocalFileSystem  # noqa: PLC0415
+
+        fs, path = fsspec.core.url_to_fs(str(url), **dict(storage_options or {}))
+        self.fs = fs
+        protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+        self.protocol: str = protocols[0]
+        self.is_local = isinstance(fs, LocalFileSystem)
+        self.can_append = self.is_local or bool(_APPENDABLE.intersection(protocols))
+        self.root: str = path.rstrip("/") if path not in ("", "/") else path
+        self.url: str = self.root if self.is_local else fs.unstrip_protocol(self.root)
+
+    def __repr__(self) -> str:
+        return f"Storage({self.url!r})"
+
+    def full(self, rel: str) -> str:
+        """The filesystem path (or URL for remote stores) of ``rel``, for messages."""
+        return self._abs(rel) if self.is_local else self.fs.unstrip_protocol(self._abs(rel))
+
+    def _abs(self, rel: str) -> str:
+        if rel == "":
+            return self.root
+        _check_rel(rel)
+        return f"{self.root.rstrip('/')}/{rel}"
+
+    # ---- reading -------------------------------------------------------------------
+
+    def exists(self, rel: str) -> bool:
+        """Whether a file or folder exists at ``rel``."""
+        path = self._abs(rel)
+        if self.is_local:
+            return os.path.exists(path)
+        return bool(self.fs.exists(path))
+
+    def read_bytes(self, rel: str) -> bytes:
+        """The whole content of the file at ``rel`` (FileNotFoundError if absent)."""
+        path = self._abs(rel)
+        if self.is_local:
+            with open(path, "rb") as f:
+                return f.read()
+        data: bytes = self.fs.cat_file(path)
+        return data
+
+    def list_dir(self, rel: str) -> list[Entry]:
+        """The entries directly inside ``rel``, sorted by name; empty if it does not exist."""
+        path = self._abs(rel)
+        if self.is_local:
+            try:
+                with os.scandir(path) as it:
+                    entries = [Entry(e.name, e.is_dir()) for e in it]
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        else:
+            try:
+                infos = self.fs.ls(path, detail=True)
+            except FileNotFoundError:
+                return []
+            prefix = path.rstrip("/") + "/"
+            entries = []
+            for info in infos:
+                name = str(info["name"]).rstrip("/")
+                if not name.startswith(prefix):  # some stores list the folder itself
+                    continue
+                entries.append(Entry(name[len(prefix) :], info.get("type") == "directory"))
+        entries.sort(key=lambda e: e.name)
+        return entries
+
+    def stat(self, rel: str) -> Stat:
+        """Size and a version token (mtime, ETag or similar) of the file at ``rel``."""
+        path = self._abs(rel)
+        if self.is_local:
+            st = os.stat(path)
+            return Stat(st.st_size, str(st.st_mtime_ns))
+        info = self.fs.info(path)
+        version = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified")
+        if version is None:
+            version = info.get("created", "")
+        return Stat(int(info.get("size") or 0), str(version))
+
+    # ---- writing -------------------------------------------------------------------
+
+    def makedirs(self, rel: str) -> None:
+        """Create the folder ``rel`` and its parents (a no-op on object stores)."""
+        path = self._abs(rel)
+        if self.is_local:
+            os.makedirs(path, exist_ok=True)
+        else:
+            self.fs.makedirs(path, exist_ok=True)
+
+    def _ensure_parent(self, path: str) -> None:
+        parent = path.rsplit("/", 1)[0]
+        if self.is_local:
+            os.makedirs(parent, exist_ok=True)
+        elif self.can_append:  # memory-like stores keep folders; object stores have none
+            self.fs.makedirs(parent, exist_ok=True)
+
+    def write_atomic(self, rel: str, data: bytes, *, durable: bool = False) -> None:
+        """Replace the file at ``rel`` with ``data`` so that readers see old or new, never half.
+
+        Locally: write a temporary file beside it, then ``os.replace``; ``durable`` fsyncs
+        first. Object stores: a single PUT is already atomic.
+        """
+        path = self._abs(rel)
+        self._ensure_parent(path)
+        if not self.is_local:
+            self.fs.pipe_file(path, data)
+            return
+        tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(3)}"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                if durable:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def create_exclusive(self, rel: str, data: bytes) -> None:
+        """Create ``rel`` with ``data`` only if it does not exist; else raise FileExistsError.
+
+        ``data`` must not be empty: object stores do not protect an empty conditional PUT.
+        """
+        if not data:
+            msg = "create_exclusive needs content: an empty conditional write is not protected on object stores"
+            raise ValueError(msg)
+        path = self._abs(rel)
+        self._ensure_parent(path)
+        if self.is_local:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            return
+        try:
+            with self.fs.open(path, "xb") as f:
+                f.write(data)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if _is_precondition_failed(exc):
+                raise FileExistsError(errno.EEXIST, "already exists", self.full(rel)) from exc
+            raise
+
+    def append(self, rel: str, data: bytes, *, durable: bool = False) -> None:
+        """Append ``data`` to ``rel`` (created if absent). Only where ``can_append``.
+
+        A local append that fails part-way is cut back to the old length, so a failed
+        write never leaves half a record in the middle of the file.
+        """
+        path = self._abs(rel)
+        if not self.can_append:
+            msg = f"{self.protocol}:// cannot append in place; write segments instead"
+            raise NotImplementedError(msg)
+        if not self.is_local:
+            self._ensure_parent(path)
+            with self.fs.open(path, "ab") as f:
+                f.write(data)
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if durable:
+                    os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
+        finally:
+            os.close(fd)
+
+    def put_file(self, local_path: str, rel: str) -> None:
+        """Copy the local file ``local_path`` to ``rel``."""
+        path = self._abs(rel)
+        self._ensure_parent(path)
+        if self.is_local:
+            shutil.copyfile(local_path, path)
+        else:
+            self.fs.put_file(local_path, path)
+
+    def remove(self, rel: str) -> None:
+        """Delete the file at ``rel`` (no error if it is already gone)."""
+        path = self._abs(rel)
+        with contextlib.suppress(FileNotFoundError):
+            if self.is_local:
+                os.unlink(path)
+            else:
+                self.fs.rm_file(path)
+
+
+def local_files(folder: str) -> Iterator[tuple[str, str]]:
+    """Walk a local folder: (absolute path, '/'-separated path relative to it) per file."""
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in sorted(files):
+            full = os.path.join(dirpath, name)
+            yield full, os.path.relpath(full, folder).replace(os.sep, "/")

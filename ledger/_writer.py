@@ -1,0 +1,182 @@
+"""Buffered, append-only writing off the training loop.
+
+``run.log`` only appends a dict to a deque (:meth:`JsonlSink.put`). A background
+:class:`Ticker` thread drains it every flush interval, serialises the records with
+orjson, and appends them to the run's file, or writes one immutable segment per flush
+where the store cannot append. Failed writes are retried with backoff; if the store stays
+down, the encoded bytes stay in memory and every later flush tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ledger import _format
+from ledger._storage import Storage, retrying
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+log = logging.getLogger("ledger")
+
+Record = dict[str, Any]
+
+
+class StreamSink:
+    """One append-only file of a run. Subclasses say how new data becomes bytes."""
+
+    def __init__(self, storage: Storage, folder: str, stem: str, ext: str, *, next_segment: int = 0) -> None:
+        self._storage = storage
+        self._folder = folder
+        self._stem = stem
+        self._ext = ext
+        self.path = f"{folder}/{stem}.{ext}"
+        self._unwritten: list[bytes] = []
+        self._unwritten_items = 0
+        self._lock = threading.Lock()
+        self._segment = next_segment
+        self._failing_since: float | None = None
+        self.written_items = 0
+        self.last_error: BaseException | None = None
+
+    def _collect(self) -> tuple[bytes, int] | None:
+        """New data as bytes and how many items it holds (called under the lock)."""
+        raise NotImplementedError
+
+    def drain(self) -> None:
+        """Move new data into the not-yet-written buffer (without writing)."""
+        with self._lock:
+            self._drain_locked()
+
+    def _drain_locked(self) -> None:
+        collected = self._collect()
+        if collected is not None:
+            self._unwritten.append(collected[0])
+            self._unwritten_items += collected[1]
+
+    def flush(self, *, durable: bool = False, attempts: int = 4) -> bool:
+        """Write everything so far. Returns False (and keeps the data) when storage fails."""
+        with self._lock:
+            self._drain_locked()
+            if not self._unwritten:
+                return True
+            data = b"".join(self._unwritten)
+            try:
+                retrying(lambda: self._write(data, durable=durable), attempts=attempts)
+            except OSError as exc:
+                self.last_error = exc
+                if self._failing_since is None:
+                    self._failing_since = time.time()
+                    log.warning(
+                        "ledger: could not write %d items to %s (%s: %s); they are kept in "
+                        "memory and retried at every flush, training goes on",
+                        self._unwritten_items,
+                        self._storage.full(self.path),
+                        type(exc).__name__,
+                        exc,
+                    )
+                return False
+            if self._failing_since is not None:
+                log.warning(
+                    "ledger: storage is back after %.0f s; %d held items written to %s",
+                    time.time() - self._failing_since,
+                    self._unwritten_items,
+                    self._storage.full(self.path),
+                )
+                self._failing_since = None
+            self.written_items += self._unwritten_items
+            self._unwritten.clear()
+            self._unwritten_items = 0
+            return True
+
+    def _write(self, data: bytes, *, durable: bool) -> None:
+        if self._storage.can_append:
+            self._storage.append(self.path, data, durable=durable)
+        else:
+            # One immutable object per flush; a retry rewrites the same segment number.
+            name = f"{self._folder}/{_format.segment_name(self._segment, self._stem, self._ext)}"
+            self._storage.write_atomic(name, data)
+            self._segment += 1
+
+    def take_unwritten(self) -> bytes:
+        """Hand over (and forget) what could not be written, for a spill file."""
+        with self._lock:
+            self._drain_locked()
+            data = b"".join(self._unwritten)
+            self._unwritten.clear()
+            self._unwritten_items = 0
+            return data
+
+
+class JsonlSink(StreamSink):
+    """A JSON-lines stream (metrics.jsonl, system.jsonl); ``put`` is the lock-free hot path."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        folder: str,
+        stem: str,
+        *,
+        fold: Callable[[list[Record]], None] | None = None,
+        next_segment: int = 0,
+    ) -> None:
+        super().__init__(storage, folder, stem, "jsonl", next_segment=next_segment)
+        self._fold = fold
+        self._queue: deque[Record] = deque()
+        # deque.append is atomic, so the training thread never takes a lock to log.
+        self.put: Callable[[Record], None] = self._queue.append
+
+    def _collect(self) -> tuple[bytes, int] | None:
+        queue = self._queue
+        n = len(queue)
+        if not n:
+            return None
+        popleft = queue.popleft
+        batch = [popleft() for _ in range(n)]
+        if self._fold is not None:
+            self._fold(batch)
+        return _format.encode_records(batch), n
+
+    def pending(self) -> int:
+        """Records logged but not yet written."""
+        return len(self._queue) + self._unwritten_items
+
+
+class Ticker:
+    """The background thread of a run: calls each task every its interval seconds.
+
+    Intervals keep a fixed cadence (a slow write does not push later ticks back), and an
+    exception in a task is reported and retried at its next tick: the thread never dies.
+    """
+
+    def __init__(self, tasks: list[tuple[float, Callable[[], object]]], *, name: str) -> None:
+        self._tasks = tasks
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the task that may be running; the caller does the final flush."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        start = time.monotonic()
+        due = [start + interval for interval, _ in self._tasks]
+        while not self._stop.wait(max(0.0, min(due) - time.monotonic())):
+            for i, (interval, task) in enumerate(self._tasks):
+                now = time.monotonic()
+                if now < due[i]:
+                    continue
+                try:
+                    task()
+                except Exception:
+                    log.exception("ledger: background writer error (the run goes on)")
+                due[i] = max(due[i] + interval, time.monotonic())

@@ -11,7 +11,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -316,23 +316,24 @@ def _encode_slow(record: Mapping[str, Any]) -> bytes:
         return json.dumps(safe, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
-def encode_records(records: Iterable[Mapping[str, Any]]) -> bytes:
+def encode_records(records: Sequence[Mapping[str, Any]]) -> bytes:
     """One compact JSON object per line, each ending in a newline."""
-    out = []
     dumps = orjson.dumps
+    newline = orjson.OPT_APPEND_NEWLINE
+    buf = bytearray()
     for rec in records:
         try:
-            line = dumps(rec)
-        except TypeError:
-            line = _encode_slow(rec)
-        else:
-            # Values are numbers or bools, never None, so "null" means a non-finite float
-            # (or a key that happens to contain the word: the slow path is right for both).
-            if b"null" in line:
-                line = _encode_slow(rec)
-        out.append(line)
-    out.append(b"")
-    return b"\n".join(out)
+            buf += dumps(rec, option=newline)
+        except TypeError:  # an int beyond 64 bits
+            buf += _encode_slow(rec) + b"\n"
+    # Values are numbers or bools, never None, so "null" means orjson met a non-finite
+    # float (or a key holds the word): re-encode just those lines, correctly either way.
+    if b"null" not in buf:
+        return bytes(buf)
+    lines = bytes(buf).split(b"\n")[:-1]
+    return b"".join(
+        (_encode_slow(rec) if b"null" in line else line) + b"\n" for rec, line in zip(records, lines, strict=True)
+    )
 
 
 def _restore(value: Any) -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ledger import _format, _lifecycle
+from ledger import _format, _lifecycle, _reader
 from ledger._capture import _console, capture_command, capture_git, capture_host, current_user, find_git_top
 from ledger._capture._console import ConsoleSink
 from ledger._capture._system import SystemSampler
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ledger")
 
+_now = time.time
 _LOCAL_FLUSH_S = 1.0
 _REMOTE_FLUSH_S = 10.0
 _SYSTEM_S = 10.0
@@ -85,18 +86,15 @@ def _check_key(key: Any, prefix: str) -> str:
     return name
 
 
-def _add_slow(rec: dict[str, Any], key: Any, value: Any, prefix: str) -> None:
-    """Add one item that missed the fast path: nested dicts, numpy values, or errors."""
+def _add_slow(rec: dict[str, Any], key: Any, value: Any, prefix: str, known: set[str]) -> None:
+    """Add one item that missed the fast path: a new name, nested dicts, numpy values, or errors."""
     name = _check_key(key, prefix)
     if isinstance(value, Mapping):
         for k, v in value.items():
-            t = type(v)
-            if t is float or t is int or t is bool:
-                rec[_check_key(k, name + "/")] = v
-            else:
-                _add_slow(rec, k, v, name + "/")
+            _add_slow(rec, k, v, name + "/", known)
         return
     rec[name] = _metric_value(name, value)
+    known.add(name)
 
 
 # ---- summary ------------------------------------------------------------------------------
@@ -227,15 +225,16 @@ class Run:
         self._spilled: str | None = None  # local folder holding what storage did not take
         self._next_step = next_step
         self._last_step = next_step - 1
+        self._known_keys: set[str] = set()  # metric names that passed _check_key
         self._last: dict[str, Any] = {}
         self._aggs: dict[str, _Agg] = {}
         self._defined: list[tuple[str, str]] = []  # (pattern, kind) from define_metric
-        self._resolved: set[str] = set()  # keys whose summary kind has been looked up
         self.config = Config(self, manifest.config)
         self.summary = Summary(self)
         for key, value in manifest.summary.items():  # a resumed run keeps what it had
             self.summary._explicit[key] = value  # noqa: SLF001
         if history:
+            self._known_keys.update(k for rec in history for k in rec if k not in ("_step", "_time"))
             self._fold(history)
             for key in self._last:  # recomputed from history, not frozen
                 self.summary._explicit.pop(key, None)  # noqa: SLF001
@@ -275,22 +274,27 @@ class Run:
 
     @property
     def name(self) -> str | None:
+        """The run's display name (default: adjective-noun-xxxx from the id)."""
         return self._m.name
 
     @property
     def project(self) -> str:
+        """The project folder the run lives in."""
         return self._m.project
 
     @property
     def group(self) -> str | None:
+        """The group the run belongs to (an idea, a sweep), or None."""
         return self._m.group
 
     @property
     def job_type(self) -> str | None:
+        """What kind of job this is (train, eval, ...), or None."""
         return self._m.job_type
 
     @property
     def tags(self) -> tuple[str, ...]:
+        """The run's tags."""
         return tuple(self._m.tags)
 
     @property
@@ -324,12 +328,14 @@ class Run:
         if self._closed:
             self._raise_closed("log")
         rec: dict[str, Any] = {"_step": None, "_time": None}
+        known = self._known_keys
         for k, v in data.items():
             t = type(v)
-            if (t is float or t is int or t is bool) and type(k) is str and k and k[0] != "_":
+            # Fast path: a plain number under a name already checked once.
+            if (t is float or t is int or t is bool) and k in known:
                 rec[k] = v
             else:
-                _add_slow(rec, k, v, "")
+                _add_slow(rec, k, v, "", known)
         if step is None:
             step = self._next_step
         elif type(step) is not int or step < self._last_step:
@@ -337,7 +343,7 @@ class Run:
         self._last_step = step
         self._next_step = step + 1
         rec["_step"] = step
-        rec["_time"] = time.time()
+        rec["_time"] = _now()
         self._put(rec)
 
     def _check_step(self, step: Any) -> int:
@@ -383,23 +389,24 @@ class Run:
         self._aggs[key] = agg
 
     def _fold(self, batch: list[Record]) -> None:
-        """Update the computed summary with drained records (writer thread or resume)."""
-        last = self._last
-        before = len(last)
-        for rec in batch:
-            last.update(rec)
-        if len(last) != before:
-            last.pop("_step", None)
-            last.pop("_time", None)
-            for key in last.keys() - self._resolved:
-                self._resolved.add(key)
-                for pattern, kind in reversed(self._defined):  # the latest definition wins
-                    if fnmatch.fnmatchcase(key, pattern):
-                        self._set_kind(key, kind)
-                        break
-        else:
-            last.pop("_step", None)
-            last.pop("_time", None)
+        """Update the computed summary with drained records (writer thread, or history on resume)."""
+        # The last value of every name: walk back from the newest record and stop once every
+        # name logged so far has turned up, which is after one record when keys do not vary.
+        latest: dict[str, Any] = {}
+        everything = len(self._known_keys) + 2  # and _step, _time
+        for rec in reversed(batch):
+            latest = rec | latest
+            if len(latest) >= everything:
+                break
+        latest.pop("_step", None)
+        latest.pop("_time", None)
+        new = latest.keys() - self._last.keys()
+        self._last.update(latest)
+        for key in new:
+            for pattern, kind in reversed(self._defined):  # the latest definition wins
+                if fnmatch.fnmatchcase(key, pattern):
+                    self._set_kind(key, kind)
+                    break
         for key, agg in self._aggs.items():
             for rec in batch:
                 v = rec.get(key)
@@ -608,12 +615,10 @@ def _find_run(storage: Storage, run_id: str, project: str | None) -> Manifest:
         e.name for e in storage.list_dir("") if e.is_dir and e.name not in projects and not e.name.startswith(".")
     ]
     for p in projects:
-        path = f"{_format.run_dir(p, run_id)}/{_format.MANIFEST}"
         try:
-            data = storage.read_bytes(path)
+            return _reader.read_manifest(storage, p, run_id)
         except FileNotFoundError:
             continue
-        return Manifest.from_yaml(data, storage.full(path))
     looked = ", ".join(projects) or "none"
     msg = f"resume={run_id!r}: no run with that id under {storage.url} (looked in projects: {looked})"
     raise RunNotFoundError(msg)
@@ -630,28 +635,12 @@ def _next_segments(storage: Storage, folder: str) -> dict[str, int]:
     return out
 
 
-def _read_history(storage: Storage, folder: str) -> list[Record]:
-    """All metric records of a run (file, then segments in order), for resuming it."""
-    main = f"{folder}/{_format.METRICS}"
-    try:
-        data = storage.read_bytes(main)
-    except FileNotFoundError:
-        data = b""
-    decoded = _format.decode_records(data, storage.full(main))
-    if decoded.torn is not None:
-        # The run is being resumed, so this process is now its only writer: cut the torn
-        # tail off so that new records do not land behind half a line.
-        body = data.rstrip(b"\n")
-        log.warning("ledger: %s; removing it before resuming", decoded.torn)
-        storage.write_atomic(main, body[: body.rfind(b"\n") + 1])
-    records = decoded.records
-    segments = sorted(
-        (n, e.name) for e in storage.list_dir(folder) if (n := _format.segment_number(e.name)) is not None
-    )
-    for _n, name in segments:
-        path = f"{folder}/{name}"
-        records.extend(_format.decode_records(storage.read_bytes(path), storage.full(path)).records)
-    return records
+def _cut_torn_tail(storage: Storage, path: str) -> None:
+    """Drop a torn last line before appending again: this process is now the run's only
+    writer, and new records must not land behind half a line."""
+    data = storage.read_bytes(path)
+    if data and not data.endswith(b"\n"):
+        storage.write_atomic(path, data[: data.rfind(b"\n") + 1])
 
 
 def init(  # noqa: PLR0913
@@ -821,7 +810,12 @@ def _resume(  # noqa: PLR0917
     if manifest.intervals and manifest.intervals[-1].get("end") is None:
         manifest.intervals[-1]["end"] = manifest.heartbeat  # it crashed: last sign of life
     folder = _format.run_dir(manifest.project, manifest.id)
-    history = _read_history(storage, folder)
+    stream = _reader.read_stream(storage, folder)
+    for note in stream.torn:
+        log.warning("ledger: %s; removed before resuming", note)
+    if stream.torn and storage.can_append:
+        _cut_torn_tail(storage, f"{folder}/{_format.METRICS}")
+    history = stream.records
     steps = [r["_step"] for r in history if isinstance(r.get("_step"), int)]
     manifest.status = "running"
     manifest.ended = None

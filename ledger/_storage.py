@@ -100,7 +100,11 @@ class Storage:
         protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
         self.protocol: str = protocols[0]
         self.is_local = isinstance(fs, LocalFileSystem)
-        self.can_append = self.is_local or bool(_APPENDABLE.intersection(protocols))
+        # LEDGER_APPEND=0 forces segments, for mounts that fake appends by rewriting whole
+        # objects (gcsfuse, s3fs-fuse): there, segments are the only safe way.
+        self.can_append = (self.is_local or bool(_APPENDABLE.intersection(protocols))) and os.environ.get(
+            "LEDGER_APPEND", "1"
+        ) != "0"
         self.root: str = path.rstrip("/") if path not in ("", "/") else path
         self.url: str = self.root if self.is_local else fs.unstrip_protocol(self.root)
 
@@ -254,7 +258,12 @@ class Storage:
             with self.fs.open(path, "ab") as f:
                 f.write(data)
             return
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        try:
+            fd = os.open(path, flags, 0o666)
+        except FileNotFoundError:
+            self._ensure_parent(path)
+            fd = os.open(path, flags, 0o666)
         try:
             start = os.lseek(fd, 0, os.SEEK_END)
             try:

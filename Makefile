@@ -1,0 +1,36 @@
+# The two commands of the README. Both make .venv on first use and reinstall when
+# pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+## make demo: log the example project into example_project/results and list it
+demo: $(VENV)/.installed
+	$(BIN)/python example_project/quickstart.py
+	$(BIN)/ledger ls --root example_project/results
+
+## make test: lint, type-check and run the whole test suite
+test: $(VENV)/.installed-dev lint
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) example_project/results .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,79 @@
+"""Reading runs back: manifests and streams (file plus segments). The query layer builds on this."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ledger import _format
+from ledger._errors import CorruptFileError, FormatVersionError
+from ledger._format import Manifest
+
+if TYPE_CHECKING:
+    from ledger._storage import Storage
+
+log = logging.getLogger("ledger")
+
+
+@dataclass
+class Stream:
+    """Every record of one stream of a run, in write order, and what was skipped."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    torn: list[str] = field(default_factory=list)
+
+
+def read_stream(storage: Storage, folder: str, stem: str = "metrics") -> Stream:
+    """``<stem>.jsonl`` then its segments ``<stem>.<n>.jsonl`` in numeric order."""
+    out = Stream()
+    names = [f"{stem}.jsonl"]
+    segments = sorted(
+        (n, e.name) for e in storage.list_dir(folder) if (n := _format.segment_number(e.name, stem)) is not None
+    )
+    names += [name for _n, name in segments]
+    for name in names:
+        path = f"{folder}/{name}"
+        try:
+            data = storage.read_bytes(path)
+        except FileNotFoundError:
+            continue
+        decoded = _format.decode_records(data, storage.full(path))
+        out.records.extend(decoded.records)
+        if decoded.torn is not None:
+            out.torn.append(decoded.torn)
+    return out
+
+
+def read_manifest(storage: Storage, project: str, run_id: str) -> Manifest:
+    path = f"{_format.run_dir(project, run_id)}/{_format.MANIFEST}"
+    return Manifest.from_yaml(storage.read_bytes(path), storage.full(path))
+
+
+def projects(storage: Storage) -> list[str]:
+    """Project folders under the root (those with a runs/ folder)."""
+    return [
+        e.name
+        for e in storage.list_dir("")
+        if e.is_dir and not e.name.startswith(".") and storage.exists(_format.runs_dir(e.name))
+    ]
+
+
+def list_runs(storage: Storage, project: str | None = None) -> list[Manifest]:
+    """Every readable run manifest under the root (or one project), oldest first.
+
+    A manifest that cannot be read is skipped with a warning naming it.
+    """
+    out: list[Manifest] = []
+    for p in [project] if project is not None else projects(storage):
+        for entry in storage.list_dir(_format.runs_dir(p)):
+            if not entry.is_dir:
+                continue
+            try:
+                out.append(read_manifest(storage, p, entry.name))
+            except FileNotFoundError:
+                continue  # a run folder being created right now
+            except (CorruptFileError, FormatVersionError) as exc:
+                log.warning("ledger: skipped %s", exc)
+    out.sort(key=lambda m: (m.created, m.id))
+    return out

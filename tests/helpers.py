@@ -1,0 +1,65 @@
+"""Helpers shared by the tests: reading runs back, running snippets in fresh interpreters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import ledger
+from ledger import _format, _reader
+from ledger._storage import Storage
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def quiet_init(*args, **kwargs) -> ledger.Run:
+    """ledger.init without the console tee and sampler, for tests about other things."""
+    kwargs.setdefault("capture_output", False)
+    kwargs.setdefault("system_metrics", False)
+    return ledger.init(*args, **kwargs)
+
+
+def history(root: str | Path, project: str, run_id: str) -> list[dict]:
+    storage = Storage(str(root))
+    return _reader.read_stream(storage, _format.run_dir(project, run_id)).records
+
+
+def manifest(root: str | Path, project: str, run_id: str) -> _format.Manifest:
+    return _reader.read_manifest(Storage(str(root)), project, run_id)
+
+
+def all_runs(root: str | Path, project: str | None = None) -> list[_format.Manifest]:
+    return _reader.list_runs(Storage(str(root)), project)
+
+
+def run_python(
+    code: str, cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a Python snippet in a fresh interpreter (for exit paths that end the process)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_python(code: str, cwd: Path, *, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    full_env.update(env or {})
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

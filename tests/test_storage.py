@@ -1,0 +1,156 @@
+"""One storage contract, run on every backend (the fsspec habit: abstract tests bound to fixtures)."""
+
+from __future__ import annotations
+
+import errno
+import threading
+
+import pytest
+
+from ledger import InvalidNameError
+from ledger._storage import Storage, retrying
+from tests.helpers import run_python
+
+
+class StorageContract:
+    """Subclasses provide a ``store`` fixture: an empty Storage."""
+
+    def test_missing_file_raises_file_not_found(self, store: Storage):
+        with pytest.raises(FileNotFoundError):
+            store.read_bytes("nope/run.yaml")
+        assert not store.exists("nope/run.yaml")
+
+    def test_atomic_write_creates_and_replaces(self, store: Storage):
+        store.write_atomic("p/runs/a/run.yaml", b"one")
+        store.write_atomic("p/runs/a/run.yaml", b"two", durable=True)
+        assert store.read_bytes("p/runs/a/run.yaml") == b"two"
+        assert [e.name for e in store.list_dir("p/runs/a")] == ["run.yaml"]  # no temp files left
+
+    def test_exclusive_create_has_one_winner(self, store: Storage):
+        wins, losses = [], []
+
+        def claim(n: int) -> None:
+            try:
+                store.create_exclusive("claims/0", f"worker {n}".encode())
+                wins.append(n)
+            except FileExistsError:
+                losses.append(n)
+
+        threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(wins) == 1
+        assert len(losses) == 7
+        assert store.read_bytes("claims/0") == f"worker {wins[0]}".encode()
+
+    def test_exclusive_create_refuses_empty_content(self, store: Storage):
+        with pytest.raises(ValueError, match="needs content"):
+            store.create_exclusive("claims/1", b"")
+
+    def test_append_accumulates(self, store: Storage):
+        if not store.can_append:
+            pytest.skip("this store writes segments instead")
+        store.append("r/metrics.jsonl", b"a\n")
+        store.append("r/metrics.jsonl", b"b\n", durable=True)
+        assert store.read_bytes("r/metrics.jsonl") == b"a\nb\n"
+
+    def test_list_dir_sorted_with_kinds(self, store: Storage):
+        store.write_atomic("p/runs/b/run.yaml", b"x")
+        store.write_atomic("p/runs/a/run.yaml", b"x")
+        store.write_atomic("p/ledger.txt", b"x")
+        assert [(e.name, e.is_dir) for e in store.list_dir("p")] == [("ledger.txt", False), ("runs", True)]
+        assert [e.name for e in store.list_dir("p/runs")] == ["a", "b"]
+        assert store.list_dir("missing") == []
+
+    def test_stat_changes_when_content_changes(self, store: Storage):
+        store.write_atomic("f", b"one")
+        first = store.stat("f")
+        store.write_atomic("f", b"three")
+        assert first.size == 3
+        assert store.stat("f").size == 5
+
+    @pytest.mark.parametrize("bad", ["../x", "/etc/passwd", "a/../../b", "a//b", "./a"])
+    def test_paths_cannot_leave_the_root(self, store: Storage, bad):
+        with pytest.raises(InvalidNameError, match="not a plain relative path"):
+            store.write_atomic(bad, b"x")
+
+    def test_reading_while_writing_sees_whole_versions(self, store: Storage):
+        store.write_atomic("m", b"A" * 100_000)
+        stop = threading.Event()
+        seen: set[bytes] = set()
+
+        def reader() -> None:
+            while not stop.is_set():
+                data = store.read_bytes("m")
+                whole = data[:1] * len(data) == data
+                seen.add(data[:1] if whole else b"MIXED")
+
+        t = threading.Thread(target=reader)
+        t.start()
+        for i in range(50):
+            store.write_atomic("m", (b"A" if i % 2 else b"B") * 100_000)
+        stop.set()
+        t.join()
+        assert b"MIXED" not in seen
+
+
+class TestLocal(StorageContract):
+    @pytest.fixture
+    def store(self, tmp_path):
+        return Storage(str(tmp_path / "root"))
+
+    def test_append_cut_short_by_a_full_disk_leaves_no_half_record(self, tmp_path):
+        """RLIMIT_FSIZE makes the kernel stop the write part-way, like a disk filling up."""
+        code = f"""
+import resource, signal
+from ledger._storage import Storage
+store = Storage({str(tmp_path / "root")!r})
+store.append("r/m.jsonl", b'{{"a":1}}\\n')
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (500, 500))
+try:
+    store.append("r/m.jsonl", b"x" * 999 + b"\\n")
+except OSError as exc:
+    print("refused", exc.errno)
+"""
+        proc = run_python(code, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["refused", str(errno.EFBIG)]
+        assert (tmp_path / "root/r/m.jsonl").read_bytes() == b'{"a":1}\n'
+
+
+class TestMemory(StorageContract):
+    @pytest.fixture
+    def store(self, memory_root):
+        return Storage(memory_root)
+
+
+class TestRetrying:
+    def test_transient_errors_are_retried(self):
+        calls = []
+
+        def flaky() -> str:
+            calls.append(1)
+            if len(calls) < 3:
+                raise ConnectionError("reset")
+            return "ok"
+
+        assert retrying(flaky, first_delay=0.001) == "ok"
+        assert len(calls) == 3
+
+    def test_permanent_errors_are_not(self):
+        calls = []
+
+        def missing() -> None:
+            calls.append(1)
+            raise FileNotFoundError("x")
+
+        with pytest.raises(FileNotFoundError):
+            retrying(missing, first_delay=0.001)
+        assert len(calls) == 1
+
+    def test_gives_up_with_the_last_error(self):
+        with pytest.raises(TimeoutError, match="still down"):
+            retrying(lambda: (_ for _ in ()).throw(TimeoutError("still down")), attempts=3, first_delay=0.001)

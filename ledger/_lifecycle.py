@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ledger._run import Run
 
 _runs: list[Run] = []  # unfinished runs, oldest first; the last is the active one
-_lock = threading.Lock()
+_lock = threading.RLock()  # reentrant: signal handlers run on the main thread mid-call
 _installed = False
 _prev_excepthook: Any = None
 _prev_sigterm: Any = None
@@ -91,6 +91,19 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     os.kill(os.getpid(), signum)
 
 
+def _after_fork_in_child() -> None:
+    # A forked child (DataLoader worker, multiprocessing) inherits the run objects but not
+    # their writer thread: the parent owns the runs, and the child must not touch them.
+    from ledger._capture import _console  # noqa: PLC0415
+
+    with _lock:
+        runs = list(_runs)
+        _runs.clear()
+    for run in runs:
+        run._disown()  # noqa: SLF001
+    _console.forget_all()
+
+
 def _install() -> None:
     global _installed, _prev_excepthook, _prev_sigterm  # noqa: PLW0603
     with _lock:
@@ -100,6 +113,8 @@ def _install() -> None:
     _prev_excepthook = sys.excepthook
     sys.excepthook = _excepthook
     atexit.register(_atexit)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
     if threading.current_thread() is threading.main_thread():
         current = signal.getsignal(signal.SIGTERM)
         if current is not signal.SIG_IGN:

@@ -221,6 +221,7 @@ class Run:
         self._dir = _format.run_dir(manifest.project, manifest.id)
         self._lock = threading.RLock()
         self._closed = False
+        self._owner_pid = os.getpid()
         self._killed_by_signal = False  # set when SIGTERM arrived and another handler took it
         self._spilled: str | None = None  # local folder holding what storage did not take
         self._next_step = next_step
@@ -371,12 +372,14 @@ class Run:
         if not isinstance(name, str) or not name:
             msg = f"define_metric: name must be a non-empty string, got {name!r}"
             raise TypeError(msg)
-        with self._lock:
-            self._metrics.drain()
+
+        def define() -> None:  # under the sink's lock: the writer thread folds with these
             self._defined.append((name, summary))
             for key in list(self._last):
                 if fnmatch.fnmatchcase(key, name):
                     self._set_kind(key, summary)
+
+        self._metrics.drained(define)
 
     def _set_kind(self, key: str, kind: str) -> None:
         if kind == "last":
@@ -414,13 +417,14 @@ class Run:
                     agg.add(v)
 
     def _computed_summary(self) -> dict[str, Any]:
-        self._metrics.drain()
-        with self._lock:
+        def computed() -> dict[str, Any]:  # under the sink's lock, as _fold runs
             out = dict(self._last)
             for key, agg in self._aggs.items():
                 if agg.value is not None:
                     out[key] = agg.value
             return out
+
+        return self._metrics.drained(computed)
 
     # -- files ---------------------------------------------------------------------------
 
@@ -481,8 +485,19 @@ class Run:
     # -- ending --------------------------------------------------------------------------
 
     def _raise_closed(self, what: str) -> None:
-        msg = f"run.{what}: run {self.id} is already {self._m.status}; start a new one with ledger.init()"
+        if self._owner_pid != os.getpid():
+            msg = (
+                f"run.{what}: run {self.id} belongs to process {self._owner_pid}, and this is a forked "
+                f"child (a DataLoader worker or multiprocessing); log from the parent, or give the "
+                f"child a run of its own with ledger.init(group=...)"
+            )
+        else:
+            msg = f"run.{what}: run {self.id} is already {self._m.status}; start a new one with ledger.init()"
         raise RunStateError(msg)
+
+    def _disown(self) -> None:
+        """Called in a forked child: this process must not write the parent's run."""
+        self._closed = True
 
     def finish(self, *, status: str = "finished", error: str | None = None) -> None:
         """Write everything, mark the run ``status`` (``finished``, ``failed`` or ``killed``)

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ledger import _format
 from ledger._storage import Storage, retrying
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ledger")
 
 Record = dict[str, Any]
+T = TypeVar("T")
 
 
 class StreamSink:
@@ -37,7 +38,9 @@ class StreamSink:
         self.path = f"{folder}/{stem}.{ext}"
         self._unwritten: list[bytes] = []
         self._unwritten_items = 0
-        self._lock = threading.Lock()
+        # Reentrant: the SIGTERM handler finishes the run on the main thread, which may be
+        # inside drain() at that moment.
+        self._lock = threading.RLock()
         self._segment = next_segment
         self._failing_since: float | None = None
         self.written_items = 0
@@ -47,10 +50,12 @@ class StreamSink:
         """New data as bytes and how many items it holds (called under the lock)."""
         raise NotImplementedError
 
-    def drain(self) -> None:
-        """Move new data into the not-yet-written buffer (without writing)."""
+    def drained(self, then: Callable[[], T]) -> T:
+        """Move new data into the not-yet-written buffer (without writing), then call
+        ``then`` while still holding the lock, so it sees a state no flush is changing."""
         with self._lock:
             self._drain_locked()
+            return then()
 
     def _drain_locked(self) -> None:
         collected = self._collect()

@@ -156,3 +156,37 @@ while True:
     assert m.status == "running"  # as written; readers infer the rest
     time.sleep(_format.STALE_AFTER_INTERVALS * heartbeat + 0.2)
     assert _only_run(tmp_path).effective_status() == "crashed"
+
+
+def test_forked_child_cannot_write_the_parents_run(tmp_path):
+    code = """
+import multiprocessing as mp, ledger
+run = ledger.init("p", root="results", system_metrics=False)
+run.log({"a": 1})
+
+def child(q):
+    try:
+        run.log({"a": 2})
+        q.put("logged")
+    except ledger.RunStateError as exc:
+        q.put(str(exc))
+    q.put(repr(ledger.active_run()))
+
+if __name__ == "__main__":
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=child, args=(q,))
+    p.start(); p.join()
+    print(q.get()); print(q.get())
+    run.log({"a": 3})
+    run.finish()
+"""
+    proc = run_python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    message, active = proc.stdout.splitlines()
+    assert "is a forked child" in message
+    assert "log from the parent" in message
+    assert active == "None"
+    m = _only_run(tmp_path)
+    assert m.status == "finished"
+    assert [r["a"] for r in history(tmp_path / "results", "p", m.id)] == [1, 3]

@@ -25,7 +25,7 @@ class ConsoleSink(StreamSink):
         super().__init__(storage, folder, "output", "log", next_segment=next_segment)
         self._lines: list[str] = []
         self._partial = ""
-        self._feed_lock = threading.Lock()
+        self._feed_lock = threading.RLock()  # reentrant: SIGTERM may finish the run mid-print
 
     def feed(self, text: str) -> None:
         """Take text as written to the terminal."""
@@ -85,7 +85,7 @@ class _Tee:
 
 
 _sinks: list[ConsoleSink] = []
-_lock = threading.Lock()
+_lock = threading.RLock()
 _originals: dict[str, TextIO] = {}
 
 
@@ -99,6 +99,12 @@ def attach(sink: ConsoleSink) -> None:
                     _originals[name] = stream
                     setattr(sys, name, _Tee(stream))
         _sinks.append(sink)
+
+
+def forget_all() -> None:
+    """In a forked child: stop feeding the parent's runs (the tees pass text through)."""
+    with _lock:
+        _sinks.clear()
 
 
 def detach(sink: ConsoleSink) -> None:

@@ -35,24 +35,8 @@ def all_runs(root: str | Path, project: str | None = None) -> list[_format.Manif
     return _reader.list_runs(Storage(str(root)), project)
 
 
-def run_python(
-    code: str, cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run a Python snippet in a fresh interpreter (for exit paths that end the process)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def start_python(code: str, cwd: Path, *, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start a Python snippet in a fresh interpreter, with pipes; use it as a context manager."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     full_env.update(env or {})
     return subprocess.Popen(
@@ -63,3 +47,12 @@ def start_python(code: str, cwd: Path, *, env: dict[str, str] | None = None) -> 
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def run_python(
+    code: str, cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a Python snippet to its end (for exit paths that end the process)."""
+    with start_python(code, cwd, env=env) as proc:
+        out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

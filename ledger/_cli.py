@@ -1,4 +1,4 @@
-"""The `ledger` command line."""
+"""The `ledger` command line: one click group; the subcommands live in ledger/_commands/."""
 
 from __future__ import annotations
 
@@ -6,33 +6,8 @@ import sys
 
 import click
 
-from ledger import _format, _reader
+from ledger._commands.ls import ls_command
 from ledger._errors import LedgerError
-from ledger._storage import Storage
-
-
-def _open(root: str | None) -> Storage:
-    from ledger._run import _default_root  # noqa: PLC0415
-
-    storage = Storage(root or _default_root())
-    try:
-        marker = storage.read_bytes(_format.ROOT_MARKER)
-    except FileNotFoundError:
-        msg = f"no ledger at {storage.url} (no {_format.ROOT_MARKER}); pass --root or set $LEDGER_ROOT"
-        raise click.ClickException(msg) from None
-    _format.check_root_marker(marker, storage.full(_format.ROOT_MARKER))
-    return storage
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    s = round(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-root_option = click.option("--root", envvar="LEDGER_ROOT", help="Ledger root: a folder or fsspec URL.")
-project_option = click.option("--project", help="Only this project.")
 
 
 @click.group()
@@ -41,33 +16,11 @@ def cli() -> None:
     """experiment-ledger: runs as plain files, no server."""
 
 
-@cli.command("ls")
-@root_option
-@project_option
-def ls_command(root: str | None, project: str | None) -> None:
-    """List runs, oldest first."""
-    storage = _open(root)
-    rows = [
-        (
-            m.id,
-            m.name or "",
-            m.project,
-            m.group or "",
-            m.job_type or "",
-            m.effective_status(),
-            m.created,
-            _duration(m.duration_s),
-        )
-        for m in _reader.list_runs(storage, project)
-    ]
-    header = ("id", "name", "project", "group", "job_type", "status", "created", "duration")
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+cli.add_command(ls_command)
 
 
 def main() -> None:
-    """Entry point of the `ledger` console script."""
+    """Entry point of the `ledger` console script: exit 2 on bad usage, 1 on errors."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

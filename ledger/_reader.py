@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format
-from ledger._errors import CorruptFileError, FormatVersionError
+from ledger._errors import CorruptFileError, FormatVersionError, RunNotFoundError
 from ledger._format import Manifest
 
 if TYPE_CHECKING:
@@ -77,3 +77,32 @@ def list_runs(storage: Storage, project: str | None = None) -> list[Manifest]:
                 log.warning("ledger: skipped %s", exc)
     out.sort(key=lambda m: (m.created, m.id))
     return out
+
+
+def find_run(storage: Storage, id_or_prefix: str, project: str | None = None) -> Manifest:
+    """The run with this id, or the one run whose id starts with this prefix.
+
+    Raises RunNotFoundError when none matches or the prefix is ambiguous (naming the matches).
+    """
+    _format.check_name("run id", id_or_prefix)
+    names = [project] if project is not None else projects(storage)
+    for p in names:
+        try:
+            return read_manifest(storage, p, id_or_prefix)
+        except FileNotFoundError:
+            continue
+    matches = [
+        (p, e.name)
+        for p in names
+        for e in storage.list_dir(_format.runs_dir(p))
+        if e.is_dir and e.name.startswith(id_or_prefix)
+    ]
+    if len(matches) == 1:
+        return read_manifest(storage, *matches[0])
+    if not matches:
+        where = f"project {project!r}" if project is not None else f"{len(names)} project(s)"
+        msg = f"no run {id_or_prefix!r} under {storage.url} (looked in {where})"
+    else:
+        shown = ", ".join(name for _p, name in matches[:5]) + (" ..." if len(matches) > 5 else "")
+        msg = f"run id prefix {id_or_prefix!r} is ambiguous: {len(matches)} runs match ({shown}); give more characters"
+    raise RunNotFoundError(msg)

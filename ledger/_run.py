@@ -587,7 +587,7 @@ def _active_seconds(intervals: list[dict[str, str | None]]) -> float:
 # ---- init ---------------------------------------------------------------------------------
 
 
-def _default_root() -> str:
+def default_root() -> str:
     env = os.environ.get("LEDGER_ROOT")
     if env:
         return env
@@ -601,7 +601,7 @@ def _default_project() -> str:
 
 
 def _open_root(root: str | os.PathLike[str] | None, storage_options: Mapping[str, Any] | None) -> Storage:
-    url = os.fspath(root) if root is not None else _default_root()
+    url = os.fspath(root) if root is not None else default_root()
     if "://" not in url and not url.startswith(("file:", "memory:")):
         url = os.path.abspath(url)  # a relative root means "here", even after os.chdir
     storage = Storage(url, storage_options)

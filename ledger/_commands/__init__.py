@@ -1,0 +1,1 @@
+"""The `ledger` subcommands, one module per area; `ledger._cli` assembles them."""

@@ -6,6 +6,9 @@
         for step in range(100):
             run.log({"loss": 1 / (step + 1)})
 
+    lg = ledger.open("results")
+    best = lg.runs(where="config.lr < 1e-2", order_by="-summary.acc", limit=5)
+
 Everything lands as plain files (YAML manifests, JSON-lines metrics) under a ledger root.
 """
 
@@ -24,6 +27,9 @@ from ledger._errors import (
     RunStateError,
     StorageError,
 )
+from ledger._query._filter import FilterError
+from ledger._query._ledger import Ledger, RunSet, RunView
+from ledger._query._ledger import open_ledger as open  # noqa: A004 (ledger.open is the documented name)
 from ledger._run import Config, Run, Summary, init
 
 __version__ = "0.1.0"
@@ -31,13 +37,17 @@ __version__ = "0.1.0"
 __all__ = [
     "Config",
     "CorruptFileError",
+    "FilterError",
     "FormatVersionError",
     "InvalidNameError",
+    "Ledger",
     "LedgerError",
     "LedgerWarning",
     "Run",
     "RunNotFoundError",
+    "RunSet",
     "RunStateError",
+    "RunView",
     "StorageError",
     "Summary",
     "__version__",
@@ -45,6 +55,7 @@ __all__ = [
     "finish",
     "init",
     "log",
+    "open",
 ]
 
 

@@ -24,15 +24,20 @@ class Stream:
     torn: list[str] = field(default_factory=list)
 
 
+def stream_names(storage: Storage, folder: str, stem: str, ext: str) -> list[str]:
+    """The files of one stream in read order: ``<stem>.<ext>``, then its segments by number.
+
+    The main file is listed even if absent (readers skip a missing one)."""
+    segments = sorted(
+        (n, e.name) for e in storage.list_dir(folder) if (n := _format.segment_number(e.name, stem, ext)) is not None
+    )
+    return [f"{stem}.{ext}", *(name for _n, name in segments)]
+
+
 def read_stream(storage: Storage, folder: str, stem: str = "metrics") -> Stream:
     """``<stem>.jsonl`` then its segments ``<stem>.<n>.jsonl`` in numeric order."""
     out = Stream()
-    names = [f"{stem}.jsonl"]
-    segments = sorted(
-        (n, e.name) for e in storage.list_dir(folder) if (n := _format.segment_number(e.name, stem)) is not None
-    )
-    names += [name for _n, name in segments]
-    for name in names:
+    for name in stream_names(storage, folder, stem, "jsonl"):
         path = f"{folder}/{name}"
         try:
             data = storage.read_bytes(path)

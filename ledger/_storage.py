@@ -163,6 +163,72 @@ class Storage:
         entries.sort(key=lambda e: e.name)
         return entries
 
+    def find(self, name: str, depth: int) -> dict[str, Stat]:
+        """Every file called ``name`` exactly ``depth`` folders below the root, with its Stat,
+        keyed by relative path (``find("run.yaml", 3)`` -> ``{"p/runs/<id>/run.yaml": ...}``).
+
+        Locally a bounded scandir walk; on remote stores one recursive listing, which object
+        stores answer in pages of a thousand keys instead of a request per folder.
+        """
+        if self.is_local:
+            return self._find_local(name, depth)
+        prefix = self.root.rstrip("/") + "/"
+        out: dict[str, Stat] = {}
+        try:
+            infos = self.fs.find(self.root, detail=True)
+        except FileNotFoundError:
+            return out
+        for path, info in infos.items():
+            rel = str(path)[len(prefix) :] if str(path).startswith(prefix) else None
+            if rel is None or rel.count("/") != depth or not rel.endswith("/" + name):
+                continue
+            version = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified")
+            out[rel] = Stat(
+                int(info.get("size") or 0), str(version if version is not None else info.get("created", ""))
+            )
+        return out
+
+    def _find_local(self, name: str, depth: int) -> dict[str, Stat]:
+        out: dict[str, Stat] = {}
+        folders = [("", self.root)]
+        for _level in range(depth):
+            deeper = []
+            for rel, path in folders:
+                try:
+                    with os.scandir(path) as it:
+                        deeper += [(f"{rel}{e.name}/", e.path) for e in it if e.is_dir() and not e.name.startswith(".")]
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+            folders = deeper
+        for rel, path in folders:
+            try:
+                st = os.stat(f"{path}/{name}")
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            out[f"{rel}{name}"] = Stat(st.st_size, str(st.st_mtime_ns))
+        return out
+
+    def read_many(self, rels: list[str]) -> dict[str, bytes | Exception]:
+        """The content of many files at once (concurrently on remote stores); a file that
+        cannot be read maps to its exception instead of failing the whole call."""
+        out: dict[str, bytes | Exception] = {}
+        if self.is_local:
+            for rel in rels:
+                try:
+                    out[rel] = self.read_bytes(rel)
+                except OSError as exc:
+                    out[rel] = exc
+            return out
+        paths = {self._abs(rel): rel for rel in rels}
+        results = self.fs.cat(list(paths), on_error="return")
+        if len(paths) == 1 and not isinstance(results, dict):  # fsspec returns bare content for one path
+            results = {next(iter(paths)): results}
+        for path, data in results.items():
+            key = paths.get(path) or paths.get(self.fs._strip_protocol(path))  # noqa: SLF001
+            if key is not None:
+                out[key] = data
+        return out
+
     def stat(self, rel: str) -> Stat:
         """Size and a version token (mtime, ETag or similar) of the file at ``rel``."""
         path = self._abs(rel)

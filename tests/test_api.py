@@ -11,13 +11,17 @@ from tests.helpers import run_python
 PUBLIC = {
     "Config",
     "CorruptFileError",
+    "FilterError",
     "FormatVersionError",
     "InvalidNameError",
+    "Ledger",
     "LedgerError",
     "LedgerWarning",
     "Run",
     "RunNotFoundError",
+    "RunSet",
     "RunStateError",
+    "RunView",
     "StorageError",
     "Summary",
     "__version__",
@@ -25,6 +29,7 @@ PUBLIC = {
     "finish",
     "init",
     "log",
+    "open",
 }
 
 

@@ -1,0 +1,547 @@
+"""The filter language of ``where=``, parsed and evaluated by this module (never ``eval``).
+
+    config.lr < 1e-3 and summary.acc >= 0.9 or tags contains "baseline"
+    status == "finished" and group in ["a", "b"] and name ~ "resnet.*"
+    not (job_type == "eval") and summary.`val loss` < 0.3
+
+MLflow ``search_runs`` strings work unchanged (``metrics.x`` is ``summary.x``, ``params.x``
+is ``config.x``, ``attributes.status``, ``tags.`mlflow.user```, ``=``, ``LIKE``, ``IN (...)``),
+and W&B/Mongo-style dicts (``{"$and": [{"config.lr": {"$lt": 0.01}}]}``) compile to the
+same tree. A field a run does not have is null: comparisons with it are false.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ledger import _format
+from ledger._errors import LedgerError
+
+Getter = Callable[[Any], Any]
+Predicate = Callable[[Any], bool]
+
+
+class FilterError(LedgerError, ValueError):
+    """A ``where`` filter that cannot be parsed; the message points at the place."""
+
+
+MISSING: Any = None  # a field a run lacks reads as null
+
+TOP_LEVEL = frozenset(
+    {"id", "name", "project", "group", "job_type", "tags", "notes", "status", "created", "ended", "duration_s",
+     "heartbeat", "user", "gpu_count", "resumed_from", "reproduces"}
+)  # fmt: skip
+NESTED = frozenset({"config", "summary", "host", "git", "command", "sweep", "intervals"})
+TIMESTAMPS = frozenset({"created", "ended", "heartbeat"})
+
+# MLflow's names for the same things.
+_MLFLOW_PREFIX = {"metrics": "summary", "params": "config"}
+_MLFLOW_ATTRIBUTES = {
+    "run_id": "id", "id": "id", "run_name": "name", "name": "name", "status": "status", "user_id": "user",
+    "user": "user", "start_time": "created", "created": "created", "end_time": "ended", "ended": "ended",
+}  # fmt: skip
+_MLFLOW_TAGS = {"mlflow.runName": "name", "mlflow.user": "user", "mlflow.source.git.commit": "git.commit"}
+# W&B's names (its public API filters) for the same things.
+_WANDB_FIELDS = {
+    "display_name": "name", "displayName": "name", "state": "status", "created_at": "created",
+    "createdAt": "created", "jobType": "job_type", "username": "user", "summary_metrics": "summary",
+}  # fmt: skip
+
+
+# ---- fields -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    """A resolved field: the canonical path (``("config", "model", "lr")``)."""
+
+    path: tuple[str, ...]
+    text: str = ""
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.path)
+
+    @property
+    def is_timestamp(self) -> bool:
+        return len(self.path) == 1 and self.path[0] in TIMESTAMPS
+
+    @property
+    def is_status(self) -> bool:
+        return self.path == ("status",)
+
+    @property
+    def params_text(self) -> bool:
+        """MLflow params are text: compare numbers sensibly with their text form."""
+        return self.path[0] == "config"
+
+
+def resolve_field(parts: Sequence[str], text: str = "") -> Field:
+    """Map the parts of a dotted field (any dialect) to our canonical path."""
+    if not parts:
+        msg = "empty field name"
+        raise FilterError(msg)
+    head, rest = parts[0], list(parts[1:])
+    if head in _WANDB_FIELDS:
+        mapped = _WANDB_FIELDS[head].split(".")
+        head, rest = mapped[0], mapped[1:] + rest
+    if head in _MLFLOW_PREFIX and rest:
+        head = _MLFLOW_PREFIX[head]
+    elif head == "attributes" and rest:
+        key = " ".join(rest).lower().replace(" ", "_")
+        if key not in _MLFLOW_ATTRIBUTES:
+            known = ", ".join(sorted(_MLFLOW_ATTRIBUTES))
+            msg = f"unknown MLflow attribute {'.'.join(rest)!r}; known: {known}"
+            raise FilterError(msg)
+        return Field(tuple(_MLFLOW_ATTRIBUTES[key].split(".")), text)
+    elif head == "tags" and rest:
+        key = ".".join(rest)
+        if key in _MLFLOW_TAGS:
+            return Field(tuple(_MLFLOW_TAGS[key].split(".")), text)
+        return Field(("tags", key), text)  # a "key=value" (or "key:value") tag
+    if head in TOP_LEVEL and not rest:
+        return Field((head,), text)
+    if head in NESTED and rest:
+        return Field((head, *rest), text)
+    if head in NESTED:
+        return Field((head,), text)
+    fields = ", ".join(sorted(TOP_LEVEL)) + ", " + ", ".join(f"{n}.*" for n in sorted(NESTED))
+    mlflow = "MLflow's metrics.*, params.*, attributes.*, tags.*"
+    msg = f"unknown field {'.'.join(parts)!r}; fields are {fields} (and {mlflow})"
+    raise FilterError(msg)
+
+
+def _dig(value: Any, keys: Sequence[str]) -> Any:
+    """Walk nested mappings; a key may itself contain dots (``{"model.lr": 1}``)."""
+    if not keys:
+        return value
+    if not isinstance(value, Mapping):
+        return MISSING
+    for n in range(1, len(keys) + 1):  # shortest key first: nested beats dotted
+        key = ".".join(keys[:n])
+        if key in value:
+            found = _dig(value[key], keys[n:])
+            if found is not MISSING or n == len(keys):
+                return found
+    return MISSING
+
+
+def getter(field: Field) -> Getter:
+    """A function from a run (anything with ``.doc`` and ``.status``) to the field's value."""
+    path = field.path
+    head = path[0]
+    if head == "status":
+        return lambda run: run.status
+    if head == "tags" and len(path) == 2:
+        key = path[1]
+
+        def tag_value(run: Any) -> Any:
+            for tag in run.doc.get("tags") or ():
+                for sep in ("=", ":"):
+                    k, found, v = str(tag).partition(sep)
+                    if found and k == key:
+                        return v
+            return MISSING
+
+        return tag_value
+    if len(path) == 1:
+        return lambda run: run.doc.get(head)
+    rest = path[1:]
+    return lambda run: _dig(run.doc.get(head), rest)
+
+
+# ---- values and comparisons ----------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _timestamp_number(value: Any, like: float) -> float | None:
+    """An ISO timestamp as epoch seconds, or milliseconds when compared with ms (MLflow)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        seconds = _format.parse_iso(value)
+    except ValueError:
+        return None
+    return seconds * 1000 if abs(like) > 1e11 else seconds
+
+
+def _compare(op: str, a: Any, b: Any, field: Field | None) -> bool:
+    if b is None:  # an explicit null: "config.x == null" asks whether the run lacks it
+        return (a is None) == (op == "==") if op in ("==", "!=") else False
+    if a is None:  # a field the run does not have matches nothing, not even "!="
+        return False
+    if isinstance(a, list) and op in ("==", "!="):  # tags == "x": membership
+        found = any(_compare("==", item, b, None) for item in a)
+        return found if op == "==" else not found
+    if field is not None and field.is_timestamp and _number(b) is not None and not isinstance(b, str):
+        a = _timestamp_number(a, float(b))
+        if a is None:
+            return False
+    if field is not None and field.is_status and isinstance(a, str) and isinstance(b, str):
+        a, b = a.lower(), b.lower()
+    if isinstance(a, bool) or isinstance(b, bool):
+        if not (isinstance(a, bool) and isinstance(b, bool)):
+            return op == "!="
+    elif type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
+        # A number against text (MLflow params are text): compare as numbers when the text is one.
+        na, nb = _number(a), _number(b)
+        if na is not None and nb is not None:
+            a, b = na, nb
+        elif op in ("==", "!="):
+            return (str(a) == str(b)) == (op == "==")
+        else:
+            return False
+    if (isinstance(a, float) and math.isnan(a)) or (isinstance(b, float) and math.isnan(b)):
+        return op == "!="
+    try:
+        if op == "==":
+            return bool(a == b)
+        if op == "!=":
+            return bool(a != b)
+        if op == "<":
+            return bool(a < b)
+        if op == "<=":
+            return bool(a <= b)
+        if op == ">":
+            return bool(a > b)
+        if op == ">=":
+            return bool(a >= b)
+    except TypeError:  # e.g. two mappings
+        return False
+    msg = f"unknown operator {op!r}"  # pragma: no cover (the parser only makes the ones above)
+    raise FilterError(msg)
+
+
+def _like_regex(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
+    body = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern)
+    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def _contains(container: Any, item: Any) -> bool:
+    if isinstance(container, str):
+        return isinstance(item, str) and item in container
+    if isinstance(container, (list, tuple)):
+        return any(_compare("==", x, item, None) for x in container)
+    if isinstance(container, Mapping):
+        return item in container
+    return False
+
+
+# ---- building predicates ----------------------------------------------------------------------
+
+
+def compare_predicate(field: Field, op: str, value: Any) -> Predicate:
+    get = getter(field)
+    if op in ("in", "not in"):
+        values = list(value)
+        inside: Predicate = lambda run: any(_compare("==", get(run), v, field) for v in values)  # noqa: E731
+        return inside if op == "in" else (lambda run: get(run) is not None and not inside(run))
+    if op == "contains":
+        return lambda run: _contains(get(run), value)
+    if op in ("~", "regex"):
+        try:
+            rx = re.compile(value)
+        except re.error as exc:
+            msg = f"bad regular expression {value!r}: {exc}"
+            raise FilterError(msg) from exc
+        return lambda run: isinstance(v := get(run), str) and rx.search(v) is not None
+    if op in ("like", "ilike"):
+        if not isinstance(value, str):
+            msg = f"{op.upper()} needs a text pattern, got {value!r}"
+            raise FilterError(msg)
+        rx = _like_regex(value, ignore_case=op == "ilike")
+        return lambda run: isinstance(v := get(run), str) and rx.fullmatch(v) is not None
+    if op == "exists":
+        return (lambda run: get(run) is not None) if value else (lambda run: get(run) is None)
+    return lambda run: _compare(op, get(run), value, field)
+
+
+def all_of(preds: Sequence[Predicate]) -> Predicate:
+    preds = list(preds)
+    return lambda run: all(p(run) for p in preds)
+
+
+def any_of(preds: Sequence[Predicate]) -> Predicate:
+    preds = list(preds)
+    return lambda run: any(p(run) for p in preds)
+
+
+def negate(pred: Predicate) -> Predicate:
+    return lambda run: not pred(run)
+
+
+# ---- the text language ---------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<number>[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![A-Za-z_]))
+  | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<backtick>`[^`]*`)
+  | (?P<op>==|!=|<>|<=|>=|=|<|>|~|&&|\|\||!|\(|\)|\[|\]|,|\.)
+  | (?P<word>[A-Za-z_][A-Za-z0-9_/\-]*)
+    """,
+    re.VERBOSE,
+)
+
+_KEYWORDS = {"and", "or", "not", "in", "contains", "like", "ilike", "true", "false", "null", "none", "is"}
+
+
+@dataclass
+class _Tok:
+    kind: str  # number string backtick op word end
+    text: str
+    pos: int
+
+    @property
+    def word(self) -> str:
+        return self.text.lower() if self.kind == "word" else ""
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise _error(text, pos, f"unexpected character {text[pos]!r}")
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            toks.append(_Tok(kind, m.group(), pos))
+        pos = m.end()
+    toks.append(_Tok("end", "", len(text)))
+    return toks
+
+
+def _error(text: str, pos: int, message: str) -> FilterError:
+    caret = " " * pos + "^"
+    return FilterError(f"{message} at position {pos}:\n  {text}\n  {caret}")
+
+
+def _unquote(tok: _Tok) -> str:
+    body = tok.text[1:-1]
+    if tok.kind == "backtick":
+        return body
+    return re.sub(r"\\(.)", r"\1", body)
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = _tokenize(text)
+        self.i = 0
+
+    @property
+    def tok(self) -> _Tok:
+        return self.toks[self.i]
+
+    def _next(self) -> _Tok:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def _fail(self, expected: str) -> FilterError:
+        tok = self.tok
+        found = "the end" if tok.kind == "end" else repr(tok.text)
+        return _error(self.text, tok.pos, f"expected {expected}, found {found}")
+
+    def parse(self) -> Predicate:
+        if self.tok.kind == "end":
+            raise self._fail("a condition such as config.lr < 0.01")
+        pred = self._or()
+        if self.tok.kind != "end":
+            raise self._fail("'and', 'or' or the end of the filter")
+        return pred
+
+    def _or(self) -> Predicate:
+        preds = [self._and()]
+        while self.tok.word == "or" or self.tok.text == "||":
+            self._next()
+            preds.append(self._and())
+        return preds[0] if len(preds) == 1 else any_of(preds)
+
+    def _and(self) -> Predicate:
+        preds = [self._not()]
+        while self.tok.word == "and" or self.tok.text == "&&":
+            self._next()
+            preds.append(self._not())
+        return preds[0] if len(preds) == 1 else all_of(preds)
+
+    def _not(self) -> Predicate:
+        if self.tok.word == "not" or (self.tok.kind == "op" and self.tok.text == "!"):
+            self._next()
+            return negate(self._not())
+        return self._comparison()
+
+    def _comparison(self) -> Predicate:
+        if self.tok.text == "(":
+            self._next()
+            pred = self._or()
+            if self.tok.text != ")":
+                raise self._fail("')'")
+            self._next()
+            return pred
+        field = self._field()
+        tok = self.tok
+        op = tok.text.lower() if tok.kind in ("op", "word") else ""
+        if op in ("==", "=", "!=", "<>", "<", "<=", ">", ">="):
+            self._next()
+            op = {"=": "==", "<>": "!="}.get(op, op)
+            return compare_predicate(field, op, self._value())
+        if op in ("~", "contains", "like", "ilike"):
+            self._next()
+            return compare_predicate(field, op, self._value())
+        if op == "in":
+            self._next()
+            return compare_predicate(field, "in", self._list())
+        if op == "not" and self.toks[self.i + 1].word == "in":
+            self.i += 2
+            return compare_predicate(field, "not in", self._list())
+        if op == "is":
+            self._next()
+            negated = self.tok.word == "not"
+            if negated:
+                self._next()
+            if self.tok.word not in ("null", "none"):
+                raise self._fail("null after 'is'")
+            self._next()
+            return compare_predicate(field, "exists", negated)
+        raise self._fail("an operator (==, !=, <, <=, >, >=, in, not in, contains, ~, like, ilike)")
+
+    def _field(self) -> Field:
+        start = self.tok
+        parts: list[str] = []
+        while True:
+            tok = self.tok
+            if tok.kind == "word" and (tok.word not in _KEYWORDS or parts):
+                parts.append(tok.text)
+            elif tok.kind == "backtick" or (tok.kind == "string" and parts):
+                parts.append(_unquote(tok))  # MLflow: metrics.`f1 score`, params."model-type"
+            else:
+                raise self._fail("a field such as config.lr, summary.acc or status")
+            self._next()
+            if self.tok.text != ".":
+                break
+            self._next()
+        try:
+            return resolve_field(parts, self.text[start.pos : self.tok.pos].strip())
+        except FilterError as exc:
+            raise _error(self.text, start.pos, str(exc)) from None
+
+    def _value(self) -> Any:
+        tok = self.tok
+        if tok.kind == "number":
+            self._next()
+            text = tok.text
+            return int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
+        if tok.kind == "string":
+            self._next()
+            return _unquote(tok)
+        if tok.word in ("true", "false"):
+            self._next()
+            return tok.word == "true"
+        if tok.word in ("null", "none"):
+            self._next()
+            return None
+        raise self._fail("a value (a number, a 'string', true, false or null)")
+
+    def _list(self) -> list[Any]:
+        close = {"(": ")", "[": "]"}.get(self.tok.text)
+        if close is None:
+            raise self._fail("a list such as ['a', 'b'] or ('a', 'b')")
+        self._next()
+        values = [self._value()]
+        while self.tok.text == ",":
+            self._next()
+            values.append(self._value())
+        if self.tok.text != close:
+            raise self._fail(f"',' or {close!r}")
+        self._next()
+        return values
+
+
+# ---- dict filters (W&B / Mongo style) ---------------------------------------------------------------
+
+_DICT_OPS = {
+    "$eq": "==", "$ne": "!=", "$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">=", "$in": "in",
+    "$nin": "not in", "$regex": "~", "$contains": "contains", "$exists": "exists", "$like": "like",
+    "$ilike": "ilike",
+}  # fmt: skip
+
+
+def _dict_predicate(spec: Any, where: str) -> Predicate:
+    if not isinstance(spec, Mapping):
+        msg = f"{where}: expected a mapping such as {{'config.lr': {{'$lt': 0.01}}}}, got {spec!r}"
+        raise FilterError(msg)
+    preds: list[Predicate] = []
+    for key, value in spec.items():
+        if key in ("$and", "$or", "$nor"):
+            if not isinstance(value, list) or not value:
+                msg = f"{where}.{key}: expected a non-empty list of filters"
+                raise FilterError(msg)
+            subs = [_dict_predicate(v, f"{where}.{key}[{i}]") for i, v in enumerate(value)]
+            combined = all_of(subs) if key == "$and" else any_of(subs)
+            preds.append(negate(combined) if key == "$nor" else combined)
+        elif key == "$not":
+            preds.append(negate(_dict_predicate(value, f"{where}.$not")))
+        elif isinstance(key, str) and key.startswith("$"):
+            msg = f"{where}: unknown operator {key!r}; known: $and, $or, $nor, $not, {', '.join(_DICT_OPS)}"
+            raise FilterError(msg)
+        else:
+            field = resolve_field(_split_dotted(str(key)), str(key))
+            if isinstance(value, Mapping) and value and all(str(k).startswith("$") for k in value):
+                for op_name, operand in value.items():
+                    op = _DICT_OPS.get(op_name)
+                    if op is None:
+                        msg = f"{where}.{key}: unknown operator {op_name!r}; known: {', '.join(_DICT_OPS)}"
+                        raise FilterError(msg)
+                    if op in ("in", "not in") and not isinstance(operand, (list, tuple)):
+                        msg = f"{where}.{key}.{op_name}: expected a list, got {operand!r}"
+                        raise FilterError(msg)
+                    preds.append(compare_predicate(field, op, operand))
+            else:
+                preds.append(compare_predicate(field, "==", value))
+    return all_of(preds) if len(preds) != 1 else preds[0]
+
+
+def _split_dotted(key: str) -> list[str]:
+    return [p.strip("`") for p in re.findall(r"`[^`]*`|[^.]+", key)]
+
+
+def compile_filter(where: object) -> Predicate | None:
+    """A predicate over runs for a filter text or dict, or None for no filter."""
+    if where is None:
+        return None
+    if isinstance(where, Mapping):
+        return _dict_predicate(where, "where")
+    if not isinstance(where, str):
+        msg = f"where must be a filter text or a dict, got {type(where).__name__}"
+        raise FilterError(msg)
+    if not where.strip():
+        return None
+    return _Parser(where).parse()
+
+
+def parse_field(text: str) -> Field:
+    """A field name as used by order_by, --columns and group-by (``summary.acc``)."""
+    parser = _Parser(text)
+    field = parser._field()  # noqa: SLF001
+    if parser.tok.kind != "end":
+        raise parser._fail("the end of the field name")  # noqa: SLF001
+    return field

@@ -1,0 +1,488 @@
+"""Ledger, RunSet and RunView: the read side of a ledger, from Python."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, overload
+
+from ledger import _format, _reader
+from ledger._errors import RunNotFoundError
+from ledger._query import _filter, _index
+from ledger._storage import Storage
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
+
+log = logging.getLogger("ledger")
+
+_GOALS = ("max", "min")
+
+
+def _require_pandas() -> None:
+    """pandas is imported only by the methods that return DataFrames; say how to get it."""
+    try:
+        import pandas as pd  # noqa: F401, PLC0415
+    except ImportError:
+        msg = "this needs pandas: pip install 'experiment-ledger[analysis]' (or pip install pandas)"
+        raise ImportError(msg) from None
+
+
+def flatten(prefix: str, mapping: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """Nested mappings as dotted keys under ``prefix`` (``config.`` -> ``config.model.lr``);
+    lists and empty mappings stay values."""
+    for k, v in mapping.items():
+        if type(v) is dict and v:  # manifests hold plain dicts; the exact check is fast
+            flatten(f"{prefix}{k}.", v, out)
+        else:
+            out[prefix + str(k)] = v
+
+
+class RunView:
+    """One run as read from the ledger: its manifest, and its streams on demand.
+
+    ``status`` is the status readers should show: a ``running`` run whose heartbeat is
+    stale reads ``crashed``.
+    """
+
+    __slots__ = ("_storage", "doc", "status")
+
+    def __init__(self, storage: Storage, doc: dict[str, Any], now: float) -> None:
+        self._storage = storage
+        self.doc = doc
+        self.status: str = _effective_status(doc, now)
+
+    def __repr__(self) -> str:
+        return f"<RunView {self.id} {self.name!r} project={self.project!r} status={self.status}>"
+
+    @property
+    def id(self) -> str:
+        """The run id."""
+        return str(self.doc["id"])
+
+    @property
+    def project(self) -> str:
+        """The project the run belongs to."""
+        return str(self.doc["project"])
+
+    @property
+    def name(self) -> str | None:
+        """The run's display name."""
+        return self.doc.get("name")
+
+    @property
+    def group(self) -> str | None:
+        """The run's group, or None."""
+        return self.doc.get("group")
+
+    @property
+    def job_type(self) -> str | None:
+        """The run's job type, or None."""
+        return self.doc.get("job_type")
+
+    @property
+    def tags(self) -> list[str]:
+        """The run's tags."""
+        return list(self.doc.get("tags") or [])
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's config (nested, as logged)."""
+        return dict(self.doc.get("config") or {})
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The run's summary: one value per metric name."""
+        return dict(self.doc.get("summary") or {})
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The whole manifest (run.yaml) as a dict."""
+        return dict(self.doc)
+
+    @property
+    def duration_s(self) -> float:
+        """Active seconds (summed over resumes)."""
+        return float(self.doc.get("duration_s") or 0.0)
+
+    @property
+    def gpu_count(self) -> int:
+        """GPUs the run used (0 when none were recorded)."""
+        return int(self.doc.get("gpu_count") or 0)
+
+    @property
+    def dir(self) -> str:
+        """The run folder (a local path or a URL)."""
+        return self._storage.full(self._folder)
+
+    @property
+    def _folder(self) -> str:
+        return _format.run_dir(self.project, self.id)
+
+    def get(self, field: str, default: Any = None) -> Any:
+        """A field by its filter name: ``r.get("config.model.lr")``, ``r.get("summary.acc")``."""
+        value = _filter.getter(_filter.parse_field(field))(self)
+        return default if value is None else value
+
+    def records(self, stream: str = "metrics") -> list[dict[str, Any]]:
+        """The records of ``metrics`` (default) or ``system``, as dicts, in order (no pandas)."""
+        if stream not in ("metrics", "system"):
+            msg = f"stream must be 'metrics' or 'system', got {stream!r}"
+            raise ValueError(msg)
+        read = _reader.read_stream(self._storage, self._folder, stream)
+        for note in read.torn:
+            log.warning("ledger: %s", note)
+        return read.records
+
+    def history(self, keys: Iterable[str] | None = None) -> DataFrame:
+        """The metrics as a DataFrame: ``_step``, ``_time`` and one column per metric
+        (only ``keys`` if given). NaN stays NaN; a metric missing at a step is NaN."""
+        return _frame(self.records("metrics"), keys)
+
+    def system(self) -> DataFrame:
+        """The sampled system utilisation (system.jsonl) as a DataFrame."""
+        return _frame(self.records("system"), None)
+
+    def output(self) -> str:
+        """The captured console output (output.log and its segments), or '' if none."""
+        parts = []
+        names = _reader.stream_names(self._storage, self._folder, "output", "log")
+        for name in names:
+            try:
+                parts.append(self._storage.read_bytes(f"{self._folder}/{name}").decode("utf-8", errors="replace"))
+            except FileNotFoundError:
+                continue
+        return "".join(parts)
+
+
+def _effective_status(doc: Mapping[str, Any], now: float) -> str:
+    status = str(doc.get("status") or "running")
+    if status != "running":
+        return status
+    heartbeat = doc.get("heartbeat")
+    if not isinstance(heartbeat, str):
+        return status
+    try:
+        beat = _format.parse_iso(heartbeat)
+    except ValueError:
+        return status
+    period = doc.get("heartbeat_s") or _format.DEFAULT_HEARTBEAT_S
+    return "crashed" if now > beat + _format.STALE_AFTER_INTERVALS * float(period) else "running"
+
+
+def _frame(records: list[dict[str, Any]], keys: Iterable[str] | None) -> DataFrame:
+    _require_pandas()
+    import pandas as pd  # noqa: PLC0415
+
+    if keys is not None:
+        wanted = ["_step", "_time", *[k for k in keys if k not in ("_step", "_time")]]
+    else:
+        seen: dict[str, None] = {"_step": None, "_time": None}
+        for rec in records:
+            for k in rec:
+                seen.setdefault(k, None)
+        wanted = list(seen)
+    columns = {k: [rec.get(k, math.nan) for rec in records] for k in wanted}
+    return pd.DataFrame(columns, columns=wanted)
+
+
+# ---- sorting ------------------------------------------------------------------------------------
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    # Missing and NaN values sort last whatever the direction; numbers before text.
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return (2, 0)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, value)
+    return (1, str(value))
+
+
+def _order(runs: list[RunView], order_by: str | Sequence[str]) -> list[RunView]:
+    specs = [s.strip() for s in order_by.split(",")] if isinstance(order_by, str) else list(order_by)
+    for spec in reversed([s for s in specs if s]):  # stable sorts, last key first
+        descending = spec.startswith("-")
+        get = _filter.getter(_filter.parse_field(spec.lstrip("+-")))
+        present = [r for r in runs if _sort_key(get(r))[0] < 2]
+        absent = [r for r in runs if _sort_key(get(r))[0] == 2]
+        present.sort(key=lambda r: _sort_key(get(r)), reverse=descending)
+        runs = present + absent
+    return runs
+
+
+# ---- sets of runs -------------------------------------------------------------------------------
+
+
+class RunSet(Sequence[RunView]):
+    """An ordered selection of runs (what :meth:`Ledger.runs` returns)."""
+
+    def __init__(self, runs: Iterable[RunView]) -> None:
+        self._runs = list(runs)
+
+    @overload
+    def __getitem__(self, index: int) -> RunView: ...
+    @overload
+    def __getitem__(self, index: slice) -> RunSet: ...
+    def __getitem__(self, index: int | slice) -> RunView | RunSet:
+        if isinstance(index, slice):
+            return RunSet(self._runs[index])
+        return self._runs[index]
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __iter__(self) -> Iterator[RunView]:
+        return iter(self._runs)
+
+    def __repr__(self) -> str:
+        return f"<RunSet of {len(self._runs)} runs>"
+
+    @property
+    def ids(self) -> list[str]:
+        """The run ids, in order."""
+        return [r.id for r in self._runs]
+
+    def filter(self, where: str | Mapping[str, Any]) -> RunSet:
+        """The runs that match a filter (the ``where`` language or a dict filter)."""
+        pred = _filter.compile_filter(where)
+        return self if pred is None else RunSet(r for r in self._runs if pred(r))
+
+    def order_by(self, order_by: str | Sequence[str]) -> RunSet:
+        """Sorted by fields, ``-`` for descending (``"-summary.acc,name"``); missing values last."""
+        return RunSet(_order(self._runs, order_by))
+
+    def best(self, key: str, goal: str = "max") -> RunView | None:
+        """The run with the highest (``goal="max"``) or lowest (``"min"``) value of ``key``;
+        runs without a number there (missing, NaN) are ignored. None if no run has one."""
+        if goal not in _GOALS:
+            msg = f"goal must be 'max' or 'min', got {goal!r}"
+            raise ValueError(msg)
+        get = _filter.getter(_filter.parse_field(key))
+        scored = [
+            (v, r)
+            for r in self._runs
+            if isinstance(v := get(r), (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+        ]
+        if not scored:
+            return None
+        pick = max if goal == "max" else min
+        return pick(scored, key=lambda item: item[0])[1]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat dict per run (the columns of :meth:`to_pandas`), no pandas needed."""
+        return [_row(r) for r in self._runs]
+
+    def to_pandas(self) -> DataFrame:
+        """One row per run: id, name, project, group, job_type, tags, status, created, ended,
+        duration_s, gpu_count, user, host.*, git.*, config.*, summary.*."""
+        _require_pandas()
+        import pandas as pd  # noqa: PLC0415
+
+        rows = self.rows()
+        columns: dict[str, None] = dict.fromkeys(_BASE_COLUMNS)
+        for row in rows:
+            for k in row:
+                columns.setdefault(k, None)
+        frame = pd.DataFrame.from_records(rows, columns=list(columns))
+        for col in ("created", "ended"):
+            frame[col] = pd.to_datetime(frame[col], utc=True, errors="coerce", format="ISO8601")
+        return frame
+
+    def compute_hours(self, by: str = "group") -> DataFrame:
+        """Compute used, per ``by`` (group, job_type, user, host, month, project, or any
+        field): runs, hours (active time) and gpu_hours (active time x GPUs)."""
+        _require_pandas()
+        import pandas as pd  # noqa: PLC0415
+
+        table = compute_table(self._runs, by)
+        return pd.DataFrame(table, columns=[by, "runs", "hours", "gpu_hours"])
+
+
+_BASE_COLUMNS = (
+    "id", "name", "project", "group", "job_type", "tags", "status", "created", "ended", "duration_s",
+    "gpu_count", "user",
+)  # fmt: skip
+
+
+def _row(run: RunView) -> dict[str, Any]:
+    doc = run.doc
+    row: dict[str, Any] = {k: doc.get(k) for k in _BASE_COLUMNS}
+    row["status"] = run.status
+    row["tags"] = list(doc.get("tags") or [])
+    for section in ("host", "git"):
+        value = doc.get(section)
+        if type(value) is dict:
+            for k, v in value.items():
+                row[f"{section}.{k}"] = v
+    for section in ("config", "summary"):
+        value = doc.get(section)
+        if type(value) is dict:
+            flatten(section + ".", value, row)
+    return row
+
+
+_BY_ALIASES = {"host": "host.hostname", "month": "created"}
+
+
+def group_key(run: RunView, by: str) -> Any:
+    """The value a run is grouped under for ``by`` (``month`` is YYYY-MM of creation)."""
+    value = run.get(_BY_ALIASES.get(by, by))
+    if by == "month" and isinstance(value, str):
+        return value[:7]
+    return value
+
+
+def compute_table(runs: Iterable[RunView], by: str) -> list[tuple[Any, int, float, float]]:
+    """(key, runs, hours, gpu_hours) per value of ``by``, sorted by key (None last)."""
+    acc: dict[Any, list[float]] = {}
+    for run in runs:
+        key = group_key(run, by)
+        if isinstance(key, list):
+            key = ",".join(map(str, key))
+        hours = run.duration_s / 3600
+        slot = acc.setdefault(key, [0, 0.0, 0.0])
+        slot[0] += 1
+        slot[1] += hours
+        slot[2] += hours * run.gpu_count
+    return [
+        (k, int(v[0]), round(v[1], 6), round(v[2], 6))
+        for k, v in sorted(acc.items(), key=lambda kv: (kv[0] is None, str(kv[0])))
+    ]
+
+
+# ---- the ledger -----------------------------------------------------------------------------------
+
+
+class Ledger:
+    """A ledger opened for reading (see :func:`ledger.open`)."""
+
+    def __init__(self, storage: Storage, runs: list[RunView], skipped: list[str]) -> None:
+        self._storage = storage
+        self._runs = runs
+        self._by_id = {r.id: r for r in runs}
+        self.skipped = skipped
+        """Messages for manifests that could not be read (corrupt, unsupported format)."""
+
+    def __repr__(self) -> str:
+        return f"<Ledger {self.root} ({len(self._runs)} runs)>"
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    @property
+    def root(self) -> str:
+        """Where the ledger is (a path or URL)."""
+        return self._storage.url
+
+    def projects(self) -> list[str]:
+        """The projects that have runs, sorted."""
+        return sorted({r.project for r in self._runs})
+
+    def runs(  # noqa: PLR0913
+        self,
+        project: str | None = None,
+        *,
+        where: str | Mapping[str, Any] | None = None,
+        group: str | Sequence[str] | None = None,
+        job_type: str | Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        user: str | Sequence[str] | None = None,
+        order_by: str | Sequence[str] | None = "created",
+        limit: int | None = None,
+    ) -> RunSet:
+        """The runs that match every given condition, sorted, at most ``limit``.
+
+        ``group``, ``job_type``, ``status`` and ``user`` take a value or a list of values
+        (any of them); ``tags`` a tag or a list of tags (all of them). ``where`` is a filter
+        text (``"config.lr < 1e-3 and summary.acc > 0.9"``, MLflow syntax works too) or a
+        W&B-style dict. ``order_by`` takes fields, ``-`` for descending.
+        """
+        preds: list[_filter.Predicate] = []
+        for name, value in (("project", project), ("group", group), ("job_type", job_type), ("user", user)):
+            if value is not None:
+                values = [value] if isinstance(value, str) else list(value)
+                preds.append(_filter.compare_predicate(_filter.Field((name,)), "in", values))
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            bad = [s for s in statuses if s not in _format.STATUSES]
+            if bad:
+                msg = f"status {bad[0]!r} is not one of {', '.join(_format.STATUSES)}"
+                raise ValueError(msg)
+            preds.append(lambda r: r.status in statuses)
+        if tags is not None:
+            wanted = [tags] if isinstance(tags, str) else list(tags)
+            preds.append(lambda r: all(t in (r.doc.get("tags") or ()) for t in wanted))
+        where_pred = _filter.compile_filter(where)
+        if where_pred is not None:
+            preds.append(where_pred)
+        selected = [r for r in self._runs if all(p(r) for p in preds)]
+        if order_by:
+            selected = _order(selected, order_by)
+        if limit is not None:
+            if limit < 0:
+                msg = f"limit must be >= 0, got {limit}"
+                raise ValueError(msg)
+            selected = selected[:limit]
+        return RunSet(selected)
+
+    def run(self, id_or_prefix: str) -> RunView:
+        """The run with this id, or the only run whose id starts with this prefix."""
+        found = self._by_id.get(id_or_prefix)
+        if found is not None:
+            return found
+        matches = [r for r in self._runs if r.id.startswith(id_or_prefix)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            msg = f"no run {id_or_prefix!r} in {self.root}"
+        else:
+            shown = ", ".join(r.id for r in matches[:5]) + (" ..." if len(matches) > 5 else "")
+            msg = (
+                f"run id prefix {id_or_prefix!r} is ambiguous: {len(matches)} runs match ({shown}); "
+                f"give more characters"
+            )
+        raise RunNotFoundError(msg)
+
+    def compute_hours(self, by: str = "group") -> DataFrame:
+        """Hours and GPU hours per ``by`` over all runs (see :meth:`RunSet.compute_hours`)."""
+        return RunSet(self._runs).compute_hours(by)
+
+
+def open_ledger(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    cache: bool = True,
+) -> Ledger:
+    """Open a ledger for reading: a folder or any fsspec URL (default: ``$LEDGER_ROOT``,
+    else ``results/`` at the top of the git repository, else ``./results``).
+
+    The manifests are indexed once and cached under ``<root>/.cache/``; the next open reads
+    only what changed. ``cache=False`` reads everything and leaves the cache alone.
+    """
+    from ledger._run import default_root  # noqa: PLC0415
+
+    url = os.fspath(root) if root is not None else default_root()
+    storage = Storage(url, storage_options)
+    try:
+        marker = storage.read_bytes(_format.ROOT_MARKER)
+    except FileNotFoundError:
+        msg = f"no ledger at {storage.url} (no {_format.ROOT_MARKER}); pass the root a run was logged to"
+        raise RunNotFoundError(msg) from None
+    _format.check_root_marker(marker, storage.full(_format.ROOT_MARKER))
+    now = time.time()
+    runs: list[RunView] = []
+    skipped: list[str] = []
+    for item in _index.load(storage, use_cache=cache, write_cache=cache):
+        if item.doc is None:
+            if item.error is not None:
+                skipped.append(item.error)
+                log.warning("ledger: skipped %s", item.error)
+            continue
+        runs.append(RunView(storage, item.doc, now))
+    runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
+    return Ledger(storage, runs, skipped)

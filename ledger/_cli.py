@@ -6,8 +6,17 @@ import sys
 
 import click
 
-from ledger._commands.ls import ls_command
+from ledger._commands.query import (
+    export_command,
+    history_command,
+    ls_command,
+    plot_command,
+    show_command,
+    stats_command,
+)
+from ledger._commands.verify import verify_command
 from ledger._errors import LedgerError
+from ledger._query._filter import FilterError
 
 
 @click.group()
@@ -16,7 +25,8 @@ def cli() -> None:
     """experiment-ledger: runs as plain files, no server."""
 
 
-cli.add_command(ls_command)
+for command in (ls_command, show_command, history_command, stats_command, export_command, plot_command, verify_command):
+    cli.add_command(command)
 
 
 def main() -> None:
@@ -31,6 +41,9 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(1)
+    except FilterError as exc:  # bad usage: the message points at the place
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
     except LedgerError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)

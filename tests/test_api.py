@@ -41,9 +41,10 @@ def test_public_callables_are_documented():
     for name in PUBLIC - {"__version__"}:
         obj = getattr(ledger, name)
         assert inspect.getdoc(obj), f"ledger.{name} has no docstring"
-    for name, member in inspect.getmembers(ledger.Run):
-        if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, property)):
-            assert inspect.getdoc(member), f"Run.{name} has no docstring"
+    for cls in (ledger.Run, ledger.Ledger, ledger.RunSet, ledger.RunView):
+        for name, member in inspect.getmembers(cls):
+            if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, property)):
+                assert inspect.getdoc(member), f"{cls.__name__}.{name} has no docstring"
 
 
 def test_init_signature_is_the_documented_one():

@@ -1,49 +1,336 @@
-"""The `ledger` command, as a user runs it."""
+"""The `ledger` command line, as a user runs it."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import subprocess
 import sys
 
-from tests.helpers import quiet_init
+import pytest
+
+from ledger._cli import main
+from tests.helpers import REPO, quiet_init
 
 
-def ledger_cmd(*args, cwd):
-    exe = [sys.executable, "-c", "from ledger._cli import main; main()"]
-    return subprocess.run([*exe, *args], cwd=cwd, capture_output=True, text=True, check=False)
+@pytest.fixture
+def ledger_cli(monkeypatch, capsys):
+    """Run `ledger ARGS...` in this process: (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["ledger", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
-def test_ls_lists_runs_with_status(tmp_dir):
-    with quiet_init("mnist", root="results", name="first", group="resnet", job_type="train"):
-        pass
-    live = quiet_init("mnist", root="results", name="second")
-    proc = ledger_cmd("ls", "--root", "results", cwd=tmp_dir)
+@pytest.fixture
+def results(tmp_dir):
+    """Two models x three seeds with fixed results, one failed run, one running run."""
+    accs = {"resnet": [0.91, 0.93, 0.92], "vit": [0.95, 0.94, 0.96]}
+    losses = {"resnet": [0.30, 0.28, 0.29], "vit": [0.22, 0.25, 0.21]}
+    for model in ("resnet", "vit"):
+        for seed in range(3):
+            with quiet_init(
+                "paper",
+                root="results",
+                name=f"{model}-{seed}",
+                group=model,
+                job_type="train",
+                config={"model": model, "seed": seed, "lr": 0.001},
+            ) as run:
+                for step in range(5):
+                    run.log(
+                        {"loss": losses[model][seed] + (4 - step) * 0.1, "acc": accs[model][seed] - (4 - step) * 0.01}
+                    )
+    with quiet_init("paper", root="results", name="broken", group="resnet", job_type="eval") as run:
+        run.finish(status="failed")
+    live = quiet_init("paper", root="results", name="live", group="vit", job_type="train")
+    yield tmp_dir / "results"
     live.finish()
-    assert proc.returncode == 0, proc.stderr
-    header, *rows = proc.stdout.splitlines()
-    assert header.split() == ["id", "name", "project", "group", "job_type", "status", "created", "duration"]
-    assert len(rows) == 2
-    assert rows[0].split()[1:6] == ["first", "mnist", "resnet", "train", "finished"]
-    assert rows[1].split()[1:4] == ["second", "mnist", "running"]
 
 
-def test_ls_without_a_ledger_is_a_one_line_error(tmp_dir):
-    proc = ledger_cmd("ls", "--root", "nowhere", cwd=tmp_dir)
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [
-        f"Error: no ledger at {tmp_dir / 'nowhere'} (no ledger.yaml); pass --root or set $LEDGER_ROOT"
-    ]
+class TestLs:
+    def test_table(self, results, ledger_cli):
+        code, out, _ = ledger_cli("ls", "--root", str(results))
+        assert code == 0
+        header, *rows = out.splitlines()
+        assert header.split() == ["id", "name", "project", "group", "job_type", "status", "created", "duration"]
+        assert [r.split()[1] for r in rows] == [
+            "resnet-0",
+            "resnet-1",
+            "resnet-2",
+            "vit-0",
+            "vit-1",
+            "vit-2",
+            "broken",
+            "live",
+        ]
+        assert rows[-2].split()[5] == "failed"
+        assert rows[-1].split()[5] == "running"
+
+    def test_filters_sort_columns_limit_csv(self, results, ledger_cli):
+        code, out, _ = ledger_cli(
+            "ls",
+            "--root",
+            str(results),
+            "--where",
+            "summary.acc > 0.9",
+            "--job-type",
+            "train",
+            "--sort",
+            "-summary.acc",
+            "--columns",
+            "name,config.seed,summary.acc",
+            "--limit",
+            "4",
+            "--format",
+            "csv",
+        )
+        assert code == 0
+        rows = list(csv.reader(io.StringIO(out)))
+        assert rows == [
+            ["name", "config.seed", "summary.acc"],
+            ["vit-2", "2", "0.96"],
+            ["vit-0", "0", "0.95"],
+            ["vit-1", "1", "0.94"],
+            ["resnet-1", "1", "0.93"],
+        ]
+
+    def test_json_and_status_filter(self, results, ledger_cli):
+        code, out, _ = ledger_cli(
+            "ls", "--root", str(results), "--status", "failed", "--status", "running", "--format", "json"
+        )
+        assert code == 0
+        data = json.loads(out)
+        assert [(d["name"], d["status"]) for d in data] == [("broken", "failed"), ("live", "running")]
+
+    def test_group_and_tag_filters(self, results, ledger_cli):
+        _, out, _ = ledger_cli("ls", "--root", str(results), "--group", "vit", "--columns", "name", "--format", "csv")
+        assert out.split() == ["name", "vit-0", "vit-1", "vit-2", "live"]
+
+    def test_bad_where_exits_2_and_points_at_the_place(self, results, ledger_cli):
+        code, _out, err = ledger_cli("ls", "--root", str(results), "--where", "summary.acc >")
+        assert code == 2
+        assert (
+            err.splitlines()[0]
+            == "Error: expected a value (a number, a 'string', true, false or null), found the end at position 13:"
+        )
+        assert err.splitlines()[1:3] == ["  summary.acc >", "               ^"]
+
+    def test_unknown_column_is_an_error_before_output(self, results, ledger_cli):
+        code, out, err = ledger_cli("ls", "--root", str(results), "--columns", "name,bogus")
+        assert code == 2
+        assert out == ""
+        assert "unknown field 'bogus'" in err
 
 
-def test_bad_usage_exits_2(tmp_dir):
-    proc = ledger_cmd("ls", "--no-such-flag", cwd=tmp_dir)
-    assert proc.returncode == 2
-    assert "No such option" in proc.stderr
+class TestShowAndHistory:
+    def test_show_text_and_prefix(self, results, ledger_cli):
+        code, out, _ = ledger_cli(
+            "ls", "--root", str(results), "--columns", "id", "--format", "csv", "--where", "name == 'vit-1'"
+        )
+        run_id = out.split()[1]
+        code, out, _ = ledger_cli("show", "--root", str(results), run_id[:-2])
+        assert code == 0
+        assert "  name      vit-1" in out
+        assert "config\n  lr     0.001\n  model  vit\n  seed   1\n" in out
+        assert "summary\n  acc   0.94\n  loss  0.25\n" in out
+
+    def test_show_json(self, results, ledger_cli):
+        _, out, _ = ledger_cli(
+            "ls", "--root", str(results), "--columns", "id", "--format", "csv", "--where", "name == 'vit-1'"
+        )
+        _, out, _ = ledger_cli("show", "--root", str(results), "--format", "json", out.split()[1])
+        assert json.loads(out)["config"] == {"lr": 0.001, "model": "vit", "seed": 1}
+
+    def test_history_keys_tail(self, results, ledger_cli):
+        _, out, _ = ledger_cli(
+            "ls", "--root", str(results), "--columns", "id", "--format", "csv", "--where", "name == 'vit-1'"
+        )
+        _, out, _ = ledger_cli(
+            "history", "--root", str(results), out.split()[1], "--keys", "acc", "--tail", "2", "--format", "csv"
+        )
+        rows = list(csv.reader(io.StringIO(out)))
+        assert rows[0] == ["_step", "_time", "acc"]
+        assert [(r[0], round(float(r[2]), 4)) for r in rows[1:]] == [("3", 0.93), ("4", 0.94)]
+
+    def test_unknown_run_is_a_one_line_error(self, results, ledger_cli):
+        code, _, err = ledger_cli("show", "--root", str(results), "nope")
+        assert code == 1
+        assert err.strip().splitlines() == [f"Error: no run 'nope' in {results}"]
 
 
-def test_format_2_root_is_refused(tmp_dir):
-    (tmp_dir / "results").mkdir()
-    (tmp_dir / "results/ledger.yaml").write_text("format: 2\n")
-    proc = ledger_cmd("ls", "--root", "results", cwd=tmp_dir)
-    assert proc.returncode == 1
-    assert "format 2 is not supported" in proc.stderr
+class TestStatsExportPlot:
+    def test_stats_by_group(self, results, ledger_cli):
+        code, out, _ = ledger_cli("stats", "--root", str(results), "--by", "job_type", "--format", "json")
+        assert code == 0
+        data = {d["job_type"]: d for d in json.loads(out)}
+        assert data["train"]["runs"] == 7
+        assert data["eval"]["runs"] == 1
+        assert data["train"]["hours"] >= 0
+
+    def test_latex_export_matches_the_golden_file(self, results, ledger_cli):
+        code, out, _ = ledger_cli(
+            "export",
+            "--root",
+            str(results),
+            "--job-type",
+            "train",
+            "--status",
+            "finished",
+            "--group-by",
+            "config.model",
+            "--metric",
+            "summary.acc",
+            "--metric",
+            "summary.loss:min",
+            "--format",
+            "latex",
+        )
+        assert code == 0
+        assert out == (REPO / "tests/data/export.tex").read_text()
+
+    def test_markdown_csv_json_exports(self, results, ledger_cli):
+        base = [
+            "export",
+            "--root",
+            str(results),
+            "--status",
+            "finished",
+            "--group-by",
+            "group",
+            "--metric",
+            "summary.acc",
+        ]
+        _, md, _ = ledger_cli(*base, "--format", "markdown")
+        assert md.splitlines() == [
+            "| group | n | acc |",
+            "| --- | ---: | ---: |",
+            "| resnet | 3 | 0.920 ± 0.010 |",
+            "| vit | 3 | **0.950 ± 0.010** |",
+        ]
+        _, out, _ = ledger_cli(*base, "--format", "csv")
+        assert list(csv.reader(io.StringIO(out)))[1] == ["resnet", "3", "0.92", "0.010000000000000009", "3"]
+        _, out, _ = ledger_cli(*base, "--format", "json")
+        assert json.loads(out)[1]["summary.acc"]["n"] == 3
+
+    def test_export_to_file_and_latex_escaping(self, results, ledger_cli, tmp_dir):
+        code, _, err = ledger_cli(
+            "export",
+            "--root",
+            str(results),
+            "--status",
+            "finished",
+            "--group-by",
+            "name",
+            "--metric",
+            "summary.acc",
+            "--format",
+            "latex",
+            "-o",
+            "t.tex",
+        )
+        assert code == 0
+        assert "wrote t.tex" in err
+        text = (tmp_dir / "t.tex").read_text()
+        assert r"\begin{tabular}{lrr}" in text
+        assert "resnet-0 & 1 & 0.910 $\\pm$ 0.000" in text
+
+    @pytest.mark.parametrize(("suffix", "magic"), [("png", b"\x89PNG"), ("pdf", b"%PDF"), ("svg", b"<?xml")])
+    def test_plot_writes_the_figure(self, results, ledger_cli, tmp_dir, suffix, magic):
+        code, _, err = ledger_cli(
+            "plot",
+            "--root",
+            str(results),
+            "--metric",
+            "loss",
+            "--group-by",
+            "config.model",
+            "--status",
+            "finished",
+            "-o",
+            f"fig.{suffix}",
+        )
+        assert code == 0, err
+        assert "wrote fig." in err
+        assert "(2 groups)" in err
+        data = (tmp_dir / f"fig.{suffix}").read_bytes()
+        assert data.startswith(magic)
+        assert len(data) > 5000
+
+    def test_plot_of_a_metric_nobody_logged(self, results, ledger_cli):
+        code, _, err = ledger_cli("plot", "--root", str(results), "--metric", "nope", "-o", "x.png")
+        assert code == 1
+        assert "no run has values for metric 'nope'" in err
+
+
+class TestVerify:
+    def test_clean_ledger(self, results, ledger_cli):
+        code, out, _ = ledger_cli("verify", "--root", str(results))
+        assert code == 0
+        assert out.splitlines()[-1] == "checked 8 runs: 0 errors, 0 torn last lines, 0 crashed"
+
+    def test_torn_line_is_reported_not_an_error_unless_strict(self, results, ledger_cli):
+        metrics = next(results.glob("paper/runs/*/metrics.jsonl"))
+        with metrics.open("ab") as f:
+            f.write(b'{"_step": 9, "lo')
+        code, out, _ = ledger_cli("verify", "--root", str(results))
+        assert code == 0
+        assert any(line.startswith("torn ") and "skipped a torn last line" in line for line in out.splitlines())
+        code, _, _ = ledger_cli("verify", "--root", str(results), "--strict")
+        assert code == 1
+
+    def test_corruption_and_bad_manifests_fail(self, results, ledger_cli):
+        runs = sorted(results.glob("paper/runs/*"))
+        (runs[0] / "metrics.jsonl").write_bytes(b'{"_step":0}\nGARBAGE\n{"_step":1}\n')
+        (runs[1] / "run.yaml").write_text("format: 2\nid: x\nproject: paper\n")
+        (runs[2] / "run.yaml").write_text(
+            (runs[2] / "run.yaml").read_text().replace(f"id: {runs[2].name}", "id: other")
+        )
+        code, out, _ = ledger_cli("verify", "--root", str(results))
+        assert code == 1
+        errors = [line for line in out.splitlines() if line.startswith("error")]
+        assert len(errors) == 3
+        assert "line 2 of 3 is not a JSON object" in errors[0] + errors[1] + errors[2]
+        assert any("format 2 is not supported" in e for e in errors)
+        assert any("id 'other' does not match its folder" in e for e in errors)
+
+
+class TestUsage:
+    def test_no_ledger_is_a_one_line_error(self, tmp_dir, ledger_cli):
+        code, _, err = ledger_cli("ls", "--root", "nowhere")
+        assert code == 1
+        assert err.strip().splitlines() == [
+            f"Error: no ledger at {tmp_dir / 'nowhere'} (no ledger.yaml); pass --root or set $LEDGER_ROOT"
+        ]
+
+    def test_bad_usage_exits_2(self, tmp_dir, ledger_cli):
+        code, _, err = ledger_cli("ls", "--no-such-flag")
+        assert code == 2
+        assert "No such option" in err
+
+    def test_format_2_root_is_refused(self, tmp_dir, ledger_cli):
+        (tmp_dir / "results").mkdir()
+        (tmp_dir / "results/ledger.yaml").write_text("format: 2\n")
+        code, _, err = ledger_cli("ls", "--root", "results")
+        assert code == 1
+        assert "format 2 is not supported" in err
+
+    def test_the_installed_command_runs(self, results):
+        proc = subprocess.run(
+            ["ledger", "ls", "--root", str(results), "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={"PATH": f"{REPO / '.venv/bin'}:/usr/bin:/bin"},
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert len(json.loads(proc.stdout)) == 8

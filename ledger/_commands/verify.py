@@ -1,0 +1,32 @@
+"""`ledger verify`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ledger._commands._common import open_storage, project_option, root_option
+from ledger._verify import verify
+
+
+@click.command("verify")
+@root_option
+@project_option
+@click.option("--strict", is_flag=True, help="Also fail on torn last lines (left by killed writers).")
+def verify_command(root: str | None, project: str | None, strict: bool) -> None:
+    """Check the ledger against the format: manifests, schema, streams, unreadable files."""
+    storage = open_storage(root)
+    report = verify(storage, project)
+    for line in report.errors:
+        click.echo(f"error    {line}")
+    for line in report.torn:
+        click.echo(f"torn     {line}")
+    for line in report.crashed:
+        click.echo(f"crashed  {line}")
+    click.echo(
+        f"checked {report.runs} runs: {len(report.errors)} errors, {len(report.torn)} torn last lines, "
+        f"{len(report.crashed)} crashed"
+    )
+    if report.errors or (strict and report.torn):
+        sys.exit(1)

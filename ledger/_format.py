@@ -27,6 +27,8 @@ ROOT_MARKER = "ledger.yaml"
 ROOT_GITIGNORE = ".gitignore"
 CACHE_DIR = ".cache"
 RUNS_DIR = "runs"
+SWEEPS_DIR = "sweeps"
+SWEEP_CONFIG = "sweep.yaml"
 MANIFEST = "run.yaml"
 METRICS = "metrics.jsonl"
 SYSTEM = "system.jsonl"
@@ -87,6 +89,10 @@ def runs_dir(project: str) -> str:
 
 def run_dir(project: str, run_id: str) -> str:
     return f"{runs_dir(project)}/{check_name('run id', run_id)}"
+
+
+def sweep_dir(project: str, sweep_id: str) -> str:
+    return f"{project_dir(project)}/{SWEEPS_DIR}/{check_name('sweep id', sweep_id)}"
 
 
 def segment_name(n: int, stem: str = "metrics", ext: str = "jsonl") -> str:

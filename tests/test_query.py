@@ -418,3 +418,22 @@ class TestIndex:
     def test_open_without_a_ledger(self, tmp_dir):
         with pytest.raises(ledger.RunNotFoundError, match="no ledger at"):
             ledger.open("nowhere")
+
+
+def test_sweeps_are_listed_with_their_runs(tmp_dir):
+    ids = []
+    for trial in range(2):
+        with quiet_init("p", root="results", config={"lr": 0.1 * (trial + 1)}) as run:
+            ids.append(run.id)
+        path = tmp_dir / "results/p/runs" / run.id / "run.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["sweep"] = {"id": "s1", "trial": trial, "fold": None}
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with quiet_init("p", root="results"):
+        pass
+    (tmp_dir / "results/p/sweeps/s1").mkdir(parents=True)
+    (tmp_dir / "results/p/sweeps/s1/sweep.yaml").write_text("method: grid\nmetric: {name: acc, goal: maximize}\n")
+    (sweep,) = ledger.open("results").sweeps()
+    assert (sweep.id, sweep.project) == ("s1", "p")
+    assert sweep.metric == ("acc", "maximize")
+    assert sweep.runs.ids == ids

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from ledger import _format, _reader
-from ledger._errors import RunNotFoundError
+from ledger._errors import CorruptFileError, RunNotFoundError
 from ledger._query import _filter, _index
 from ledger._storage import Storage
 
@@ -353,6 +353,32 @@ def compute_table(runs: Iterable[RunView], by: str) -> list[tuple[Any, int, floa
     ]
 
 
+# ---- sweeps -------------------------------------------------------------------------------------------
+
+
+class SweepView:
+    """A sweep as found in the ledger: its config (sweep.yaml, as given) and its trials' runs."""
+
+    def __init__(self, sweep_id: str, project: str, config: dict[str, Any], runs: RunSet) -> None:
+        self.id = sweep_id
+        self.project = project
+        self.config = config
+        """The sweep's configuration, as given to ``ledger sweep create``."""
+        self.runs = runs
+        """The runs of its trials (``sweep.id`` in their manifests), in creation order."""
+
+    def __repr__(self) -> str:
+        return f"<SweepView {self.id} project={self.project!r} ({len(self.runs)} runs)>"
+
+    @property
+    def metric(self) -> tuple[str, str] | None:
+        """The sweep's metric as (name, goal), goal ``maximize`` or ``minimize``; None if unset."""
+        metric = self.config.get("metric")
+        if not isinstance(metric, Mapping) or not isinstance(metric.get("name"), str):
+            return None
+        return str(metric["name"]), str(metric.get("goal") or "minimize")
+
+
 # ---- the ledger -----------------------------------------------------------------------------------
 
 
@@ -450,6 +476,33 @@ class Ledger:
     def compute_hours(self, by: str = "group") -> DataFrame:
         """Hours and GPU hours per ``by`` over all runs (see :meth:`RunSet.compute_hours`)."""
         return RunSet(self._runs).compute_hours(by)
+
+    def sweeps(self, project: str | None = None) -> list[SweepView]:
+        """The sweeps under the root (or one project), each with its config and its runs."""
+        by_sweep: dict[tuple[str, str], list[RunView]] = {}
+        for run in self._runs:
+            sweep = run.doc.get("sweep")
+            if isinstance(sweep, Mapping) and isinstance(sweep.get("id"), str):
+                by_sweep.setdefault((run.project, sweep["id"]), []).append(run)
+        projects = (
+            [project]
+            if project is not None
+            else sorted({e.name for e in self._storage.list_dir("") if e.is_dir and not e.name.startswith(".")})
+        )
+        out = []
+        for p in projects:
+            for entry in self._storage.list_dir(f"{_format.project_dir(p)}/{_format.SWEEPS_DIR}"):
+                path = f"{_format.sweep_dir(p, entry.name)}/{_format.SWEEP_CONFIG}"
+                try:
+                    config = _format.yaml_load(self._storage.read_bytes(path), self._storage.full(path))
+                except FileNotFoundError:
+                    continue
+                except CorruptFileError as exc:
+                    log.warning("ledger: skipped %s", exc)
+                    continue
+                runs = RunSet(by_sweep.get((p, entry.name), []))
+                out.append(SweepView(entry.name, p, config if isinstance(config, dict) else {}, runs))
+        return out
 
 
 def open_ledger(

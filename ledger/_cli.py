@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ledger._commands.maintenance import compact_command, recover_command
 from ledger._commands.query import (
     export_command,
     history_command,
@@ -27,6 +28,8 @@ def cli() -> None:
 
 for command in (ls_command, show_command, history_command, stats_command, export_command, plot_command, verify_command):
     cli.add_command(command)
+cli.add_command(compact_command)
+cli.add_command(recover_command)
 
 
 def main() -> None:

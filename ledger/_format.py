@@ -355,12 +355,14 @@ class Records:
     """Records decoded from JSON lines, with what was skipped."""
 
     records: list[dict[str, Any]]
-    torn: str | None = None  # description of a torn last line that was skipped
+    torn: str | None = None  # a torn last line (a killed writer): expected, not corruption
+    corrupt: list[str] = field(default_factory=list)  # bad lines followed by good ones
 
 
 def decode_records(data: bytes, where: str) -> Records:
-    """Parse JSON lines. A torn last line (a killed writer) is skipped and reported in
-    ``Records.torn``; a bad line followed by good ones raises CorruptFileError."""
+    """Parse JSON lines; never fails on a bad line. A torn last line (a killed writer) is
+    skipped and described in ``torn``; any other bad line is skipped and described in
+    ``corrupt`` (``ledger verify`` reports those as errors)."""
     import json  # noqa: PLC0415
 
     lines = data.split(b"\n")
@@ -369,8 +371,7 @@ def decode_records(data: bytes, where: str) -> Records:
     has_nonfinite = b'Infinity"' in data or b'"NaN"' in data
     has_long_int = _LONG_INT.search(data) is not None
     loads = orjson.loads
-    records: list[dict[str, Any]] = []
-    torn = None
+    out = Records([])
     last = len(lines) - 1
     for i, line in enumerate(lines):
         if not line.strip():
@@ -380,16 +381,13 @@ def decode_records(data: bytes, where: str) -> Records:
             if type(rec) is not dict:
                 msg = "not a JSON object"
                 raise ValueError(msg)  # noqa: TRY301
-        except ValueError as exc:
+        except ValueError as exc:  # UnicodeDecodeError and RecursionError-free: both are ValueErrors
             if i == last:
-                torn = f"{where}: skipped a torn last line ({len(line)} bytes) at line {i + 1}"
-                break
-            msg = (
-                f"{where}: line {i + 1} of {last + 1} is not a JSON object ({exc}); the file is "
-                f"corrupt in the middle, not just torn at the end; run `ledger verify`"
-            )
-            raise CorruptFileError(msg) from exc
+                out.torn = f"{where}: skipped a torn last line ({len(line)} bytes) at line {i + 1}"
+            else:
+                out.corrupt.append(f"{where}: skipped line {i + 1} of {last + 1}, not a JSON object ({exc})")
+            continue
         if has_nonfinite:
             rec = {k: _restore(v) for k, v in rec.items()}
-        records.append(rec)
-    return Records(records, torn)
+        out.records.append(rec)
+    return out

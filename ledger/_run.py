@@ -6,7 +6,6 @@ import fnmatch
 import logging
 import math
 import os
-import tempfile
 import threading
 import time
 import traceback
@@ -14,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ledger import _format, _lifecycle, _reader
+from ledger import _format, _lifecycle, _maintenance, _reader
 from ledger._capture import _console, capture_command, capture_git, capture_host, current_user, find_git_top
 from ledger._capture._console import ConsoleSink
 from ledger._capture._system import SystemSampler
@@ -530,23 +529,23 @@ class Run:
             wrote_manifest = False
         if not (flushed and wrote_manifest):
             self._spill()
+        elif not self._storage.can_append and os.environ.get("LEDGER_COMPACT_ON_FINISH") == "1":
+            try:
+                _maintenance.compact(self._storage, self.project, self.id)
+            except OSError as exc:  # the segments are still complete and readable
+                log.warning("ledger: could not compact run %s (%s); `ledger compact` can retry", self.id, exc)
 
     def _spill(self) -> None:
         """Storage stayed down until finish: keep what was not written in a local folder."""
-        folder = os.path.join(tempfile.gettempdir(), "ledger-spill", self.project, self.id)
-        os.makedirs(folder, exist_ok=True)
         err: object = self._m.extra.pop("_write_error", None)
+        streams = {}
         for sink in self._sinks:
-            data = sink.take_unwritten()
-            if data:
-                with open(os.path.join(folder, sink.path.rsplit("/", 1)[-1]), "ab") as f:
-                    f.write(data)
+            streams[sink.path.rsplit("/", 1)[-1]] = sink.take_unwritten()
             err = sink.last_error or err
-        with open(os.path.join(folder, _format.MANIFEST), "wb") as f:
-            f.write(self._snapshot(time.time()))
+        folder = _maintenance.spill(self._storage.url, self.project, self.id, streams, self._snapshot(time.time()))
         log.error(
-            "ledger: run %s could not be written to %s (%s). What was not written is kept in "
-            "%s; copy it into the run folder once the storage is back.",
+            "ledger: run %s could not be written to %s (%s). What was not written is kept in %s; "
+            "run `ledger recover` once the storage is back.",
             self.id,
             self._storage.full(self._dir),
             err,
@@ -828,6 +827,8 @@ def _resume(  # noqa: PLR0917
     stream = _reader.read_stream(storage, folder)
     for note in stream.torn:
         log.warning("ledger: %s; removed before resuming", note)
+    for note in stream.corrupt:
+        log.warning("ledger: %s", note)
     if stream.torn and storage.can_append:
         _cut_torn_tail(storage, f"{folder}/{_format.METRICS}")
     history = stream.records

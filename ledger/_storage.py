@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ledger._errors import InvalidNameError
+from ledger._errors import InvalidNameError, StorageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -48,24 +48,66 @@ class Stat:
     version: str
 
 
-def retrying(op: Callable[[], T], *, attempts: int = 4, first_delay: float = 0.05) -> T:
+def retrying(
+    op: Callable[[], T],
+    *,
+    attempts: int = 4,
+    first_delay: float = 0.05,
+    on_error: Callable[[OSError], None] | None = None,
+) -> T:
     """Call ``op``, retrying transient OSErrors with exponential backoff.
 
     Errors that describe the request itself (missing file, already exists, permission)
     are raised at once; the last transient error is raised when attempts run out.
+    ``on_error(exc)`` hears of every failure as it happens (on remote stores one attempt
+    can take many seconds, so callers report before giving up).
     """
     delay = first_delay
     for attempt in range(attempts):
         try:
             return op()
-        except _PERMANENT:
-            raise
-        except OSError:
-            if attempt == attempts - 1:
+        except OSError as exc:
+            if on_error is not None:
+                on_error(exc)
+            if isinstance(exc, _PERMANENT) or attempt == attempts - 1:
                 raise
             time.sleep(delay)
             delay *= 4
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+_PASS_THROUGH = (OSError, ValueError, TypeError, NotImplementedError)
+
+
+@contextlib.contextmanager
+def _as_os_error(what: str) -> Iterator[None]:
+    """Backends raise their own exceptions (botocore's EndpointConnectionError is not an
+    OSError): callers only need to know that storage failed, so they all become StorageError."""
+    try:
+        yield
+    except _PASS_THROUGH:
+        raise
+    except Exception as exc:
+        msg = f"{what}: {type(exc).__name__}: {exc}"
+        raise StorageError(msg) from exc
+
+
+class _Translating:
+    """A filesystem whose method calls raise OSError subclasses only (see _as_os_error)."""
+
+    def __init__(self, fs: Any) -> None:
+        self._fs = fs
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._fs, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _as_os_error(f"{name} {args[0] if args else ''}".strip()):
+                return attr(*args, **kwargs)
+
+        return call
 
 
 def _check_rel(rel: str) -> None:
@@ -96,7 +138,7 @@ class Storage:
         from fsspec.implementations.local import LocalFileSystem  # noqa: PLC0415
 
         fs, path = fsspec.core.url_to_fs(str(url), **dict(storage_options or {}))
-        self.fs = fs
+        self.fs: Any = fs if isinstance(fs, LocalFileSystem) else _Translating(fs)
         protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
         self.protocol: str = protocols[0]
         self.is_local = isinstance(fs, LocalFileSystem)
@@ -128,6 +170,7 @@ class Storage:
         path = self._abs(rel)
         if self.is_local:
             return os.path.exists(path)
+        self.fs.invalidate_cache(path)
         return bool(self.fs.exists(path))
 
     def read_bytes(self, rel: str) -> bytes:
@@ -149,6 +192,7 @@ class Storage:
             except (FileNotFoundError, NotADirectoryError):
                 return []
         else:
+            self.fs.invalidate_cache(path)  # other writers change the store: never list from a cache
             try:
                 infos = self.fs.ls(path, detail=True)
             except FileNotFoundError:
@@ -174,6 +218,7 @@ class Storage:
             return self._find_local(name, depth)
         prefix = self.root.rstrip("/") + "/"
         out: dict[str, Stat] = {}
+        self.fs.invalidate_cache(self.root)
         try:
             infos = self.fs.find(self.root, detail=True)
         except FileNotFoundError:
@@ -300,7 +345,7 @@ class Storage:
                 os.close(fd)
             return
         try:
-            with self.fs.open(path, "xb") as f:
+            with _as_os_error(f"create {path}"), self.fs.open(path, "xb") as f:
                 f.write(data)
         except FileExistsError:
             raise
@@ -321,7 +366,7 @@ class Storage:
             raise NotImplementedError(msg)
         if not self.is_local:
             self._ensure_parent(path)
-            with self.fs.open(path, "ab") as f:
+            with _as_os_error(f"append {path}"), self.fs.open(path, "ab") as f:
                 f.write(data)
             return
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND

@@ -71,19 +71,8 @@ class StreamSink:
                 return True
             data = b"".join(self._unwritten)
             try:
-                retrying(lambda: self._write(data, durable=durable), attempts=attempts)
-            except OSError as exc:
-                self.last_error = exc
-                if self._failing_since is None:
-                    self._failing_since = time.time()
-                    log.warning(
-                        "ledger: could not write %d items to %s (%s: %s); they are kept in "
-                        "memory and retried at every flush, training goes on",
-                        self._unwritten_items,
-                        self._storage.full(self.path),
-                        type(exc).__name__,
-                        exc,
-                    )
+                retrying(lambda: self._write(data, durable=durable), attempts=attempts, on_error=self._failed)
+            except OSError:
                 return False
             if self._failing_since is not None:
                 log.warning(
@@ -97,6 +86,21 @@ class StreamSink:
             self._unwritten.clear()
             self._unwritten_items = 0
             return True
+
+    def _failed(self, exc: OSError) -> None:
+        # Said once per outage, at its first failed attempt (one attempt on a remote store
+        # can take many seconds); then quiet until the store answers again.
+        self.last_error = exc
+        if self._failing_since is None:
+            self._failing_since = time.time()
+            log.warning(
+                "ledger: could not write %d items to %s (%s: %s); retrying, and while the store "
+                "is down they are kept in memory and retried at every flush; training goes on",
+                self._unwritten_items,
+                self._storage.full(self.path),
+                type(exc).__name__,
+                exc,
+            )
 
     def _write(self, data: bytes, *, durable: bool) -> None:
         if self._storage.can_append:

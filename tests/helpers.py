@@ -22,13 +22,13 @@ def quiet_init(*args, **kwargs) -> ledger.Run:
     return ledger.init(*args, **kwargs)
 
 
-def history(root: str | Path, project: str, run_id: str) -> list[dict]:
-    storage = Storage(str(root))
+def history(root: str | Path, project: str, run_id: str, storage_options: dict | None = None) -> list[dict]:
+    storage = Storage(str(root), storage_options)
     return _reader.read_stream(storage, _format.run_dir(project, run_id)).records
 
 
-def manifest(root: str | Path, project: str, run_id: str) -> _format.Manifest:
-    return _reader.read_manifest(Storage(str(root)), project, run_id)
+def manifest(root: str | Path, project: str, run_id: str, storage_options: dict | None = None) -> _format.Manifest:
+    return _reader.read_manifest(Storage(str(root), storage_options), project, run_id)
 
 
 def all_runs(root: str | Path, project: str | None = None) -> list[_format.Manifest]:

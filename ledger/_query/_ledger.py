@@ -133,7 +133,7 @@ class RunView:
             msg = f"stream must be 'metrics' or 'system', got {stream!r}"
             raise ValueError(msg)
         read = _reader.read_stream(self._storage, self._folder, stream)
-        for note in read.torn:
+        for note in read.torn + read.corrupt:
             log.warning("ledger: %s", note)
         return read.records
 
@@ -148,14 +148,8 @@ class RunView:
 
     def output(self) -> str:
         """The captured console output (output.log and its segments), or '' if none."""
-        parts = []
-        names = _reader.stream_names(self._storage, self._folder, "output", "log")
-        for name in names:
-            try:
-                parts.append(self._storage.read_bytes(f"{self._folder}/{name}").decode("utf-8", errors="replace"))
-            except FileNotFoundError:
-                continue
-        return "".join(parts)
+        chunks, _merged = _reader.stream_chunks(self._storage, self._folder, "output", "log")
+        return "".join(data.decode("utf-8", errors="replace") for _name, data in chunks)
 
 
 def _effective_status(doc: Mapping[str, Any], now: float) -> str:

@@ -7,6 +7,7 @@ import sys
 import click
 
 from ledger._commands.ls import ls_command
+from ledger._commands.reproduce import diff_command, reproduce_command
 from ledger._errors import LedgerError
 
 
@@ -17,6 +18,8 @@ def cli() -> None:
 
 
 cli.add_command(ls_command)
+cli.add_command(reproduce_command)
+cli.add_command(diff_command)
 
 
 def main() -> None:

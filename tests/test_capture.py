@@ -17,31 +17,16 @@ from ledger._capture import _git as git_capture
 from ledger._capture._host import parse_nvidia_smi, visible_gpu_count
 from ledger._capture._packages import parse_requirements
 from ledger._capture._redact import redact_argv, strip_url_credentials
-from tests.helpers import history, manifest, quiet_init, run_python
-
-GIT_ID = ["-c", "user.email=t@example.com", "-c", "user.name=T"]
-
-
-def _git(cwd, *args) -> str:
-    proc = subprocess.run(["git", *GIT_ID, *args], cwd=cwd, check=True, capture_output=True)
-    return proc.stdout.decode().strip()
-
-
-def _new_repo(path: Path) -> Path:
-    path.mkdir(parents=True)
-    _git(path, "init", "-q", "-b", "main")
-    _git(path, "config", "user.email", "t@example.com")
-    _git(path, "config", "user.name", "T")
-    return path
+from tests.helpers import git, history, manifest, new_repo, quiet_init, run_python
 
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
-    path = _new_repo(tmp_path / "proj")
+    path = new_repo(tmp_path / "proj")
     (path / "train.py").write_text("print('hi')\n")
     (path / ".gitignore").write_text("*.log\n")
-    _git(path, "add", "train.py", ".gitignore")
-    _git(path, "commit", "-qm", "first")
+    git(path, "add", "train.py", ".gitignore")
+    git(path, "commit", "-qm", "first")
     monkeypatch.chdir(path)
     return path
 
@@ -202,7 +187,7 @@ class TestCodeState:
     def test_clean_repo(self, repo):
         m, folder = _record(repo)  # the root, <repo>/results, is inside the repository
         assert m.git["root"] == str(repo)
-        assert m.git["commit"] == _git(repo, "rev-parse", "HEAD")
+        assert m.git["commit"] == git(repo, "rev-parse", "HEAD")
         assert m.git["branch"] == "main"
         assert m.git["remote"] is None
         assert m.git["dirty"] is False  # the runs being written under results/ do not count
@@ -289,17 +274,17 @@ class TestCodeState:
 
     def test_detached_head(self, repo):
         (repo / "train.py").write_text("print('v2')\n")
-        _git(repo, "commit", "-qam", "second")
-        first = _git(repo, "rev-parse", "HEAD~1")
-        _git(repo, "checkout", "-q", "--detach", first)
+        git(repo, "commit", "-qam", "second")
+        first = git(repo, "rev-parse", "HEAD~1")
+        git(repo, "checkout", "-q", "--detach", first)
         m, _ = _record(repo)
         assert m.git["branch"] is None
         assert m.git["commit"] == first
         assert m.git["dirty"] is False
 
     def test_remote_credentials_are_stripped(self, repo):
-        _git(repo, "remote", "add", "origin", "https://ada:ghp_s3cret@github.com/ada/mnist.git")
-        _git(repo, "remote", "add", "backup", "ssh://git:hunter2@example.com/ada/mnist.git")
+        git(repo, "remote", "add", "origin", "https://ada:ghp_s3cret@github.com/ada/mnist.git")
+        git(repo, "remote", "add", "backup", "ssh://git:hunter2@example.com/ada/mnist.git")
         m, folder = _record(repo)
         assert m.git["remote"] == "https://github.com/ada/mnist.git"
         text = (folder / "run.yaml").read_text()
@@ -307,26 +292,26 @@ class TestCodeState:
         assert "hunter2" not in text
 
     def test_submodule_and_nested_repository_are_recorded(self, repo, tmp_path):
-        lib = _new_repo(tmp_path / "lib")
+        lib = new_repo(tmp_path / "lib")
         (lib / "lib.py").write_text("VALUE = 1\n")
-        _git(lib, "add", "lib.py")
-        _git(lib, "commit", "-qm", "lib")
-        _git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "vendor/lib")
-        _git(repo, "commit", "-qm", "add submodule")
-        nested = _new_repo(repo / "third_party/tool")
+        git(lib, "add", "lib.py")
+        git(lib, "commit", "-qm", "lib")
+        git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "vendor/lib")
+        git(repo, "commit", "-qm", "add submodule")
+        nested = new_repo(repo / "third_party/tool")
         (nested / "tool.py").write_text("pass\n")
-        _git(nested, "add", "tool.py")
-        _git(nested, "commit", "-qm", "tool")
+        git(nested, "add", "tool.py")
+        git(nested, "commit", "-qm", "tool")
         (repo / "vendor/lib/lib.py").write_text("VALUE = 2\n")  # a dirty submodule
         m, folder = _record(repo)
-        assert m.git["submodules"] == [{"path": "vendor/lib", "commit": _git(lib, "rev-parse", "HEAD"), "dirty": True}]
-        assert m.git["nested_repos"] == [{"path": "third_party/tool", "commit": _git(nested, "rev-parse", "HEAD")}]
+        assert m.git["submodules"] == [{"path": "vendor/lib", "commit": git(lib, "rev-parse", "HEAD"), "dirty": True}]
+        assert m.git["nested_repos"] == [{"path": "third_party/tool", "commit": git(nested, "rev-parse", "HEAD")}]
         assert m.git["untracked"] == ["third_party/tool/"]
         assert m.git["dirty"] is True
         assert not (folder / "code.patch").exists()  # neither is inlined into the patch
 
     def test_repository_without_commits(self, tmp_path, monkeypatch):
-        path = _new_repo(tmp_path / "fresh")
+        path = new_repo(tmp_path / "fresh")
         (path / "a.py").write_text("a = 1\n")
         monkeypatch.chdir(path)
         m, folder = _record(path)

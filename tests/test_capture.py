@@ -291,6 +291,15 @@ class TestCodeState:
         assert "ghp_s3cret" not in text
         assert "hunter2" not in text
 
+    def test_remote_is_found_from_a_linked_worktree(self, repo, tmp_path, monkeypatch):
+        git(repo, "remote", "add", "backup", "ssh://git:hunter2@example.com/ada/mnist.git")
+        git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "linked"))
+        monkeypatch.chdir(tmp_path / "linked")
+        m, _ = _record(tmp_path / "linked")
+        assert m.git["root"] == str(tmp_path / "linked")
+        assert m.git["remote"] == "ssh://git@example.com/ada/mnist.git"  # the first remote: no origin
+        assert m.git["branch"] is None
+
     def test_submodule_and_nested_repository_are_recorded(self, repo, tmp_path):
         lib = new_repo(tmp_path / "lib")
         (lib / "lib.py").write_text("VALUE = 1\n")

@@ -1,16 +1,18 @@
 """Code state from git: commit, branch, remote, dirty flag, untracked files, and code.patch.
 
 Speed matters here (every ``ledger.init`` pays it), so this module runs the git binary
-directly, never GitPython (whose import alone costs ~60 ms), and runs ``git status``,
-``git diff HEAD`` and ``git config`` side by side. Untracked files join code.patch as
-new-file sections written here, byte for byte as git would write them once added, so the
-user's index is never touched (``--no-optional-locks`` keeps status from refreshing it).
+directly, never GitPython (whose import alone costs ~60 ms), runs only ``git status`` and
+``git diff HEAD`` (side by side), and reads the remote from the config file itself.
+Untracked files join code.patch as new-file sections written here, byte for byte as git
+would write them once added, so the user's index is never touched
+(``--no-optional-locks`` keeps status from refreshing it).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import subprocess
 from dataclasses import dataclass, field
@@ -160,18 +162,49 @@ def _parse_status(out: bytes) -> _Status:
     return st
 
 
-def _parse_remote(out: bytes) -> str | None:
-    """``git config -z --get-regexp`` output -> the URL of origin, else of the first remote."""
+_SECTION = re.compile(r'\s*\[\s*([A-Za-z0-9.-]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]')
+_URL = re.compile(r"\s*url\s*=\s*(.*?)\s*$", re.IGNORECASE)
+
+
+def _config_file(top: str) -> str:
+    """The repository's config file, also from a linked worktree or a submodule checkout."""
+    git_dir = os.path.join(top, ".git")
+    if not os.path.isdir(git_dir):  # a file "gitdir: <path>"
+        with open(git_dir, encoding="utf-8") as f:
+            git_dir = os.path.join(top, f.read().strip().removeprefix("gitdir:").strip())
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as f:  # linked worktrees
+            git_dir = os.path.join(git_dir, f.read().strip())
+    except FileNotFoundError:
+        pass
+    return os.path.normpath(os.path.join(git_dir, "config"))
+
+
+def _remote_url(top: str) -> str | None:
+    """The URL of remote origin, else of the first remote, credentials stripped.
+
+    Read from the config file here rather than by `git config`: one process less on every
+    init. Remotes defined through include files are not seen (they are rare).
+    """
     urls: dict[str, str] = {}
-    for item in out.split(b"\0"):
-        key, _, value = item.partition(b"\n")
-        if key.startswith(b"remote.") and key.endswith(b".url"):
-            name = key[len(b"remote.") : -len(b".url")].decode(errors="replace")
-            urls.setdefault(name, value.decode(errors="replace"))
+    remote: str | None = None
+    try:
+        with open(_config_file(top), encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        section = _SECTION.match(line)
+        if section is not None:
+            remote = section.group(2) if section.group(1).lower() == "remote" else None
+            continue
+        url = _URL.match(line)
+        if remote is not None and url is not None and remote not in urls:
+            value = url.group(1)
+            urls[remote] = value[1:-1] if len(value) > 1 and value[0] == value[-1] == '"' else value
     if not urls:
         return None
-    url = urls.get("origin", next(iter(urls.values())))
-    return strip_url_credentials(url)
+    return strip_url_credentials(urls.get("origin", next(iter(urls.values()))))
 
 
 def _parse_submodules(out: bytes, dirty: set[bytes]) -> list[dict[str, Any]]:
@@ -370,7 +403,6 @@ def capture_git(start: str, *, exclude: str | None = None) -> CodeState:
                 "--no-renames",
                 *_pathspec(top, exclude),
             ),
-            "config": _git(top, "config", "-z", "--get-regexp", r"^remote\..*\.url$"),
             # Started before status says whether it is needed: the two run side by side.
             "diff": _git(top, "diff", "HEAD", "--numstat", "-z", "-p", *_DIFF_OPTIONS, *_pathspec(top, exclude)),
         }
@@ -381,7 +413,7 @@ def capture_git(start: str, *, exclude: str | None = None) -> CodeState:
         return CodeState(None)
     try:
         st = _parse_status(_finish(procs["status"], "git status"))
-        remote = _parse_remote(_finish(procs["config"], "git config", check=False))
+        remote = _remote_url(top)
         subs_out = _finish(procs["submodules"], "git submodule status", check=False) if "submodules" in procs else b""
         submodules = _parse_submodules(subs_out, st.dirty_submodules)
         diff_out = _finish(procs["diff"], "git diff HEAD", check=st.commit is not None)

@@ -272,6 +272,18 @@ class TestCodeState:
         assert (second_dir / "code.patch").read_bytes() == (first_dir / "code.patch").read_bytes()
         assert b"results/" not in (second_dir / "code.patch").read_bytes()
 
+    def test_a_root_at_the_top_of_the_repository_is_not_code_either(self, repo):
+        (repo / "train.py").write_text("print('changed')\n")
+        first = quiet_init("p", root=str(repo))
+        first.finish()
+        second = quiet_init("p", root=str(repo))
+        second.finish()
+        m = manifest(repo, "p", second.id)
+        assert m.git["untracked"] == []
+        patch = (repo / "p/runs" / second.id / "code.patch").read_bytes()
+        assert patch == (repo / "p/runs" / first.id / "code.patch").read_bytes()
+        assert b"ledger.yaml" not in patch
+
     def test_detached_head(self, repo):
         (repo / "train.py").write_text("print('v2')\n")
         git(repo, "commit", "-qam", "second")

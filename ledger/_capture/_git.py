@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger._capture._redact import strip_url_credentials
-from ledger._format import PATCH
+from ledger._format import CACHE_DIR, PATCH, ROOT_MARKER, RUNS_DIR
 
 log = logging.getLogger("ledger")
 
@@ -131,7 +131,13 @@ def _pathspec(top: str, exclude: str | None) -> list[str]:
     spec = ["--", "."]
     if exclude is not None:
         rel = os.path.relpath(os.path.abspath(exclude), top)
-        if rel != "." and not rel.startswith(".."):
+        if rel == ".":  # the root is the repository's top: leave out what ledger writes there
+            spec += [
+                f":(exclude,literal){ROOT_MARKER}",
+                f":(exclude,literal){CACHE_DIR}",
+                f":(exclude,glob)*/{RUNS_DIR}/**",
+            ]
+        elif not rel.startswith(".."):
             spec.append(f":(exclude,literal){rel.replace(os.sep, '/')}")
     return spec
 

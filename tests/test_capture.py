@@ -235,6 +235,28 @@ class TestCodeState:
         # The patch says exactly what the working tree holds: reversing it there is clean.
         subprocess.run(["git", "apply", "-R", "--check", str(folder / "code.patch")], cwd=repo, check=True)
 
+    def test_user_diff_settings_do_not_change_the_patch(self, repo, tmp_path):
+        (repo / "train.py").write_text("a\n\nb\nc\nd\ne\n")
+        git(repo, "commit", "-qam", "more lines")
+        for key, value in [
+            ("diff.noprefix", "true"),
+            ("diff.mnemonicPrefix", "true"),
+            ("diff.context", "0"),
+            ("color.ui", "always"),
+            ("diff.renames", "copies"),
+            ("diff.external", "false"),
+            ("diff.suppressBlankEmpty", "true"),
+            ("core.quotePath", "false"),
+        ]:
+            git(repo, "config", key, value)
+        (repo / "train.py").write_text("a\n\nB\nc\nd\ne\n")
+        (repo / "\u00e9.py").write_text("x = 1\n")
+        _, folder = _record(repo)
+        clone = _apply_to_fresh_clone(repo, folder / "code.patch", tmp_path / "clone")
+        assert (clone / "train.py").read_text() == "a\n\nB\nc\nd\ne\n"
+        assert (clone / "\u00e9.py").read_text() == "x = 1\n"
+        assert b"\x1b[" not in (folder / "code.patch").read_bytes()  # no colour codes
+
     def test_binary_untracked_file_is_listed_not_inlined(self, repo):
         (repo / "weights.bin").write_bytes(b"\x00\x01\x02" * 100)
         (repo / "notes.txt").write_text("text\n")

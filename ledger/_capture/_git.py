@@ -42,7 +42,7 @@ _DIFF_OPTIONS = (
     "--unified=3",
     "--ignore-submodules=all",  # submodules are recorded by commit, not as patch text
 )
-_CONFIG = ("-c", "diff.suppressBlankEmpty=false", "-c", "core.splitIndex=false")
+_CONFIG = ("-c", "diff.suppressBlankEmpty=false")  # blank context lines keep their space
 
 _warned: set[str] = set()
 
@@ -102,20 +102,20 @@ def _text(path: bytes) -> str:
     return path.decode("utf-8", errors="backslashreplace")
 
 
-def _git(top: str, *args: str, env: dict[str, str] | None = None, stdin: bool = False) -> subprocess.Popen[bytes]:
+def _git(top: str, *args: str) -> subprocess.Popen[bytes]:
+    """Start git in ``top``; :func:`_finish` collects it (several may run at once)."""
     return subprocess.Popen(
         ["git", *_CONFIG, *args],
         cwd=top,
-        env=env,
-        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
 
 
-def _finish(proc: subprocess.Popen[bytes], what: str, data: bytes | None = None, *, check: bool = True) -> bytes:
+def _finish(proc: subprocess.Popen[bytes], what: str, *, check: bool = True) -> bytes:
     try:
-        out, err = proc.communicate(data, timeout=_TIMEOUT_S)
+        out, err = proc.communicate(timeout=_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()

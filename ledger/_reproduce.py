@@ -186,10 +186,10 @@ def reproduce(storage: Storage, m: Manifest, *, into: str | None = None) -> Repr
     top = _repo_with([commit], candidates)
     if top is None:
         where = " or ".join(candidates) if candidates else "no local repository (run this inside a clone)"
-        remote = f" {git['remote']}" if git.get("remote") else ""
+        remote = f", or git fetch {git['remote']} {commit}" if git.get("remote") else ""
         msg = (
             f"commit {commit[:12]} of run {m.id} is not in {where}; fetch it first "
-            f"(git fetch{remote or ' --all'}) and run ledger reproduce again"
+            f"(git fetch --all{remote}) and run ledger reproduce again"
         )
         raise ReproduceError(msg)
     patch = _read_run_file(storage, m, _format.PATCH) if git.get("patch") else b""

@@ -72,3 +72,9 @@ def new_repo(path: Path) -> Path:
     git(path, "config", "user.email", "t@example.com")
     git(path, "config", "user.name", "T")
     return path
+
+
+def run_ledger(*args: str, cwd: str | Path) -> subprocess.CompletedProcess[str]:
+    """The `ledger` command in a fresh interpreter, as a user runs it (stdout, stderr, code)."""
+    exe = [sys.executable, "-c", "from ledger._cli import main; main()"]
+    return subprocess.run([*exe, *args], cwd=cwd, capture_output=True, text=True, check=False)

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import all_runs, git, manifest, new_repo, quiet_init
-from tests.test_cli import ledger_cmd
+from tests.helpers import all_runs, git, manifest, new_repo, quiet_init, run_ledger
 
 TRAIN = """\
 import argparse
@@ -71,7 +70,7 @@ class TestReproduce:
         assert original.git["untracked"] == ["helper.py"]
 
         wt = tmp_path / "rebuilt"
-        rep = ledger_cmd("reproduce", original.id[:-2], "--root", "results", "--into", str(wt), "--run", cwd=project)
+        rep = run_ledger("reproduce", original.id[:-2], "--root", "results", "--into", str(wt), "--run", cwd=project)
         assert rep.returncode == 0, rep.stderr
         assert (wt / "helper.py").read_bytes() == HELPER  # untracked file, byte for byte
         assert (wt / "train.py").read_text() == TRAIN  # the uncommitted edit
@@ -95,7 +94,7 @@ class TestReproduce:
         folder = project / "results" / original.project / "runs"
         assert (folder / new.id / "code.patch").read_bytes() == (folder / original.id / "code.patch").read_bytes()
 
-        diff = ledger_cmd("diff", original.id, new.id, "--root", "results", cwd=project)
+        diff = run_ledger("diff", original.id, new.id, "--root", "results", cwd=project)
         assert diff.returncode == 0, diff.stderr
         out = diff.stdout.splitlines()
         assert "config: same" in out
@@ -106,7 +105,7 @@ class TestReproduce:
     def test_without_run_it_prints_the_command_and_leaves_a_temporary_worktree(self, project):
         assert _python(project, "train.py").returncode == 0
         original = _only_run(project)
-        rep = ledger_cmd("reproduce", original.id, "--root", "results", cwd=project)
+        rep = run_ledger("reproduce", original.id, "--root", "results", cwd=project)
         assert rep.returncode == 0, rep.stderr
         worktree = Path(rep.stdout.splitlines()[0].split()[1])
         assert worktree.name == "proj"  # the repository's name: default project names match
@@ -124,7 +123,7 @@ class TestReproduce:
         original = _only_run(project)
         path = project / "results" / original.project / "runs" / original.id / "run.yaml"
         path.write_text(path.read_text().replace(original.git["commit"], "0123456789abcdef" * 2 + "01234567"))
-        rep = ledger_cmd("reproduce", original.id, "--root", "results", cwd=project)
+        rep = run_ledger("reproduce", original.id, "--root", "results", cwd=project)
         assert rep.returncode == 1
         assert rep.stderr.strip().splitlines() == [
             (
@@ -139,7 +138,7 @@ class TestReproduce:
         patch = project / "results" / original.project / "runs" / original.id / "code.patch"
         patch.write_text(patch.read_text().replace("range(40)", "range(41)"))
         wt = tmp_path / "rebuilt"
-        rep = ledger_cmd("reproduce", original.id, "--root", "results", "--into", str(wt), cwd=project)
+        rep = run_ledger("reproduce", original.id, "--root", "results", "--into", str(wt), cwd=project)
         assert rep.returncode == 1
         (line,) = rep.stderr.strip().splitlines()
         assert line.startswith(f"Error: code.patch of run {original.id} does not apply at commit ")
@@ -150,7 +149,7 @@ class TestReproduce:
     def test_run_without_git_info_is_refused(self, tmp_dir):
         run = quiet_init("p", root="results")
         run.finish()
-        rep = ledger_cmd("reproduce", run.id, "--root", "results", cwd=tmp_dir)
+        rep = run_ledger("reproduce", run.id, "--root", "results", cwd=tmp_dir)
         assert rep.returncode == 1
         assert rep.stderr.strip() == (
             f"Error: run {run.id} has no git commit recorded (it was not started inside a git "
@@ -163,7 +162,7 @@ class TestReproduce:
         busy = tmp_path / "busy"
         busy.mkdir()
         (busy / "keep.txt").write_text("mine\n")
-        rep = ledger_cmd("reproduce", original.id, "--root", "results", "--into", str(busy), cwd=project)
+        rep = run_ledger("reproduce", original.id, "--root", "results", "--into", str(busy), cwd=project)
         assert rep.returncode == 1
         assert "exists and is not an empty folder" in rep.stderr
         assert (busy / "keep.txt").read_text() == "mine\n"
@@ -175,7 +174,7 @@ class TestReproduce:
         doc = yaml.safe_load(path.read_text())
         doc["command"]["argv"] += ["--api-key", "***"]
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
-        rep = ledger_cmd(
+        rep = run_ledger(
             "reproduce", original.id, "--root", "results", "--into", str(tmp_path / "w"), "--run", cwd=project
         )
         assert rep.returncode == 1
@@ -200,7 +199,7 @@ class TestDiff:
         click_version = next(ln for ln in lines if ln.startswith("click==")).split("==")[1]
         pyyaml = next(ln for ln in lines if ln.startswith("pyyaml=="))
 
-        proc = ledger_cmd("diff", a.id, b.id, cwd=project)
+        proc = run_ledger("diff", a.id, b.id, cwd=project)
         assert proc.returncode == 0, proc.stderr
         out = proc.stdout.splitlines()
         assert out[0] == f"ledger diff {a.id} ({a.name}) -> {b.id} ({b.name})"

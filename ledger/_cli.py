@@ -15,6 +15,7 @@ from ledger._commands.query import (
     show_command,
     stats_command,
 )
+from ledger._commands.reproduce import diff_command, reproduce_command
 from ledger._commands.verify import verify_command
 from ledger._errors import LedgerError
 from ledger._query._filter import FilterError
@@ -30,6 +31,8 @@ for command in (ls_command, show_command, history_command, stats_command, export
     cli.add_command(command)
 cli.add_command(compact_command)
 cli.add_command(recover_command)
+cli.add_command(reproduce_command)
+cli.add_command(diff_command)
 
 
 def main() -> None:

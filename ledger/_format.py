@@ -215,6 +215,8 @@ class Manifest:
     created: str = ""
     ended: str | None = None
     duration_s: float | None = None
+    # GPUs visible to the run (0 without): compute hours = duration_s * max(gpu_count, 1) / 3600
+    gpu_count: int = 0
     heartbeat: str | None = None
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
     intervals: list[dict[str, str | None]] = field(default_factory=list)
@@ -226,6 +228,7 @@ class Manifest:
     summary: dict[str, Any] = field(default_factory=dict)
     sweep: dict[str, Any] | None = None
     resumed_from: str | None = None
+    reproduces: str | None = None  # the run that `ledger reproduce --run` re-ran to make this one
     error: str | None = None
     # Keys this version does not know (written by a newer 1.x writer or by hand): kept as is.
     extra: dict[str, Any] = field(default_factory=dict)

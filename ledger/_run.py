@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format, _lifecycle, _maintenance, _reader
-from ledger._capture import _console, capture_command, capture_git, capture_host, current_user, find_git_top
+from ledger._capture import (
+    _console,
+    capture_command,
+    capture_git,
+    capture_host,
+    current_user,
+    find_git_top,
+    requirements_txt,
+    visible_gpu_count,
+)
 from ledger._capture._console import ConsoleSink
 from ledger._capture._system import SystemSampler
 from ledger._config import normalize_config, normalize_value
@@ -595,6 +604,9 @@ def default_root() -> str:
 
 
 def _default_project() -> str:
+    env = os.environ.get("LEDGER_PROJECT")
+    if env:
+        return _format.check_name("project ($LEDGER_PROJECT)", env)
     top = find_git_top(os.getcwd())
     return _format.sanitize_name(os.path.basename(top if top is not None else os.getcwd()))
 
@@ -756,7 +768,12 @@ def _create(
     storage: Storage, project: str | None, cfg: dict[str, Any], meta: _Meta, timing: _Timing, capture: _Capture
 ) -> Run:
     project = _format.check_name("project", project) if project is not None else _default_project()
+    reproduces = os.environ.get("LEDGER_REPRODUCES") or None  # set by `ledger reproduce --run`
+    if reproduces is not None:
+        _format.check_name("run id ($LEDGER_REPRODUCES)", reproduces)
     local_root = storage.root if storage.is_local else None
+    code = capture_git(os.getcwd(), exclude=local_root)
+    host = capture_host()
     manifest = Manifest(
         id="",
         project=project,
@@ -768,14 +785,16 @@ def _create(
         status="running",
         created=_format.iso(timing.now),
         duration_s=0.0,
+        gpu_count=visible_gpu_count(host["gpus"], os.environ.get("CUDA_VISIBLE_DEVICES")),
         heartbeat=_format.iso(timing.now),
         heartbeat_s=timing.heartbeat_s,
         intervals=[{"start": _format.iso(timing.now), "end": None}],
         user=current_user(),
-        host=capture_host(),
-        command=capture_command(),
-        git=capture_git(os.getcwd(), exclude=local_root),
+        host=host,
+        command=capture_command(code.info["root"] if code.info is not None else None),
+        git=code.info,
         config=cfg,
+        reproduces=reproduces,
     )
     # Ids are random, but 8 processes starting in the same second could still meet: the
     # exclusive create of run.yaml decides, and the loser draws again.
@@ -792,6 +811,7 @@ def _create(
     else:  # pragma: no cover (20 collisions of 24 random bits)
         msg = "could not find a free run id after 20 attempts"
         raise InvalidNameError(msg)
+    _write_capture_files(storage, manifest, code.patch)
     return Run(
         storage,
         manifest,
@@ -799,6 +819,21 @@ def _create(
         capture_output=capture.output,
         system_interval=capture.system_interval,
     )
+
+
+def _write_capture_files(storage: Storage, manifest: Manifest, patch: bytes) -> None:
+    """code.patch and requirements.txt, beside the run.yaml just created. A failed write
+    costs the file, not the run."""
+    folder = _format.run_dir(manifest.project, manifest.id)
+    files = [(_format.PATCH, patch)] if patch else []
+    files.append((_format.REQUIREMENTS, requirements_txt()))
+    for name, data in files:
+        try:
+            retrying(lambda: storage.write_atomic(f"{folder}/{name}", data))  # noqa: B023
+        except OSError as exc:
+            log.warning("ledger: could not write %s of run %s (%s); the run goes on without it", name, manifest.id, exc)
+            if name == _format.PATCH and manifest.git is not None:
+                manifest.git["patch"] = None
 
 
 def _resume(  # noqa: PLR0917

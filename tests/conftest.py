@@ -14,8 +14,11 @@ import ledger
 
 
 @pytest.fixture(autouse=True)
-def _clean_state(monkeypatch: pytest.MonkeyPatch):
-    """No LEDGER_* settings leak in; no run is left active when a test ends."""
+def _clean_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Every test starts in an empty folder (no git repository around it, so runs do not
+    capture this project's own code state); no LEDGER_* settings leak in; no run is left
+    active when a test ends."""
+    monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
         if name.startswith("LEDGER_"):
             monkeypatch.delenv(name)

@@ -13,6 +13,7 @@ from ledger import _format, _reader
 from ledger._storage import Storage
 
 REPO = Path(__file__).resolve().parent.parent
+GIT_ID = ["-c", "user.email=t@example.com", "-c", "user.name=T"]
 
 
 def quiet_init(*args, **kwargs) -> ledger.Run:
@@ -56,3 +57,24 @@ def run_python(
     with start_python(code, cwd, env=env) as proc:
         out, err = proc.communicate(timeout=timeout)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def git(cwd: str | Path, *args: str) -> str:
+    """Run git in ``cwd`` (with an identity for commits); its stdout, stripped."""
+    proc = subprocess.run(["git", *GIT_ID, *args], cwd=cwd, check=True, capture_output=True)
+    return proc.stdout.decode().strip()
+
+
+def new_repo(path: Path) -> Path:
+    """An empty repository on branch main at ``path``, with a repo-local identity."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "t@example.com")
+    git(path, "config", "user.name", "T")
+    return path
+
+
+def run_ledger(*args: str, cwd: str | Path) -> subprocess.CompletedProcess[str]:
+    """The `ledger` command in a fresh interpreter, as a user runs it (stdout, stderr, code)."""
+    exe = [sys.executable, "-c", "from ledger._cli import main; main()"]
+    return subprocess.run([*exe, *args], cwd=cwd, capture_output=True, text=True, check=False)

@@ -14,8 +14,8 @@ from tests.helpers import REPO, all_runs, history, manifest, quiet_init
 
 KEY_ORDER = [
     "format", "id", "name", "project", "group", "job_type", "tags", "notes", "status", "created", "ended",
-    "duration_s", "heartbeat", "heartbeat_s", "intervals", "user", "host", "command", "git", "config",
-    "summary", "sweep", "resumed_from",
+    "duration_s", "gpu_count", "heartbeat", "heartbeat_s", "intervals", "user", "host", "command", "git", "config",
+    "summary", "sweep", "resumed_from", "reproduces",
 ]  # fmt: skip
 
 

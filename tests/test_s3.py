@@ -19,7 +19,7 @@ def _names(root, run):
     return sorted(e.name for e in Storage(root).list_dir(f"{run.project}/runs/{run.id}"))
 
 
-def test_runs_write_one_segment_per_flush_and_resume_continues_the_count(s3_root):
+def test_runs_write_one_segment_per_flush_and_resume_continues_the_count(s3_root, tmp_dir):
     run = quiet_init("p", root=s3_root, flush_interval=3600, config={"lr": 0.1})
     for i in range(10):
         run.log({"i": i})
@@ -39,7 +39,7 @@ def test_runs_write_one_segment_per_flush_and_resume_continues_the_count(s3_root
     assert manifest(s3_root, "p", run.id).config == {"lr": 0.1}
 
 
-def test_compact_merges_segments_and_refuses_running_runs(s3_root, ledger_cli):
+def test_compact_merges_segments_and_refuses_running_runs(s3_root, ledger_cli, tmp_dir):
     run = quiet_init("p", root=s3_root, flush_interval=3600)
     for i in range(6):
         run.log({"i": i})
@@ -55,7 +55,7 @@ def test_compact_merges_segments_and_refuses_running_runs(s3_root, ledger_cli):
     assert [r["i"] for r in history(s3_root, "p", run.id)] == list(range(6))
 
 
-def test_an_interrupted_compaction_never_duplicates_records(s3_root):
+def test_an_interrupted_compaction_never_duplicates_records(s3_root, tmp_dir):
     run = quiet_init("p", root=s3_root, flush_interval=3600)
     for i in range(4):
         run.log({"i": i})
@@ -73,7 +73,7 @@ def test_an_interrupted_compaction_never_duplicates_records(s3_root):
     assert [r["i"] for r in history(s3_root, "p", run.id)] == [0, 1, 2, 3]
 
 
-def test_compact_on_finish(s3_root, monkeypatch):
+def test_compact_on_finish(s3_root, monkeypatch, tmp_dir):
     monkeypatch.setenv("LEDGER_COMPACT_ON_FINISH", "1")
     run = ledger.init("p", root=s3_root, flush_interval=3600, system_metrics=False)
     print("to the log")
@@ -81,13 +81,13 @@ def test_compact_on_finish(s3_root, monkeypatch):
     run._flush_sinks()
     run.log({"i": 1})
     run.finish()
-    assert _names(s3_root, run) == ["metrics.jsonl", "output.log", "run.yaml"]
+    assert _names(s3_root, run) == ["metrics.jsonl", "output.log", "requirements.txt", "run.yaml"]
     lg = ledger.open(s3_root)
     assert [r["i"] for r in lg.run(run.id).records()] == [0, 1]
     assert lg.run(run.id).output() == "to the log\n"
 
 
-def test_credentials_are_never_written_into_the_ledger(s3_root, s3_server):
+def test_credentials_are_never_written_into_the_ledger(s3_root, s3_server, tmp_dir):
     secret = s3_server.env["AWS_SECRET_ACCESS_KEY"]
     key = s3_server.env["AWS_ACCESS_KEY_ID"]
     run = ledger.init(

@@ -551,7 +551,20 @@ class Run:
         for sink in self._sinks:
             streams[sink.path.rsplit("/", 1)[-1]] = sink.take_unwritten()
             err = sink.last_error or err
-        folder = _maintenance.spill(self._storage.url, self.project, self.id, streams, self._snapshot(time.time()))
+        try:
+            folder = _maintenance.spill(self._storage.url, self.project, self.id, streams, self._snapshot(time.time()))
+        except OSError as spill_error:  # the local disk failed too: say what is lost, do not crash
+            lost = sum(data.count(b"\n") for data in streams.values())
+            log.error(  # noqa: TRY400 (the message says it all; a traceback would bury it)
+                "ledger: run %s could not be written to %s (%s), and not kept in a local spill "
+                "either (%s): %d records and lines are lost; the run folder holds what was written before",
+                self.id,
+                self._storage.full(self._dir),
+                err,
+                spill_error,
+                lost,
+            )
+            return
         log.error(
             "ledger: run %s could not be written to %s (%s). What was not written is kept in %s; "
             "run `ledger recover` once the storage is back.",

@@ -502,3 +502,35 @@ class TestPackages:
         assert pins["experiment-ledger"] == importlib.metadata.version("experiment-ledger")
         assert pins["pandas-stubs"] == importlib.metadata.version("pandas-stubs")  # a name to normalise
         assert len(pins) == len(lines)  # one line per distribution, names normalised
+
+
+class TestUser:
+    def test_ledger_user_wins(self, tmp_dir, monkeypatch):
+        monkeypatch.setenv("LEDGER_USER", "grace")
+        with quiet_init("p", root="results") as run:
+            pass
+        assert manifest(tmp_dir / "results", "p", run.id).user == "grace"
+
+    def test_git_user_name_of_the_repository(self, tmp_path, monkeypatch):
+        repo = new_repo(tmp_path / "proj")
+        git(repo, "config", "user.name", "Ada Lovelace")
+        monkeypatch.chdir(repo)
+        with quiet_init("p", root="results") as run:
+            pass
+        assert manifest(repo / "results", "p", run.id).user == "Ada Lovelace"
+
+    def test_global_git_config_then_login_name(self, tmp_dir, monkeypatch):
+        import getpass
+
+        monkeypatch.setenv("HOME", str(tmp_dir / "home"))
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_dir / "xdg"))
+        (tmp_dir / "home").mkdir()
+        with quiet_init("p", root="results") as run:
+            pass
+        assert manifest(tmp_dir / "results", "p", run.id).user == getpass.getuser()
+        (tmp_dir / "home/.gitconfig").write_text(
+            '[core]\n\tname = no\n[user]\n\temail = a@b\n\tname = "Grace Hopper"\n'
+        )
+        with quiet_init("p", root="results") as run:
+            pass
+        assert manifest(tmp_dir / "results", "p", run.id).user == "Grace Hopper"

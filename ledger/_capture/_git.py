@@ -169,7 +169,6 @@ def _parse_status(out: bytes) -> _Status:
 
 
 _SECTION = re.compile(r'\s*\[\s*([A-Za-z0-9.-]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]')
-_URL = re.compile(r"\s*url\s*=\s*(.*?)\s*$", re.IGNORECASE)
 
 
 def _config_file(top: str) -> str:
@@ -186,6 +185,45 @@ def _config_file(top: str) -> str:
     return os.path.normpath(os.path.join(git_dir, "config"))
 
 
+def _config_values(path: str, section_name: str, key: str) -> list[tuple[str | None, str]]:
+    """(subsection, value) of every ``key`` in ``[section_name ...]`` of a git config file."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    pattern = re.compile(rf"\s*{re.escape(key)}\s*=\s*(.*?)\s*$", re.IGNORECASE)
+    out: list[tuple[str | None, str]] = []
+    inside = False
+    sub: str | None = None
+    for line in lines:
+        section = _SECTION.match(line)
+        if section is not None:
+            inside = section.group(1).lower() == section_name
+            sub = section.group(2)
+            continue
+        found = pattern.match(line) if inside else None
+        if found is not None:
+            value = found.group(1)
+            out.append((sub, value[1:-1] if len(value) > 1 and value[0] == value[-1] == '"' else value))
+    return out
+
+
+def git_user_name(start: str) -> str | None:
+    """git's ``user.name`` as git would pick it: the repository's config, then the user's
+    (~/.gitconfig, $XDG_CONFIG_HOME/git/config), then the system's. Read from the files,
+    without a git process; include files are not followed."""
+    top = find_git_top(start)
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    files = [_config_file(top)] if top is not None else []
+    files += [os.path.join(os.path.expanduser("~"), ".gitconfig"), os.path.join(xdg, "git", "config"), "/etc/gitconfig"]
+    for path in files:
+        values = [v for sub, v in _config_values(path, "user", "name") if sub is None and v]
+        if values:
+            return values[-1]  # the last one in a file wins, as in git
+    return None
+
+
 def _remote_url(top: str) -> str | None:
     """The URL of remote origin, else of the first remote, credentials stripped.
 
@@ -193,21 +231,9 @@ def _remote_url(top: str) -> str | None:
     init. Remotes defined through include files are not seen (they are rare).
     """
     urls: dict[str, str] = {}
-    remote: str | None = None
-    try:
-        with open(_config_file(top), encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        section = _SECTION.match(line)
-        if section is not None:
-            remote = section.group(2) if section.group(1).lower() == "remote" else None
-            continue
-        url = _URL.match(line)
-        if remote is not None and url is not None and remote not in urls:
-            value = url.group(1)
-            urls[remote] = value[1:-1] if len(value) > 1 and value[0] == value[-1] == '"' else value
+    for remote, url in _config_values(_config_file(top), "remote", "url"):
+        if remote is not None:
+            urls.setdefault(remote, url)
     if not urls:
         return None
     return strip_url_credentials(urls.get("origin", next(iter(urls.values()))))

@@ -16,6 +16,7 @@ from ledger._commands.query import (
     stats_command,
 )
 from ledger._commands.reproduce import diff_command, reproduce_command
+from ledger._commands.share import commit_command, publish_command
 from ledger._commands.verify import verify_command
 from ledger._errors import LedgerError
 from ledger._query._filter import FilterError
@@ -33,6 +34,8 @@ cli.add_command(compact_command)
 cli.add_command(recover_command)
 cli.add_command(reproduce_command)
 cli.add_command(diff_command)
+cli.add_command(commit_command)
+cli.add_command(publish_command)
 
 
 def main() -> None:

@@ -66,8 +66,8 @@ def git(cwd: str | Path, *args: str) -> str:
 
 
 def new_repo(path: Path) -> Path:
-    """An empty repository on branch main at ``path``, with a repo-local identity."""
-    path.mkdir(parents=True)
+    """A new repository on branch main at ``path`` (made if missing), with a repo-local identity."""
+    path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q", "-b", "main")
     git(path, "config", "user.email", "t@example.com")
     git(path, "config", "user.name", "T")

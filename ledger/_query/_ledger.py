@@ -506,7 +506,8 @@ def open_ledger(
     cache: bool = True,
 ) -> Ledger:
     """Open a ledger for reading: a folder or any fsspec URL (default: ``$LEDGER_ROOT``,
-    else ``results/`` at the top of the git repository, else ``./results``).
+    else ``results/`` at the top of the git repository, else ``./results``), or a folder made
+    by ``ledger publish`` served over ``https://`` (read through its index.json).
 
     The manifests are indexed once and cached under ``<root>/.cache/``; the next open reads
     only what changed. ``cache=False`` reads everything and leaves the cache alone.
@@ -522,7 +523,15 @@ def open_ledger(
         raise RunNotFoundError(msg) from None
     _format.check_root_marker(marker, storage.full(_format.ROOT_MARKER))
     now = time.time()
-    runs: list[RunView] = []
+    if storage.is_http:  # a publication read over plain HTTP: its index.json lists everything
+        from ledger._publish import read_index  # noqa: PLC0415
+
+        docs = read_index(storage)
+        runs = sorted(
+            (RunView(storage, doc, now) for doc in docs), key=lambda r: (str(r.doc.get("created") or ""), r.id)
+        )
+        return Ledger(storage, runs, [])
+    runs = []
     skipped: list[str] = []
     for item in _index.load(storage, use_cache=cache, write_cache=cache):
         if item.doc is None:

@@ -27,6 +27,7 @@ from ledger._errors import (
     RunStateError,
     StorageError,
 )
+from ledger._media import Histogram, Image, Table
 from ledger._query._filter import FilterError
 from ledger._query._ledger import Ledger, RunSet, RunView
 from ledger._query._ledger import open_ledger as open  # noqa: A004 (ledger.open is the documented name)
@@ -39,6 +40,8 @@ __all__ = [
     "CorruptFileError",
     "FilterError",
     "FormatVersionError",
+    "Histogram",
+    "Image",
     "InvalidNameError",
     "Ledger",
     "LedgerError",
@@ -50,6 +53,7 @@ __all__ = [
     "RunView",
     "StorageError",
     "Summary",
+    "Table",
     "__version__",
     "active_run",
     "finish",

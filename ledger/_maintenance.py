@@ -69,13 +69,24 @@ def spill_base() -> str:
 _USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
 
 
-def spill(root_url: str, project: str, run_id: str, streams: dict[str, bytes], manifest: bytes) -> str:
-    """Write a run's unwritten data into a local spill folder; returns the folder."""
+def spill(
+    root_url: str,
+    project: str,
+    run_id: str,
+    streams: dict[str, bytes],
+    manifest: bytes,
+    *,
+    files: dict[str, bytes] | None = None,
+) -> str:
+    """Write a run's unwritten data into a local spill folder; returns the folder. ``files``
+    are other files of the run folder (media), by their path in it."""
     folder = os.path.join(spill_base(), project, run_id)
     local = Storage(folder)
     for name, data in streams.items():
         if data:
             local.append(name, data, durable=True)
+    for path, data in (files or {}).items():
+        local.write_atomic(path, data, durable=True)
     local.write_atomic(_format.MANIFEST, manifest, durable=True)
     info = {
         "root": _USERINFO.sub(r"\1", root_url),
@@ -138,14 +149,24 @@ def recover(folder: str, *, root: str | None = None) -> Recovered:
             target.write_atomic(f"{run_folder}/{_format.segment_name(n, stem, ext)}", data)
         local.remove(name)
         items += 1
+    streams = {f"{stem}.{ext}" for stem, ext in STREAMS}
+    for path in sorted(local.files_under("")):
+        if path not in streams and path not in (_format.MANIFEST, SPILL_INFO):  # media files
+            target.write_atomic(f"{run_folder}/{path}", local.read_bytes(path))
+            local.remove(path)
+            items += 1
     if local.exists(_format.MANIFEST):
         target.write_atomic(f"{run_folder}/{_format.MANIFEST}", local.read_bytes(_format.MANIFEST), durable=True)
         local.remove(_format.MANIFEST)
         items += 1
     local.remove(SPILL_INFO)
-    for path in (folder, os.path.dirname(folder)):
+    for dirpath, _dirs, _files in sorted(os.walk(folder), key=lambda w: -len(w[0])):  # empty media folders
         try:
-            os.rmdir(path)
+            os.rmdir(dirpath)
         except OSError:
             break
+    try:
+        os.rmdir(os.path.dirname(folder))
+    except OSError:
+        pass
     return Recovered(folder, info["id"], target.url, items)

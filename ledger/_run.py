@@ -29,8 +29,9 @@ from ledger._capture._system import SystemSampler
 from ledger._config import normalize_config, normalize_value
 from ledger._errors import InvalidNameError, RunNotFoundError, RunStateError
 from ledger._format import Manifest
+from ledger._media import MEDIA_TYPES, Histogram, Image, Table, media_key_path
 from ledger._storage import Storage, retrying
-from ledger._writer import JsonlSink, Record, StreamSink, Ticker
+from ledger._writer import JsonlSink, MediaSink, Record, StreamSink, Ticker
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -94,15 +95,34 @@ def _check_key(key: Any, prefix: str) -> str:
     return name
 
 
-def _add_slow(rec: dict[str, Any], key: Any, value: Any, prefix: str, known: set[str]) -> None:
-    """Add one item that missed the fast path: a new name, nested dicts, numpy values, or errors."""
+def _is_media(value: Any) -> bool:
+    if isinstance(value, MEDIA_TYPES):
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, Image) for v in value)
+
+
+def _add_slow(rec: dict[str, Any], key: Any, value: Any, prefix: str, known: set[str], media: set[str]) -> bool:
+    """Add one item that missed the fast path: a new name, nested dicts, numpy values, media
+    (returns True: the caller turns them into references), or errors."""
     name = _check_key(key, prefix)
     if isinstance(value, Mapping):
+        found = False
         for k, v in value.items():
-            _add_slow(rec, k, v, name + "/", known)
-        return
+            found |= _add_slow(rec, k, v, name + "/", known, media)
+        return found
+    if _is_media(value):
+        if name in known:
+            msg = f"run.log: {name!r} was logged as a number; give the {type(value).__name__} another name"
+            raise ValueError(msg)
+        rec[name] = value
+        media.add(name)
+        return True
+    if name in media:
+        msg = f"run.log: {name!r} was logged as media; a number needs another name"
+        raise ValueError(msg)
     rec[name] = _metric_value(name, value)
     known.add(name)
+    return False
 
 
 # ---- summary ------------------------------------------------------------------------------
@@ -234,7 +254,9 @@ class Run:
         self._spilled: str | None = None  # local folder holding what storage did not take
         self._next_step = next_step
         self._last_step = next_step - 1
-        self._known_keys: set[str] = set()  # metric names that passed _check_key
+        self._known_keys: set[str] = set()  # scalar metric names that passed _check_key
+        self._media_keys: set[str] = set()  # names logged with Image, Table or Histogram
+        self._media_names: dict[tuple[str, str, str], int] = {}
         self._last: dict[str, Any] = {}
         self._aggs: dict[str, _Agg] = {}
         self._defined: list[tuple[str, str]] = []  # (pattern, kind) from define_metric
@@ -243,7 +265,10 @@ class Run:
         for key, value in manifest.summary.items():  # a resumed run keeps what it had
             self.summary._explicit[key] = value  # noqa: SLF001
         if history:
-            self._known_keys.update(k for rec in history for k in rec if k not in ("_step", "_time"))
+            for rec in history:
+                for k, v in rec.items():
+                    if k not in ("_step", "_time"):
+                        (self._media_keys if type(v) in (dict, list) else self._known_keys).add(k)
             self._fold(history)
             for key in self._last:  # recomputed from history, not frozen
                 self.summary._explicit.pop(key, None)  # noqa: SLF001
@@ -254,6 +279,7 @@ class Run:
             storage, self._dir, "metrics", fold=self._fold, next_segment=segments.get("metrics", 0)
         )
         self._put = self._metrics.put
+        self._media_sink = MediaSink(storage, self._dir)
         self._sinks: list[StreamSink] = [self._metrics]
         tasks: list[tuple[float, Callable[[], object]]] = []
         self._console: ConsoleSink | None = None
@@ -271,7 +297,9 @@ class Run:
         self._ticker.start()
 
     def _flush_sinks(self, *, durable: bool = False) -> bool:
-        results = [sink.flush(durable=durable) for sink in self._sinks]  # every sink, even after a failure
+        # Media files first, so a record never points at a file that is not there yet.
+        results = [self._media_sink.flush(durable=durable)]
+        results += [sink.flush(durable=durable) for sink in self._sinks]  # every sink, even after a failure
         return all(results)
 
     # -- identity ------------------------------------------------------------------------
@@ -338,22 +366,44 @@ class Run:
             self._raise_closed("log")
         rec: dict[str, Any] = {"_step": None, "_time": None}
         known = self._known_keys
+        media = False
         for k, v in data.items():
             t = type(v)
             # Fast path: a plain number under a name already checked once.
             if (t is float or t is int or t is bool) and k in known:
                 rec[k] = v
             else:
-                _add_slow(rec, k, v, "", known)
+                media |= _add_slow(rec, k, v, "", known, self._media_keys)
         if step is None:
             step = self._next_step
         elif type(step) is not int or step < self._last_step:
             step = self._check_step(step)
+        if media:
+            self._attach_media(rec, step)
         self._last_step = step
         self._next_step = step + 1
         rec["_step"] = step
         rec["_time"] = _now()
         self._put(rec)
+
+    def _attach_media(self, rec: dict[str, Any], step: int) -> None:
+        """Swap media objects for references; their files are written by the background thread."""
+        for name, value in list(rec.items()):
+            if isinstance(value, Histogram):
+                rec[name] = value.ref()
+            elif isinstance(value, (Image, Table)):
+                rec[name] = self._queue_media(name, step, value, None)
+            elif isinstance(value, (list, tuple)):
+                rec[name] = [self._queue_media(name, step, v, i) for i, v in enumerate(value)]
+
+    def _queue_media(self, name: str, step: int, value: Image | Table, index: int | None) -> dict[str, Any]:
+        kind, ext = ("images", "png") if isinstance(value, Image) else ("tables", "csv")
+        stem = f"{step}" if index is None else f"{step}-{index}"
+        seen = self._media_names.get((kind, name, stem), 0)  # the same key twice at one step
+        self._media_names[(kind, name, stem)] = seen + 1
+        path = f"media/{kind}/{media_key_path(name)}/{stem}{'' if not seen else f'.{seen}'}.{ext}"
+        self._media_sink.put((path, value))
+        return value.ref(path)
 
     def _check_step(self, step: Any) -> int:
         if isinstance(step, bool) or not isinstance(step, int):
@@ -404,13 +454,15 @@ class Run:
         # The last value of every name: walk back from the newest record and stop once every
         # name logged so far has turned up, which is after one record when keys do not vary.
         latest: dict[str, Any] = {}
-        everything = len(self._known_keys) + 2  # and _step, _time
+        everything = len(self._known_keys) + len(self._media_keys) + 2  # and _step, _time
         for rec in reversed(batch):
             latest = rec | latest
             if len(latest) >= everything:
                 break
         latest.pop("_step", None)
         latest.pop("_time", None)
+        if self._media_keys:  # references to images and tables are not summary values
+            latest = {k: v for k, v in latest.items() if k not in self._media_keys}
         new = latest.keys() - self._last.keys()
         self._last.update(latest)
         for key in new:
@@ -551,8 +603,12 @@ class Run:
         for sink in self._sinks:
             streams[sink.path.rsplit("/", 1)[-1]] = sink.take_unwritten()
             err = sink.last_error or err
+        media = self._media_sink.take_unwritten()
+        err = self._media_sink.last_error or err
         try:
-            folder = _maintenance.spill(self._storage.url, self.project, self.id, streams, self._snapshot(time.time()))
+            folder = _maintenance.spill(
+                self._storage.url, self.project, self.id, streams, self._snapshot(time.time()), files=media
+            )
         except OSError as spill_error:  # the local disk failed too: say what is lost, do not crash
             lost = sum(data.count(b"\n") for data in streams.values())
             log.error(  # noqa: TRY400 (the message says it all; a traceback would bury it)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from ledger import _format, _reader
 from ledger._errors import CorruptFileError, RunNotFoundError
+from ledger._media import LoggedHistogram, LoggedImage
 from ledger._query import _filter, _index
 from ledger._storage import Storage
 
@@ -145,6 +147,48 @@ class RunView:
     def system(self) -> DataFrame:
         """The sampled system utilisation (system.jsonl) as a DataFrame."""
         return _frame(self.records("system"), None)
+
+    def _media(self, key: str, kind: str) -> list[tuple[int, dict[str, Any]]]:
+        """(step, reference) of every ``kind`` logged under ``key``, in order."""
+        out = []
+        for rec in self.records("metrics"):
+            value = rec.get(key)
+            refs = value if isinstance(value, list) else [value]
+            out.extend((int(rec["_step"]), r) for r in refs if isinstance(r, dict) and r.get("_type") == kind)
+        return out
+
+    def _read_run_file(self, path: str) -> bytes:
+        return self._storage.read_bytes(f"{self._folder}/{_format.check_relative_file(path)}")
+
+    def images(self, key: str) -> list[LoggedImage]:
+        """The images logged under ``key``, in step order (``.read()`` gives the PNG,
+        ``.to_numpy()`` the pixels)."""
+        return [
+            LoggedImage(step, str(ref["path"]), int(ref.get("width") or 0), int(ref.get("height") or 0),
+                        ref.get("caption"), self._read_run_file)
+            for step, ref in self._media(key, "image")
+        ]  # fmt: skip
+
+    def table(self, key: str, step: int | None = None) -> DataFrame:
+        """The table logged under ``key`` at ``step`` (default: the latest) as a DataFrame."""
+        _require_pandas()
+        import pandas as pd  # noqa: PLC0415
+
+        refs = self._media(key, "table")
+        if step is not None:
+            refs = [(s, r) for s, r in refs if s == step]
+        if not refs:
+            at = f" at step {step}" if step is not None else ""
+            msg = f"run {self.id} has no table {key!r}{at}"
+            raise KeyError(msg)
+        return pd.read_csv(io.BytesIO(self._read_run_file(str(refs[-1][1]["path"]))))
+
+    def histograms(self, key: str) -> list[LoggedHistogram]:
+        """The histograms logged under ``key``: step, bin edges and counts, in step order."""
+        return [
+            LoggedHistogram(step, [float(e) for e in ref["edges"]], [int(c) for c in ref["counts"]])
+            for step, ref in self._media(key, "histogram")
+        ]
 
     def output(self) -> str:
         """The captured console output (output.log and its segments), or '' if none."""

@@ -32,6 +32,7 @@ from ledger._query._filter import FilterError
 from ledger._query._ledger import Ledger, RunSet, RunView
 from ledger._query._ledger import open_ledger as open  # noqa: A004 (ledger.open is the documented name)
 from ledger._run import Config, Run, Summary, init
+from ledger._watch import Watcher, watch
 
 __version__ = "0.1.0"
 
@@ -54,12 +55,14 @@ __all__ = [
     "StorageError",
     "Summary",
     "Table",
+    "Watcher",
     "__version__",
     "active_run",
     "finish",
     "init",
     "log",
     "open",
+    "watch",
 ]
 
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ledger._commands.maintenance import compact_command, recover_command
+from ledger._commands.maintenance import compact_command, du_command, recover_command
 from ledger._commands.query import (
     export_command,
     history_command,
@@ -32,6 +32,7 @@ for command in (ls_command, show_command, history_command, stats_command, export
     cli.add_command(command)
 cli.add_command(compact_command)
 cli.add_command(recover_command)
+cli.add_command(du_command)
 cli.add_command(reproduce_command)
 cli.add_command(diff_command)
 cli.add_command(commit_command)

@@ -229,6 +229,9 @@ class Manifest:
     sweep: dict[str, Any] | None = None
     resumed_from: str | None = None
     reproduces: str | None = None  # the run that `ledger reproduce --run` re-ran to make this one
+    parent: str | None = None  # the run this one belongs to (an eval job's training run)
+    links: dict[str, str] = field(default_factory=dict)  # relation -> run id ({"evaluates": ...})
+    attach: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> summary values for it
     error: str | None = None
     # Keys this version does not know (written by a newer 1.x writer or by hand): kept as is.
     extra: dict[str, Any] = field(default_factory=dict)
@@ -240,8 +243,8 @@ class Manifest:
             value = getattr(self, f)
             if f in ("config", "summary"):
                 value = sorted_tree(value)
-            elif f == "error" and value is None:
-                continue
+            elif (f == "error" and value is None) or (f in ("links", "attach") and not value):
+                continue  # written only when there is something to say
             doc[f] = value
         for k, v in self.extra.items():
             doc.setdefault(k, v)

@@ -31,6 +31,7 @@ from ledger._errors import InvalidNameError, RunNotFoundError, RunStateError
 from ledger._format import Manifest
 from ledger._media import MEDIA_TYPES, Histogram, Image, Table, media_key_path
 from ledger._storage import Storage, retrying
+from ledger._usage import budget_bytes, budget_warning
 from ledger._writer import JsonlSink, MediaSink, Record, StreamSink, Ticker
 
 if TYPE_CHECKING:
@@ -257,6 +258,7 @@ class Run:
         self._known_keys: set[str] = set()  # scalar metric names that passed _check_key
         self._media_keys: set[str] = set()  # names logged with Image, Table or Histogram
         self._media_names: dict[tuple[str, str, str], int] = {}
+        self._saved: dict[str, int] = {}  # files/ written by save(): path in the run folder -> bytes
         self._last: dict[str, Any] = {}
         self._aggs: dict[str, _Agg] = {}
         self._defined: list[tuple[str, str]] = []  # (pattern, kind) from define_metric
@@ -405,6 +407,13 @@ class Run:
         self._media_sink.put((path, value))
         return value.ref(path)
 
+    def _log_beside(self, data: Mapping[str, Any]) -> None:
+        """Log at the step the user logged last (0 before any), leaving the user's next
+        automatic step where it was: for records that accompany the user's (ledger.watch)."""
+        last, upcoming = self._last_step, self._next_step
+        self.log(data, step=max(last, 0))
+        self._last_step, self._next_step = last, upcoming
+
     def _check_step(self, step: Any) -> int:
         if isinstance(step, bool) or not isinstance(step, int):
             item = getattr(step, "item", None)
@@ -506,9 +515,21 @@ class Run:
             name = rel if not os.path.isabs(src) and not rel.startswith("../") else os.path.basename(src)
         dest = f"{_format.FILES_DIR}/{_format.check_relative_file(name)}"
         retrying(lambda: self._storage.put_file(src, f"{self._dir}/{dest}"))
+        self._saved[dest] = os.path.getsize(src)
         return dest
 
     # -- manifest ------------------------------------------------------------------------
+
+    def _attach(self, target: str, values: Mapping[str, Any]) -> None:
+        """Summary values for another run, stored in this run's manifest (each run folder has
+        one writer); readers merge them into the target's summary."""
+        if self._closed:
+            self._raise_closed("attach")
+        _format.check_name("run id", target)
+        new = {str(k): normalize_value(v, f"summary.{k}") for k, v in values.items()}
+        with self._lock:
+            self._m.attach.setdefault(target, {}).update(new)
+        self._write_manifest_quietly()
 
     def _update_config(self, new: dict[str, Any]) -> None:
         with self._lock:
@@ -588,6 +609,9 @@ class Run:
         except OSError as exc:
             self._m.extra["_write_error"] = str(exc)
             wrote_manifest = False
+        warning = budget_warning(self.id, [*self._saved.items(), *self._media_sink.sizes.items()], budget_bytes())
+        if warning is not None:
+            log.warning("%s", warning)
         if not (flushed and wrote_manifest):
             self._spill()
         elif not self._storage.can_append and os.environ.get("LEDGER_COMPACT_ON_FINISH") == "1":
@@ -753,6 +777,8 @@ def init(  # noqa: PLR0913
     capture_output: bool = True,
     system_metrics: bool | float = True,
     flush_interval: float | None = None,
+    parent: str | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> Run:
     """Start (or resume) a run and make it the active one.
 
@@ -769,6 +795,9 @@ def init(  # noqa: PLR0913
         system_metrics: sample CPU/RAM/GPU into ``system.jsonl`` every 10 s
             (``$LEDGER_SYSTEM_INTERVAL``), or every ``system_metrics`` seconds if a number.
         flush_interval: seconds between background writes (default 1 local, 10 remote).
+        parent: the id of the run this one belongs to (an evaluation of a training run);
+            filter on it with ``parent == "..."``.
+        links: other relations, ``{"evaluates": RUN_ID}``; filter with ``links.evaluates``.
     """
     if flush_interval is not None and not (
         isinstance(flush_interval, (int, float)) and math.isfinite(flush_interval) and flush_interval > 0
@@ -778,7 +807,10 @@ def init(  # noqa: PLR0913
     capture = _Capture(output=bool(capture_output), system_interval=_system_interval(system_metrics))
     heartbeat_s = _env_float("LEDGER_HEARTBEAT_INTERVAL", _format.DEFAULT_HEARTBEAT_S)
     cfg = normalize_config(config)
-    meta = _Meta(name=name, group=group, job_type=job_type, tags=_check_tags(tags), notes=notes)
+    meta = _Meta(
+        name=name, group=group, job_type=job_type, tags=_check_tags(tags), notes=notes, parent=parent,
+        links=_check_links(parent, links),
+    )  # fmt: skip
     storage = _open_root(root, storage_options)
     if flush_interval is None:
         flush_interval = _LOCAL_FLUSH_S if storage.is_local else _REMOTE_FLUSH_S
@@ -800,6 +832,23 @@ def _check_tags(tags: object) -> list[str] | None:
     return list(tags)
 
 
+def _check_links(parent: object, links: object) -> dict[str, str] | None:
+    if parent is not None:
+        _format.check_name("parent run id", parent)
+    if links is None:
+        return None
+    if not isinstance(links, Mapping):
+        msg = f"links must be a dict of relation -> run id, e.g. {{'evaluates': RUN_ID}}, got {links!r}"
+        raise TypeError(msg)
+    out = {}
+    for relation, run_id in links.items():
+        if not isinstance(relation, str) or not relation.isidentifier():
+            msg = f"links: relation {relation!r} must be a name like 'evaluates'"
+            raise ValueError(msg)
+        out[relation] = _format.check_name(f"links.{relation} run id", run_id)
+    return out
+
+
 @dataclass
 class _Meta:
     name: str | None
@@ -807,6 +856,8 @@ class _Meta:
     job_type: str | None
     tags: list[str] | None
     notes: str | None
+    parent: str | None = None
+    links: dict[str, str] | None = None
 
 
 @dataclass
@@ -864,6 +915,8 @@ def _create(
         git=code.info,
         config=cfg,
         reproduces=reproduces,
+        parent=meta.parent,
+        links=meta.links or {},
     )
     # Ids are random, but 8 processes starting in the same second could still meet: the
     # exclusive create of run.yaml decides, and the loser draws again.
@@ -944,7 +997,7 @@ def _resume(  # noqa: PLR0917
     manifest.heartbeat_s = timing.heartbeat_s
     manifest.intervals.append({"start": _format.iso(now), "end": None})
     manifest.config.update(cfg)
-    for attr in ("name", "group", "job_type", "tags", "notes"):
+    for attr in ("name", "group", "job_type", "tags", "notes", "parent", "links"):
         if getattr(meta, attr) is not None:
             setattr(manifest, attr, getattr(meta, attr))
     run = Run(

@@ -83,6 +83,7 @@ def ledger_cli(monkeypatch, capsys):
     from ledger._cli import main
 
     def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()  # only what this command prints
         monkeypatch.setattr(sys, "argv", ["ledger", *args])
         code = 0
         try:

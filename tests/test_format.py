@@ -15,7 +15,7 @@ from tests.helpers import REPO, all_runs, history, manifest, quiet_init
 KEY_ORDER = [
     "format", "id", "name", "project", "group", "job_type", "tags", "notes", "status", "created", "ended",
     "duration_s", "gpu_count", "heartbeat", "heartbeat_s", "intervals", "user", "host", "command", "git", "config",
-    "summary", "sweep", "resumed_from", "reproduces",
+    "summary", "sweep", "resumed_from", "reproduces", "parent",
 ]  # fmt: skip
 
 

@@ -50,12 +50,13 @@ class RunView:
     stale reads ``crashed``.
     """
 
-    __slots__ = ("_storage", "doc", "status")
+    __slots__ = ("_incoming", "_storage", "doc", "status")
 
     def __init__(self, storage: Storage, doc: dict[str, Any], now: float) -> None:
         self._storage = storage
         self.doc = doc
         self.status: str = _effective_status(doc, now)
+        self._incoming: list[tuple[str, str]] = []  # (relation, run id) of runs that link here
 
     def __repr__(self) -> str:
         return f"<RunView {self.id} {self.name!r} project={self.project!r} status={self.status}>"
@@ -124,6 +125,32 @@ class RunView:
     def _folder(self) -> str:
         return _format.run_dir(self.project, self.id)
 
+    def links(self) -> list[tuple[str, str, str]]:
+        """Related runs both ways: (relation, run id, "out" or "in"). ``parent`` and
+        ``links`` of this run go out; runs naming this one come in (``attached`` when a run
+        attached summary values here)."""
+        out = []
+        if self.doc.get("parent"):
+            out.append(("parent", str(self.doc["parent"]), "out"))
+        out += [(rel, str(rid), "out") for rel, rid in (self.doc.get("links") or {}).items()]
+        out += [(rel, rid, "in") for rel, rid in self._incoming]
+        return out
+
+    def update_summary(self, values: Mapping[str, Any], *, by: Any) -> None:
+        """Attach results to this run's summary from another run, e.g. an evaluation job:
+        ``lg.run(train_id).update_summary({"eval/acc": 0.91}, by=eval_run)``.
+
+        ``by`` is the live run doing it (``ledger.init`` in this process). The values are
+        stored in *its* run.yaml, so this run's files are never rewritten (each run folder has
+        one writer); readers merge them into this run's summary.
+        """
+        attach = getattr(by, "_attach", None)
+        if attach is None:
+            msg = "update_summary: by= must be the live run attaching the values (the one ledger.init returned)"
+            raise TypeError(msg)
+        attach(self.id, values)
+        self.doc = {**self.doc, "summary": {**(self.doc.get("summary") or {}), **values}}
+
     def get(self, field: str, default: Any = None) -> Any:
         """A field by its filter name: ``r.get("config.model.lr")``, ``r.get("summary.acc")``."""
         value = _filter.getter(_filter.parse_field(field))(self)
@@ -150,7 +177,7 @@ class RunView:
 
     def _media(self, key: str, kind: str) -> list[tuple[int, dict[str, Any]]]:
         """(step, reference) of every ``kind`` logged under ``key``, in order."""
-        out = []
+        out: list[tuple[int, dict[str, Any]]] = []
         for rec in self.records("metrics"):
             value = rec.get(key)
             refs = value if isinstance(value, list) else [value]
@@ -574,7 +601,7 @@ def open_ledger(
         runs = sorted(
             (RunView(storage, doc, now) for doc in docs), key=lambda r: (str(r.doc.get("created") or ""), r.id)
         )
-        return Ledger(storage, runs, [])
+        return Ledger(storage, _link(runs), [])
     runs = []
     skipped: list[str] = []
     for item in _index.load(storage, use_cache=cache, write_cache=cache):
@@ -585,4 +612,21 @@ def open_ledger(
             continue
         runs.append(RunView(storage, item.doc, now))
     runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
-    return Ledger(storage, runs, skipped)
+    return Ledger(storage, _link(runs), skipped)
+
+
+def _link(runs: list[RunView]) -> list[RunView]:
+    """Relations both ways, and summary values attached by other runs (in creation order,
+    so a later attachment wins) merged into their targets' summaries."""
+    by_id = {r.id: r for r in runs}
+    for run in runs:  # already sorted by creation
+        doc = run.doc
+        for relation, target in [("parent", doc.get("parent")), *(doc.get("links") or {}).items()]:
+            if isinstance(target, str) and target in by_id:
+                by_id[target]._incoming.append((str(relation), run.id))  # noqa: SLF001
+        for target, values in (doc.get("attach") or {}).items():
+            view = by_id.get(target)
+            if view is not None and isinstance(values, Mapping):
+                view._incoming.append(("attached", run.id))  # noqa: SLF001
+                view.doc = {**view.doc, "summary": {**(view.doc.get("summary") or {}), **values}}
+    return runs

@@ -17,7 +17,16 @@ from ledger import _format
 from ledger._commands._common import open_storage, project_option, root_option
 from ledger._commands._output import cell, emit, format_option, json_value
 from ledger._query import _filter
-from ledger._query._ledger import Ledger, RunSet, RunView, compute_table, flatten, group_key, open_ledger
+from ledger._query._ledger import (
+    Ledger,
+    RunSet,
+    RunView,
+    compute_table,
+    flatten,
+    group_key,
+    open_ledger,
+    record_columns,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -177,14 +186,7 @@ def history_command(run_id: str, root: str | None, keys: str | None, tail: int |
     records = run.records()
     if tail is not None:
         records = records[-tail:]
-    if keys:
-        cols = ["_step", "_time", *[k.strip() for k in keys.split(",") if k.strip()]]
-    else:
-        seen: dict[str, None] = {"_step": None, "_time": None}
-        for rec in records:
-            for k in rec:
-                seen.setdefault(k, None)
-        cols = list(seen)
+    cols = record_columns(records, [k.strip() for k in keys.split(",") if k.strip()] if keys else None)
     emit(cols, [[rec.get(c) for c in cols] for rec in records], fmt)
 
 

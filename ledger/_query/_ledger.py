@@ -238,18 +238,22 @@ def _effective_status(doc: Mapping[str, Any], now: float) -> str:
     return "crashed" if now > beat + _format.STALE_AFTER_INTERVALS * float(period) else "running"
 
 
+def record_columns(records: Iterable[Mapping[str, Any]], keys: Iterable[str] | None = None) -> list[str]:
+    """``_step``, ``_time``, then ``keys`` or every key in first-seen order."""
+    if keys is not None:
+        return ["_step", "_time", *[k for k in keys if k not in ("_step", "_time")]]
+    seen: dict[str, None] = {"_step": None, "_time": None}
+    for rec in records:
+        for k in rec:
+            seen.setdefault(k, None)
+    return list(seen)
+
+
 def _frame(records: list[dict[str, Any]], keys: Iterable[str] | None) -> DataFrame:
     _require_pandas()
     import pandas as pd  # noqa: PLC0415
 
-    if keys is not None:
-        wanted = ["_step", "_time", *[k for k in keys if k not in ("_step", "_time")]]
-    else:
-        seen: dict[str, None] = {"_step": None, "_time": None}
-        for rec in records:
-            for k in rec:
-                seen.setdefault(k, None)
-        wanted = list(seen)
+    wanted = record_columns(records, keys)
     columns = {k: [rec.get(k, math.nan) for rec in records] for k in wanted}
     return pd.DataFrame(columns, columns=wanted)
 

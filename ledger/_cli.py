@@ -15,6 +15,7 @@ from ledger._commands.query import (
     stats_command,
 )
 from ledger._commands.verify import verify_command
+from ledger._commands.view import view_command
 from ledger._errors import LedgerError
 from ledger._query._filter import FilterError
 
@@ -27,6 +28,7 @@ def cli() -> None:
 
 for command in (ls_command, show_command, history_command, stats_command, export_command, plot_command, verify_command):
     cli.add_command(command)
+cli.add_command(view_command)
 
 
 def main() -> None:

@@ -90,17 +90,18 @@ def open_ledger(src: Source) -> ledger.Ledger:
 @st.cache_resource(max_entries=2, show_spinner="Building the runs table...")
 def _table(src: Source, state_: str) -> pd.DataFrame:
     frame = _open(src, state_).runs(order_by=None).to_pandas()
-    out = pd.DataFrame(index=frame["id"].to_numpy())
-    out.index.name = None
+    columns: dict[str, pd.Series] = {}
     for column in frame.columns:
         if column == "status":
-            out["status"] = frame["status"].map(tables.status_label).to_numpy()
+            columns["status"] = frame["status"].map(tables.status_label)
         elif column == "duration_s":
-            out["duration"] = frame["duration_s"].map(tables.duration).to_numpy()
+            columns["duration"] = frame["duration_s"].map(tables.duration)
         elif column == "tags":
-            out["tags"] = frame["tags"].map(tables.text).to_numpy()
+            columns["tags"] = frame["tags"].map(tables.text)
         else:
-            out[column] = tables.display_column(frame[column]).to_numpy()
+            columns[column] = tables.display_column(frame[column])
+    out = pd.DataFrame(columns)
+    out.index = pd.Index(frame["id"].to_numpy())
     return out
 
 

@@ -122,7 +122,9 @@ def main() -> None:
         print(f"  warm first table (new tab, same browser):      {statistics.median(warms):6.2f} s  (target < 3 s)")
         print(f"  warm server, fresh browser profile:            {statistics.median(fresh):6.2f} s")
         print(f"  filtered table after Enter:                    {statistics.median(filters):6.2f} s  (target < 1 s)")
-        print(f"  (filter min {min(filters):.2f} s, max {max(filters):.2f} s; all: {' '.join(f'{f:.2f}' for f in filters)})")
+        print(
+            f"  (filter min {min(filters):.2f} s, max {max(filters):.2f} s; all: {' '.join(f'{f:.2f}' for f in filters)})"
+        )
     finally:
         if not args.root:
             shutil.rmtree(tmp, ignore_errors=True)

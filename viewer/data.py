@@ -165,7 +165,8 @@ def label(run_: ledger.RunView) -> str:
     the name already carries it (default names end with part of the id)."""
     if not run_.name:
         return run_.id
-    return run_.name if run_.id[-4:] in run_.name else f"{run_.name} ({run_.id[-6:]})"
+    tail = run_.id.rsplit("-", 1)[-1]
+    return run_.name if run_.name.endswith(tail[:4]) else f"{run_.name} ({tail[:6]})"
 
 
 def fields(run_: ledger.RunView) -> dict[str, Any]:

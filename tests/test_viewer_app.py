@@ -204,6 +204,24 @@ class TestCharts:
         assert "relative time (seconds)" in spec
         assert chart_data(charts(app)[0])[0]["x"].iloc[0] == 0
 
+    def test_running_runs_pick_up_new_records_at_the_next_refresh(self, app, ids, fixture_ledger, monkeypatch):
+        from viewer import data
+
+        monkeypatch.setattr(data, "tick", lambda _interval: 1)
+        show(app, "charts", sel_runs=[ids["vit-eval"]], c_metrics=["loss"])
+        before = chart_data(charts(app)[0])[0]
+        metrics = fixture_ledger[0] / "vision" / "runs" / ids["vit-eval"] / "metrics.jsonl"
+        with metrics.open("a") as f:  # what the run's writer appends at its next flush
+            f.write('{"_step":99,"_time":1800000000.0,"loss":0.123}\n')
+        app.run()
+        assert chart_data(charts(app)[0])[0].equals(before)  # same refresh period: from the cache
+        monkeypatch.setattr(data, "tick", lambda _interval: 2)
+        app.run()
+        after = chart_data(charts(app)[0])[0]
+        assert len(after) == len(before) + 1
+        assert after.iloc[-1]["x"] == 99
+        assert after.iloc[-1]["y"] == 0.123
+
 
 class TestRun:
     def test_overview_config_summary_code_and_command(self, app, ids):
@@ -317,6 +335,16 @@ class TestCompute:
         assert re.fullmatch(r"\d{4}-\d{2}", table["month"][0])
         app.toggle(key="cu_filtered").set_value(False).run()
         assert app.dataframe[0].value["runs"].sum() == 11
+
+
+def test_the_root_comes_from_the_command_line_or_ledger_view(monkeypatch):
+    from viewer import data
+
+    monkeypatch.setenv("LEDGER_VIEW_ROOT", "s3://lab/results")
+    monkeypatch.setenv("LEDGER_VIEW_STORAGE_OPTIONS", '{"anon": true}')
+    assert data.source([]) == data.Source("s3://lab/results", (("anon", True),))
+    given = data.source(["--root", "results", "--storage-option", "endpoint_url=http://127.0.0.1:8333"])
+    assert given == data.Source("results", (("anon", True), ("endpoint_url", "http://127.0.0.1:8333")))
 
 
 def test_no_page_allows_raw_html():

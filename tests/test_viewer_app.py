@@ -136,8 +136,10 @@ class TestRuns:
         assert rows[("resnet", "train")]["runs"] == 2
         assert rows[("resnet", "train")]["summary.acc"] == "0.925 ± 0.035"  # 0.90 and 0.95
         assert rows[("vit", "eval")]["runs"] == 1
-        assert rows[("(none)", "")]["runs"] == 1
-        assert rows[("sw1", "")]["summary.acc"] == "0.8 ± 0.14 (n=2)"  # the NaN does not count
+        assert rows[("(none)", "train")]["runs"] == 1  # one job type: one row
+        assert ("(none)", "") not in rows
+        assert rows[("sw1", "train")]["summary.acc"] == "0.8 ± 0.14 (n=2)"  # the NaN does not count
+        assert rows[("vit", "eval")]["summary.acc"] == "0.527"  # one run: no spread to show
         assert len(app.dataframe) == 2  # the runs table stays below
 
     def test_pages_of_rows(self, app):
@@ -189,6 +191,16 @@ class TestCharts:
         (frame,) = chart_data(charts(app)[0])
         first = frame[frame["x"] == 5].iloc[0]
         assert first["hi"] - first["y"] == pytest.approx(first["y"] - first["lo"])
+
+    def test_on_wall_time_a_group_is_drawn_run_by_run(self, app, ids):
+        group = {"resnet / train": [ids["resnet-a"], ids["resnet-b"]]}
+        show(app, "charts", sel_groups=group, c_metrics=["acc"], c_x="wall time")
+        (frame,) = chart_data(charts(app)[0])
+        assert "lo" not in frame.columns  # no band
+        assert len(frame) == 22 + 20  # every point of both runs
+        assert frame["segment"].nunique() == 2
+        assert '"type": "temporal"' in charts(app)[0].proto.spec
+        assert any("drawn run by run" in c.value for c in app.caption)
 
     def test_smoothing_log_scale_and_x_axes(self, app, ids):
         show(app, "charts", sel_runs=[ids["resnet-b"]], c_metrics=["loss"])

@@ -105,6 +105,14 @@ class TestGroupBand:
         with pytest.raises(ValueError, match="band must be one of"):
             charts.band_frame("g", band, "iqr")
 
+    def test_members_drawn_one_by_one_are_never_joined(self):
+        a = charts.Line("g", np.array([0.0, 1.0, 2.0]), np.array([1.0, math.nan, 3.0]))
+        b = charts.Line("g", np.array([5.0, 6.0]), np.array([2.0, 2.0]))
+        first, second = charts.member_frames([a, b])
+        assert list(first["segment"]) == [0, 1]
+        assert list(second["segment"]) == [2, 2]
+        assert set(first["source"]) | set(second["source"]) == {"g"}
+
     def test_no_members_no_band(self):
         assert charts.group_band([]).empty
 
@@ -131,7 +139,7 @@ class TestTables:
 
     def test_mean_std_ignores_nan_and_says_so(self):
         assert tables.mean_std(pd.Series([0.9, 0.95])) == "0.925 ± 0.035"
-        assert tables.mean_std(pd.Series([1.0, math.nan, math.inf])) == "1 ± 0 (n=1)"
+        assert tables.mean_std(pd.Series([1.0, math.nan, math.inf])) == "1 (n=1)"
         assert tables.mean_std(pd.Series(["a", None])) == ""
 
     def test_compare_marks_differences_including_missing_keys(self):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import altair as alt
 import numpy as np
@@ -110,6 +110,19 @@ def line_frame(line: Line) -> pd.DataFrame:
 
 
 # ---- groups ----------------------------------------------------------------------------------
+
+
+def member_frames(members: Sequence[Line], **prepare_kw: Any) -> list[pd.DataFrame]:
+    """A group drawn run by run under the group's label: each member its own segments, so
+    the lines of two runs are never joined."""
+    frames = []
+    offset = 0
+    for member in members:
+        frame = line_frame(prepare(member, **prepare_kw))
+        frame["segment"] += offset
+        offset = int(frame["segment"].max()) + 1 if len(frame) else offset
+        frames.append(frame)
+    return frames
 
 
 def group_band(members: Sequence[Line], max_points: int = DEFAULT_MAX_POINTS) -> pd.DataFrame:
@@ -237,7 +250,9 @@ def chart(
                 frame["x"] = frame["x"] / seconds
     domain = list(order) or sorted({*lines.get("source", []), *bands.get("source", [])})
     colour = alt.Color(
-        "source:N", scale=alt.Scale(domain=domain), legend=alt.Legend(title=None, orient="bottom", labelLimit=400)
+        "source:N",
+        scale=alt.Scale(domain=domain, scheme="tableau10"),
+        legend=alt.Legend(title=None, orient="bottom", labelLimit=400),
     )
     y_scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
     x_enc = alt.X("x", type=x_type, title=x_title)

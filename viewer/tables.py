@@ -71,20 +71,23 @@ def mean_std(values: pd.Series) -> str:
     v = numeric(values).dropna()
     if v.empty:
         return ""
-    std = float(v.std(ddof=1)) if len(v) > 1 else 0.0
-    out = f"{float(v.mean()):.4g} ± {std:.2g}"
+    out = f"{float(v.mean()):.4g}" if len(v) == 1 else f"{float(v.mean()):.4g} ± {float(v.std(ddof=1)):.2g}"
     return out if len(v) == len(values) else f"{out} (n={len(v)})"
 
 
 def group_summary(frame: pd.DataFrame, metrics: Sequence[str], *, by_job_type: bool = True) -> pd.DataFrame:
-    """One row per group (and, below it, one per job_type of the group): the number of
-    runs and ``mean ± std`` of each metric column. Missing groups read ``(none)``."""
+    """One row per group (and, below it, one per job_type of a group that has several):
+    the number of runs and ``mean ± std`` of each metric column. A group with a single job
+    type is one row naming it. Missing groups and job types read ``(none)``."""
     keys = frame[["group", "job_type"]].astype(object).where(frame[["group", "job_type"]].notna(), "(none)")
     rows: list[dict[str, Any]] = []
     for group, members in frame.groupby(keys["group"], sort=True):
+        sub_keys = keys.loc[members.index, "job_type"]
+        if by_job_type and (sub_keys == sub_keys.iloc[0]).all():
+            rows.append(_summary_row(str(group), str(sub_keys.iloc[0]), members, metrics))
+            continue
         rows.append(_summary_row(str(group), ALL, members, metrics))
         if by_job_type:
-            sub_keys = keys.loc[members.index, "job_type"]
             for job_type, sub in members.groupby(sub_keys, sort=True):
                 rows.append(_summary_row(str(group), str(job_type), sub, metrics))
     return pd.DataFrame(rows, columns=["group", "job_type", "runs", *metrics, "ids"])

@@ -78,17 +78,22 @@ def panels() -> None:
             if line is not None:
                 gaps += int(np.sum(~np.isfinite(line.y)))
                 lines.append(charts.line_frame(charts.prepare(line, smoothing=smoothing, log_y=log_y)))
-        for (label, rs), shown_label in zip(members.items(), group_labels, strict=True):
+        for rs, shown_label in zip(members.values(), group_labels, strict=True):
             prepared = []
             for run in rs:
-                line = line_of(run, metric, tick, label)
+                line = line_of(run, metric, tick, shown_label)
                 if line is not None:
                     gaps += int(np.sum(~np.isfinite(line.y)))
-                    y = charts.ema(charts.gaps(line.y, log_y=log_y), smoothing)
-                    prepared.append(charts.Line(label, line.x, y))
-            if prepared:
-                band = charts.group_band(prepared)
-                bands.append(charts.band_frame(shown_label, band, band_kind, log_y=log_y))
+                    prepared.append(line)
+            if not prepared:
+                continue
+            if x_axis == "wall time":  # runs of a group ran at different times: draw each, no band
+                lines += charts.member_frames(prepared, smoothing=smoothing, log_y=log_y)
+                continue
+            smoothed = [
+                charts.Line(p.label, p.x, charts.ema(charts.gaps(p.y, log_y=log_y), smoothing)) for p in prepared
+            ]
+            bands.append(charts.band_frame(shown_label, charts.group_band(smoothed), band_kind, log_y=log_y))
         line_data = pd.concat(lines, ignore_index=True) if lines else pd.DataFrame(columns=["source", "x", "y"])
         band_data = pd.concat(bands, ignore_index=True) if bands else pd.DataFrame(columns=["source", "x", "y"])
         with row[i % per_row]:
@@ -98,6 +103,8 @@ def panels() -> None:
             )
             if gaps:
                 st.caption(f"{gaps} NaN/Inf points drawn as gaps")
+            if members and x_axis == "wall time":
+                st.caption("On a wall-time axis a group is drawn run by run, without a band.")
 
 
 panels()

@@ -147,7 +147,8 @@ def view_command(
 ) -> None:
     """Browse a ledger in the Streamlit viewer: runs, charts, comparisons, sweeps, compute.
 
-    ROOT is a folder or any fsspec URL (default: $LEDGER_ROOT, else ./results). Stop with Ctrl-C.
+    ROOT is a folder or any fsspec URL (default: $LEDGER_ROOT, else where ledger.init puts runs:
+    results/ at the top of the git repository, else ./results). Stop with Ctrl-C.
     """
     options = parse_storage_options(storage_options)
     if root is not None and root.startswith(("http://", "https://")):

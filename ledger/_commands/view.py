@@ -177,6 +177,7 @@ def view_command(
         "--server.fileWatcherType", "none",
         "--server.runOnSave", "false",
         "--client.toolbarMode", "minimal",
+        "--logger.level", "warning",  # not its own banner: we print the URL
     ]  # fmt: skip
     warning = exposure_warning(host, port, storage.url)
     if warning:

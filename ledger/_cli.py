@@ -18,6 +18,7 @@ from ledger._commands.query import (
 from ledger._commands.reproduce import diff_command, reproduce_command
 from ledger._commands.share import commit_command, publish_command
 from ledger._commands.verify import verify_command
+from ledger._commands.view import view_command
 from ledger._errors import LedgerError
 from ledger._query._filter import FilterError
 
@@ -37,6 +38,7 @@ cli.add_command(reproduce_command)
 cli.add_command(diff_command)
 cli.add_command(commit_command)
 cli.add_command(publish_command)
+cli.add_command(view_command)
 
 
 def main() -> None:

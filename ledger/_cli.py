@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ledger._commands.importers import import_command
 from ledger._commands.maintenance import compact_command, recover_command
 from ledger._commands.query import (
     export_command,
@@ -33,6 +34,7 @@ cli.add_command(compact_command)
 cli.add_command(recover_command)
 cli.add_command(reproduce_command)
 cli.add_command(diff_command)
+cli.add_command(import_command)
 
 
 def main() -> None:

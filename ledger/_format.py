@@ -230,6 +230,8 @@ class Manifest:
     resumed_from: str | None = None
     reproduces: str | None = None  # the run that `ledger reproduce --run` re-ran to make this one
     error: str | None = None
+    # Runs made by `ledger import`: {kind, id, source} of the run they were copied from.
+    imported_from: dict[str, Any] | None = None
     # Keys this version does not know (written by a newer 1.x writer or by hand): kept as is.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -240,7 +242,7 @@ class Manifest:
             value = getattr(self, f)
             if f in ("config", "summary"):
                 value = sorted_tree(value)
-            elif f == "error" and value is None:
+            elif f in ("error", "imported_from") and value is None:
                 continue
             doc[f] = value
         for k, v in self.extra.items():

@@ -9,7 +9,7 @@ import pytest
 
 import ledger
 from ledger import _format
-from tests.helpers import run_ledger
+from tests.import_helpers import same
 
 dvclive = pytest.importorskip("dvclive")
 
@@ -34,10 +34,6 @@ def write_run(folder: str, *, timestamps: bool) -> list[dict]:
         live.summary["best_acc"] = 0.5
         live.log_metric("note", "text values are not metrics", plot=True)
     return logged
-
-
-def same(a, b) -> bool:
-    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
 
 
 @pytest.mark.parametrize("timestamps", [True, False], ids=["timestamps", "no-timestamps"])
@@ -88,11 +84,3 @@ def test_imported_twice_is_not_duplicated_and_a_rerun_is_new(tmp_path, ledger_cl
     code, out, _err = ledger_cli("import", "dvclive", "dvclive", "--root", "results")
     assert "1 imported, 0 skipped" in out
     assert len(ledger.open("results").runs()) == 2
-
-
-def test_a_folder_that_is_not_dvclive_fails_in_one_line(tmp_path):
-    (tmp_path / "other").mkdir()
-    proc = run_ledger("import", "dvclive", "other", "--root", "results", cwd=tmp_path)
-    assert proc.returncode == 1
-    assert "not a DVCLive folder" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ledger._commands._common import root_option
-from ledger._importers import KINDS, import_runs
+from ledger._importers import KINDS, find, import_runs
 
 
 @click.command("import")
@@ -25,8 +25,9 @@ def import_command(kind: str, source: str, root: str | None, project: str | None
     """
     from ledger._run import _default_project, _open_root  # noqa: PLC0415
 
+    found = find(kind, source)  # a bad source fails before the root is made
     storage = _open_root(root, None)
-    outcomes = import_runs(storage, kind, source, project=project, default_project=_default_project)
+    outcomes = import_runs(storage, kind, found, project=project, default_project=_default_project)
     imported = skipped = 0
     for o in outcomes:
         if o.manifest is None:

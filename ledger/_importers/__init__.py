@@ -71,17 +71,16 @@ def already_imported(storage: Storage) -> dict[tuple[str, str], str]:
 def import_runs(
     storage: Storage,
     kind: str,
-    source: str,
+    found: list[Found],
     *,
     project: str | None,
     default_project: Callable[[], str],
 ) -> list[Outcome]:
-    """Import every run of ``source`` not imported before. ``project`` (if given) takes all
-    runs; else each goes to its source's own project (MLflow experiment, W&B project), else
-    to ``default_project()``."""
+    """Import every run ``found`` (by :func:`find`) that was not imported before.
+    ``project`` (if given) takes all runs; else each goes to its source's own project
+    (MLflow experiment, W&B project), else to ``default_project()``."""
     if project is not None:
         _format.check_name("project", project)
-    found = find(kind, source)
     done = already_imported(storage)
     outcomes: list[Outcome] = []
     for item in found:

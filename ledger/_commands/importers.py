@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ledger import _format
 from ledger._commands._common import root_option
 from ledger._importers import KINDS, find, import_runs
 
@@ -25,6 +26,8 @@ def import_command(kind: str, source: str, root: str | None, project: str | None
     """
     from ledger._run import _default_project, _open_root  # noqa: PLC0415
 
+    if project is not None:
+        _format.check_name("project", project)
     found = find(kind, source)  # a bad source fails before the root is made
     storage = _open_root(root, None)
     outcomes = import_runs(storage, kind, found, project=project, default_project=_default_project)

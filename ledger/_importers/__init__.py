@@ -79,8 +79,6 @@ def import_runs(
     """Import every run ``found`` (by :func:`find`) that was not imported before.
     ``project`` (if given) takes all runs; else each goes to its source's own project
     (MLflow experiment, W&B project), else to ``default_project()``."""
-    if project is not None:
-        _format.check_name("project", project)
     done = already_imported(storage)
     outcomes: list[Outcome] = []
     for item in found:

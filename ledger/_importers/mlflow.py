@@ -54,7 +54,7 @@ def find(source: str) -> list[Found]:
     scheme = source.split("://", 1)[0].split("+", 1)[0].lower() if "://" in source else ""
     if scheme in _CLIENT_SCHEMES:
         return _find_client(source)
-    if "://" not in source and os.path.isfile(source):
+    if "://" not in source and (os.path.isfile(source) or source.endswith((".db", ".sqlite"))):
         return _find_client(f"sqlite:///{os.path.abspath(source)}")
     return _find_files(source)
 

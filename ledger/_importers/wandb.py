@@ -162,7 +162,10 @@ def _scan(data: bytes, where: str) -> _Scan:
 
 def _value(item: Any) -> Any:
     """The value of a HistoryItem, SummaryItem, ConfigItem or StatsItem."""
-    kind = item.WhichOneof("value") if "value" in {o.name for o in item.DESCRIPTOR.oneofs} else None
+    try:
+        kind = item.WhichOneof("value")  # the typed values of newer HistoryItems
+    except ValueError:  # an item type without them: value_json only
+        kind = None
     if kind == "json":
         return json.loads(item.json)
     if kind is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+import fsspec
 import pytest
 
 import ledger
@@ -84,3 +85,16 @@ def test_imported_twice_is_not_duplicated_and_a_rerun_is_new(tmp_path, ledger_cl
     code, out, _err = ledger_cli("import", "dvclive", "dvclive", "--root", "results")
     assert "1 imported, 0 skipped" in out
     assert len(ledger.open("results").runs()) == 2
+
+
+def test_into_a_root_on_another_store(tmp_path, ledger_cli, memory_root):
+    """Imported runs are written through the storage layer like live ones: any fsspec root."""
+    logged = write_run("dvclive", timestamps=False)
+    (tmp_path / "dvclive" / "report.md").write_text("# report")
+    code, _out, err = ledger_cli("import", "dvclive", "dvclive", "--root", memory_root, "--project", "p")
+    assert code == 0, err
+    (run,) = ledger.open(memory_root).runs()
+    assert [r["_step"] for r in run.records()] == [row["_step"] for row in logged]
+    assert run.config == PARAMS
+    assert ledger_cli("import", "dvclive", "dvclive", "--root", memory_root)[1].startswith("skipped")
+    assert fsspec.filesystem("memory").cat_file(f"{run.dir}/files/report.md") == b"# report"

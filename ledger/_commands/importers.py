@@ -20,7 +20,7 @@ def import_command(kind: str, source: str, root: str | None, project: str | None
     \b
     KIND is one of: mlflow, tensorboard, dvclive, wandb. SOURCE is
       mlflow       an mlruns folder (file store), or sqlite:///mlflow.db (needs mlflow)
-      tensorboard  a log folder: every folder below it with event files is a run
+      tensorboard  a log folder: each folder in it with event files is a run (needs tensorboard)
       dvclive      DVCLive's output folder (default dvclive/)
       wandb        a wandb/ folder, one offline-run-* folder, or a .wandb file (needs wandb)
     """

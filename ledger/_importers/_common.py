@@ -125,13 +125,7 @@ def records_from_points(points: Iterable[Point], *, default_time: float) -> list
 
 def metric_value(value: Any) -> int | float | bool | None:
     """A value our records can hold (a number or bool; NaN and infinities kept), else None."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value
-    return None
+    return value if isinstance(value, (bool, int, float)) else None
 
 
 def keep_metric_name(key: str, skipped: list[str]) -> str | None:

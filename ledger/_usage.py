@@ -41,9 +41,9 @@ class Bucket:
     runs: set[str] = field(default_factory=set)
 
 
-def usage(storage: Storage, groups: dict[tuple[str, str], Any], by: str) -> list[Bucket]:
-    """Bytes and files per ``by`` (project, group, run or kind), largest first. ``groups``
-    maps (project, run id) to the run's group, for ``by="group"``."""
+def usage(storage: Storage, groups: dict[tuple[str, str], Any], by: str, project: str | None = None) -> list[Bucket]:
+    """Bytes and files per ``by`` (project, group, run or kind), largest first, of every
+    project or one. ``groups`` maps (project, run id) to the run's group, for ``by="group"``."""
     if by not in BY:
         msg = f"by must be one of {', '.join(BY)}, got {by!r}"
         raise ValueError(msg)
@@ -52,17 +52,19 @@ def usage(storage: Storage, groups: dict[tuple[str, str], Any], by: str) -> list
         parts = path.split("/", 3)
         if len(parts) < 4 or parts[1] != _format.RUNS_DIR or parts[0].startswith("."):
             continue
-        project, run_id, inner = parts[0], parts[2], parts[3]
+        if project is not None and parts[0] != project:
+            continue
+        run_project, run_id, inner = parts[0], parts[2], parts[3]
         key = {
-            "project": project,
-            "group": groups.get((project, run_id)),
+            "project": run_project,
+            "group": groups.get((run_project, run_id)),
             "run": run_id,
             "kind": kind_of(inner),
         }[by]
         bucket = buckets.setdefault(key, Bucket(key))
         bucket.bytes += size
         bucket.files += 1
-        bucket.runs.add(f"{project}/{run_id}")
+        bucket.runs.add(f"{run_project}/{run_id}")
     return sorted(buckets.values(), key=lambda b: (-b.bytes, str(b.key)))
 
 

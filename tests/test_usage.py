@@ -47,6 +47,19 @@ def test_du_figures_equal_the_bytes_on_disk(tmp_dir, ledger_cli):
     }
 
 
+def test_du_of_one_project(tmp_dir, ledger_cli):
+    for project in ("a", "b", "b"):
+        with quiet_init(project, root="results") as run:
+            run.log({"x": 1.0})
+    root = tmp_dir / "results"
+    for project, runs in (("a", 1), ("b", 2)):
+        code, out, _ = ledger_cli("du", "--root", str(root), "--project", project, "--by", "kind", "--format", "json")
+        assert code == 0
+        rows = json.loads(out)
+        assert sum(r["bytes"] for r in rows) == _sizes_on_disk(root / project / "runs")
+        assert max(r["runs"] for r in rows) == runs
+
+
 def test_over_budget_runs_warn_at_finish_with_lfs_lines(tmp_dir, caplog, monkeypatch):
     caplog.set_level(logging.WARNING, logger="ledger")
     monkeypatch.setenv("LEDGER_MEDIA_BUDGET_MB", "0.01")  # 10 KB

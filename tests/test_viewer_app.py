@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pyarrow as pa
@@ -20,7 +21,12 @@ APP = str(REPO / "viewer" / "app.py")
 @pytest.fixture(scope="module")
 def fixture_ledger(tmp_path_factory):
     root = tmp_path_factory.mktemp("viewer") / "results"
-    return root, viewer_ledger.build(root)
+    here = os.getcwd()
+    os.chdir(root.parent)  # runs capture the code state of their folder: not this repository's
+    try:
+        return root, viewer_ledger.build(root)
+    finally:
+        os.chdir(here)
 
 
 @pytest.fixture
@@ -280,6 +286,35 @@ class TestRun:
         assert "\\!\\[img\\]" in header
         assert app.text[0].value == viewer_ledger.MARKUP_NOTES
 
+    def test_images_by_step_tables_and_histograms(self, app, ids):
+        show(app, "run", sel_runs=[ids["vit-eval"]])
+        images = app.get("image")
+        assert len(images) == 2  # the grid of the last step
+        slider = app.select_slider(key="img-step-samples")
+        assert slider.value == 22
+        assert list(slider.options) == ["20", "21", "22"]
+        slider.set_value(20).run()
+        assert not app.exception
+        table = next(d.value for d in app.dataframe if list(d.value.columns) == ["id", "label", "score"])
+        assert table["id"].tolist() == [0, 1, 2, 3]
+        app.text_input(key="tbl-filter-preds").input("c1").run()
+        table = next(d.value for d in app.dataframe if list(d.value.columns) == ["id", "label", "score"])
+        assert table["label"].tolist() == ["c1", "c1"]
+        heat = next(c for c in charts(app) if "weights" in c.proto.spec)
+        cells = chart_data(heat)[0]
+        assert sorted(set(cells["step"])) == [20, 21, 22]
+        assert cells.groupby("step")["count"].sum().tolist() == [100, 100, 100]
+
+    def test_linked_runs_both_ways(self, app, ids):
+        show(app, "run", sel_runs=[ids["resnet-a"]])
+        linked = next(d.value for d in app.dataframe if "relation" in d.value.columns)
+        assert sorted(zip(linked["relation"], linked["run"], strict=True)) == [
+            ("attached", ids["resnet-eval"]), ("evaluates", ids["resnet-eval"]), ("parent", ids["resnet-eval"]),
+        ]  # fmt: skip
+        assert set(linked["direction"]) == {"it -> this run"}
+        summary = app.dataframe[2].value
+        assert dict(zip(summary["metric"], summary["value"], strict=True))["eval/acc"] == "0.88"
+
     def test_a_run_by_id_prefix_and_an_unknown_one(self, app, ids):
         show(app, "run")
         app.text_input(key="run_typed").input(ids["resnet-eval"][:-2]).run()
@@ -336,7 +371,18 @@ class TestCompute:
         app.number_input(key="cu_gpu_price").set_value(2.5).run()
         table = app.dataframe[0].value.set_index("group")
         assert table.loc["resnet", "cost"] == pytest.approx(10.0)
-        assert len(charts(app)) == 1
+        assert len(charts(app)) == 2  # hours, and storage
+
+    def test_storage_by_kind_equals_the_bytes_on_disk(self, app, fixture_ledger):
+        root, _ = fixture_ledger
+        show(app, "compute", cu_filtered=False)
+        app.radio(key="du_by").set_value("kind").run()
+        usage = app.dataframe[1].value.set_index("kind")
+        on_disk = sum(p.stat().st_size for p in root.glob("*/runs/*/**/*") if p.is_file())
+        assert usage["bytes"].sum() == on_disk
+        media = sum(p.stat().st_size for p in root.glob("*/runs/*/media/**/*") if p.is_file())
+        assert usage.loc["media", "bytes"] == media
+        assert usage.loc["media", "files"] == 9  # 6 images and 3 tables
 
     def test_by_month_and_the_runs_page_filters(self, app):
         app.selectbox(key="f_project").select("nlp").run()

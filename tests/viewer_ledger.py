@@ -86,7 +86,10 @@ def build(root: Path) -> dict[str, str]:
     ids["resnet-b"] = run.id
     _edit(root, run, duration_s=7200.0, gpu_count=1)
 
-    run = _train(root, "resnet-eval", "resnet", "eval", 1e-2)
+    run = _train(
+        root, "resnet-eval", "resnet", "eval", 1e-2, parent=ids["resnet-a"], links={"evaluates": ids["resnet-a"]}
+    )
+    ledger.open(root).run(ids["resnet-a"]).update_summary({"eval/acc": 0.88}, by=run)
     run.finish(status="failed")
     ids["resnet-eval"] = run.id
     _edit(root, run, duration_s=600.0)
@@ -122,6 +125,16 @@ def build(root: Path) -> dict[str, str]:
     _edit(root, run, status="running", ended=None, heartbeat="2020-01-01T00:00:00.000Z", duration_s=60.0)
 
     run = _train(root, "vit-eval", "vit", "eval", 3e-4)
+    for step in range(3):  # media: a grid of images per step, a table, histograms
+        pixels = [[[40 * step, 0, 0]] * 4] * 3
+        run.log(
+            {
+                "samples": [ledger.Image(pixels, caption=f"s{step}-a"), ledger.Image(pixels, caption=f"s{step}-b")],
+                "preds": ledger.Table([[i, f"c{(i + step) % 2}", 0.5 + i / 10] for i in range(4)], columns=["id", "label", "score"]),
+                "weights": ledger.Histogram([float(i % 7) + step for i in range(100)], bins=8),
+            },
+            step=20 + step,
+        )  # fmt: skip
     run.finish()
     ids["vit-eval"] = run.id
     folder = root / "vision" / "runs" / run.id

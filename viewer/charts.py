@@ -280,3 +280,29 @@ def chart(
     if not layers:
         layers.append(alt.Chart(pd.DataFrame({"x": [], "y": []})).mark_line().encode(x="x:Q", y="y:Q"))
     return alt.layer(*layers).properties(title=title, height=height).interactive(bind_y=False)
+
+
+def histogram_cells(entries: list[tuple[int, dict[str, Any]]]) -> pd.DataFrame:
+    """One row per (step, bin): the bin's centre and count, for a step x bins heat map."""
+    rows = []
+    for step, ref in entries:
+        edges, counts = ref.get("edges") or [], ref.get("counts") or []
+        for i, count in enumerate(counts):
+            rows.append({"step": step, "low": edges[i], "high": edges[i + 1], "count": count})
+    return pd.DataFrame(rows, columns=["step", "low", "high", "count"])
+
+
+def histogram_heatmap(key: str, entries: list[tuple[int, dict[str, Any]]]) -> alt.Chart:
+    """Histograms over steps: x the step, y the bins, colour the count."""
+    return (
+        alt.Chart(histogram_cells(entries), title=key)
+        .mark_rect()
+        .encode(
+            x=alt.X("step:O", title="step"),
+            y=alt.Y("low:Q", title="value", bin=alt.Bin(binned=True)),
+            y2="high:Q",
+            color=alt.Color("count:Q", scale=alt.Scale(scheme="viridis")),
+            tooltip=["step:O", "low:Q", "high:Q", "count:Q"],
+        )
+        .properties(height=220)
+    )

@@ -323,3 +323,35 @@ def _facets(src: Source, state_: str, project: str | None) -> Facets:
 def facets(src: Source, project: str | None) -> Facets:
     """Projects, and the groups, job types, tags and statuses present (in one project if given)."""
     return _facets(src, state(src), project)
+
+
+# ---- media, links and storage ----------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _media(src: Source, run_id: str, token: str) -> dict[str, dict[str, list[tuple[int, dict[str, Any]]]]]:  # noqa: ARG001 (token keys the cache)
+    found: dict[str, dict[str, list[tuple[int, dict[str, Any]]]]] = {"image": {}, "table": {}, "histogram": {}}
+    for rec in run(src, run_id).records("metrics"):
+        for key, value in rec.items():
+            refs = value if isinstance(value, list) else [value]
+            for ref in refs:
+                if isinstance(ref, dict) and ref.get("_type") in found:
+                    found[ref["_type"]].setdefault(key, []).append((int(rec["_step"]), ref))
+    return found
+
+
+def media(src: Source, run_: ledger.RunView, tick_: int = 0) -> dict[str, dict[str, list[tuple[int, dict[str, Any]]]]]:
+    """kind (image, table, histogram) -> key -> [(step, reference)] of a run's logged media."""
+    return _media(src, run_.id, _token(run_, tick_))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def media_file(src: Source, run_id: str, path: str) -> bytes:
+    """One media file (a PNG or CSV under media/) of a run."""
+    return run(src, run_id).read_file(path)
+
+
+def disk_usage(src: Source, by: str, project: str | None) -> pd.DataFrame:
+    """Bytes and files per project, group, run or kind, largest first."""
+    rows = open_ledger(src).disk_usage(by, project)
+    return pd.DataFrame(rows, columns=[by, "runs", "files", "bytes"])

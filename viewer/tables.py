@@ -3,6 +3,7 @@ summaries, side-by-side comparison, the log tail and package lists."""
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from typing import TYPE_CHECKING, Any
@@ -169,3 +170,13 @@ def cumulative_best(values: Iterable[float], goal: str) -> list[float]:
                 best = float(v)
         out.append(best)
     return out
+
+
+def media_table(data: bytes, needle: str = "") -> pd.DataFrame:
+    """A logged table (CSV bytes) as a frame, keeping the rows where any cell contains ``needle``."""
+    frame = pd.read_csv(io.BytesIO(data))
+    if needle:
+        text = frame.astype(str)
+        keep = text.apply(lambda col: col.str.contains(needle, case=False, regex=False)).any(axis=1)
+        frame = frame[keep]
+    return frame

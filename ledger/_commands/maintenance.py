@@ -7,7 +7,7 @@ import click
 from ledger import _maintenance, _reader
 from ledger._commands._common import open_storage, project_option, root_option
 from ledger._commands._output import emit, format_option
-from ledger._usage import BY, human, usage
+from ledger._usage import BY, human
 
 
 @click.command("compact")
@@ -48,14 +48,11 @@ def recover_command(folders: tuple[str, ...], root: str | None) -> None:
 @format_option
 def du_command(root: str | None, project: str | None, by: str, fmt: str) -> None:
     """What takes space: bytes and files per project, group, run or kind, largest first."""
-    storage = open_storage(root)
-    groups = {}
-    if by == "group":
-        from ledger._query._ledger import open_ledger  # noqa: PLC0415
+    from ledger._query._ledger import open_ledger  # noqa: PLC0415
 
-        groups = {(r.project, r.id): r.group for r in open_ledger(storage.url).runs(project, order_by=None)}
-    buckets = usage(storage, groups, by)
-    if project is not None and by != "kind":
-        buckets = [b for b in buckets if any(r.startswith(f"{project}/") for r in b.runs)]
-    rows = [[b.key, len(b.runs), b.files, b.bytes if fmt != "table" else human(b.bytes)] for b in buckets]
+    lg = open_ledger(open_storage(root).url)
+    rows = [
+        [b[by], b["runs"], b["files"], b["bytes"] if fmt != "table" else human(b["bytes"])]
+        for b in lg.disk_usage(by, project)
+    ]
     emit([by, "runs", "files", "bytes" if fmt != "table" else "size"], rows, fmt)

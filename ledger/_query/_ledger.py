@@ -571,6 +571,15 @@ class Ledger:
         """Hours and GPU hours per ``by`` over all runs (see :meth:`RunSet.compute_hours`)."""
         return RunSet(self._runs).compute_hours(by)
 
+    def disk_usage(self, by: str = "project", project: str | None = None) -> list[dict[str, Any]]:
+        """What takes space, largest first: one dict per project, group, run or kind (metrics,
+        system, media, files, patches, logs, manifests, other) with bytes, files and runs."""
+        from ledger._usage import usage  # noqa: PLC0415
+
+        groups = {(r.project, r.id): r.group for r in self._runs}
+        buckets = usage(self._storage, groups, by, project)
+        return [{by: b.key, "runs": len(b.runs), "files": b.files, "bytes": b.bytes} for b in buckets]
+
     def sweeps(self, project: str | None = None) -> list[SweepView]:
         """The sweeps under the root (or one project), each with its config and its runs."""
         by_sweep: dict[tuple[str, str], list[RunView]] = {}

@@ -1,4 +1,5 @@
-"""Compute: hours and GPU hours by group, job_type, user, host or month, and what they cost."""
+"""Compute: hours and GPU hours by group, job_type, user, host or month, what they cost, and the
+storage the runs take."""
 
 from __future__ import annotations
 
@@ -52,3 +53,22 @@ st.altair_chart(
     width="stretch",
 )
 st.dataframe(table, hide_index=True, width="stretch")
+
+st.subheader("Storage")
+st.caption("What takes space on disk (the same as `ledger du`), largest first.")
+usage_by = st.radio("By", ("project", "group", "kind", "run"), horizontal=True, key="du_by")
+usage = data.disk_usage(src, usage_by, filters.project)
+usage[usage_by] = ["(none)" if pd.isna(v) else str(v) for v in usage[usage_by]]
+usage["MB"] = (usage["bytes"] / 2**20).round(3)
+st.altair_chart(
+    alt.Chart(usage.head(30))
+    .mark_bar()
+    .encode(
+        y=alt.Y(f"{usage_by}:N", sort="-x", title=usage_by),
+        x=alt.X("MB:Q", title="MB"),
+        tooltip=[f"{usage_by}:N", "MB:Q", "files:Q", "runs:Q"],
+    )
+    .properties(height=max(120, 24 * min(len(usage), 30))),
+    width="stretch",
+)
+st.dataframe(usage, hide_index=True, width="stretch")

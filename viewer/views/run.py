@@ -153,6 +153,51 @@ def live() -> None:
 
 live()
 
+# ---- media ----------------------------------------------------------------------------------------
+logged = data.media(src, run)
+if any(logged.values()):
+    st.subheader("Media")
+for key, entries in logged["image"].items():
+    steps = sorted({step for step, _ in entries})
+    step = (
+        st.select_slider(f"{key}: step", options=steps, value=steps[-1], key=f"img-step-{key}")
+        if len(steps) > 1
+        else steps[0]
+    )
+    refs = [ref for s, ref in entries if s == step]
+    cols = st.columns(min(len(refs), 4))
+    for i, ref in enumerate(refs):
+        with cols[i % len(cols)]:
+            st.image(data.media_file(src, run.id, ref["path"]), caption=ref.get("caption"), width="content")
+for key, entries in logged["table"].items():
+    steps = [step for step, _ in entries]
+    a, b = st.columns([1, 3])
+    step = a.selectbox(f"{key}: step", steps, index=len(steps) - 1, key=f"tbl-step-{key}")
+    needle = b.text_input(f"Filter {key}", key=f"tbl-filter-{key}", placeholder="text in any column")
+    ref = next(ref for s, ref in entries if s == step)
+    frame = tables.media_table(data.media_file(src, run.id, ref["path"]), needle)
+    st.caption(f"{key} at step {step}: {len(frame)} of {ref.get('rows', len(frame))} rows")
+    st.dataframe(frame, hide_index=True)  # sortable by any column
+for key, entries in logged["histogram"].items():
+    st.altair_chart(charts.histogram_heatmap(key, entries), width="stretch")
+
+# ---- linked runs ------------------------------------------------------------------------------------
+related = run.links()
+if related:
+    st.subheader("Linked runs")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "relation": [rel for rel, _, _ in related],
+                "direction": ["this run -> it" if way == "out" else "it -> this run" for _, _, way in related],
+                "run": [rid for _, rid, _ in related],
+                "open": [f"?run={rid}" for _, rid, _ in related],
+            }
+        ),
+        hide_index=True,
+        column_config={"open": st.column_config.LinkColumn("open", display_text="open")},
+    )
+
 # ---- saved files ------------------------------------------------------------------------------
 st.subheader("Files")
 files = data.saved_files(src, run)

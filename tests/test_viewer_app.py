@@ -120,6 +120,10 @@ class TestRuns:
         app.multiselect(key="f_statuses").select("crashed").run()
         assert list(app.dataframe[0].value["name"]) == ["vit-crashed"]
 
+    def test_who_ran_what(self, app):
+        app.multiselect(key="f_users").select("grace").run()
+        assert list(app.dataframe[0].value["name"]) == ["bert"]
+
     def test_sorts_by_any_column_missing_last(self, app):
         app.selectbox(key="f_sort").select("summary.acc").run()
         names = list(app.dataframe[0].value["name"])

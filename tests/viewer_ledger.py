@@ -10,6 +10,7 @@ markup. Project ``nlp``: one run.
 from __future__ import annotations
 
 import math
+import os
 import struct
 import time
 import zlib
@@ -155,7 +156,11 @@ def build(root: Path) -> dict[str, str]:
     (root / "vision" / "sweeps" / "sw1").mkdir(parents=True)
     (root / "vision" / "sweeps" / "sw1" / "sweep.yaml").write_text(yaml.safe_dump(SWEEP))
 
-    with quiet_init("nlp", root=root, name="bert", group="bert", job_type="train", config={"lr": 2e-5}) as run:
-        run.log({"loss": 0.5})
+    os.environ["LEDGER_USER"] = "grace"  # another person's run
+    try:
+        with quiet_init("nlp", root=root, name="bert", group="bert", job_type="train", config={"lr": 2e-5}) as run:
+            run.log({"loss": 0.5})
+    finally:
+        del os.environ["LEDGER_USER"]
     ids["bert"] = run.id
     return ids

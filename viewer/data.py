@@ -123,6 +123,7 @@ class Filters:
     tags: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     where: str = ""
+    users: tuple[str, ...] = ()
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -134,6 +135,7 @@ def _select(src: Source, state_: str, filters: Filters, order_by: str | None) ->
         job_type=list(filters.job_types) or None,
         tags=list(filters.tags) or None,
         status=list(filters.statuses) or None,
+        user=list(filters.users) or None,
         order_by=order_by,
     )
 
@@ -305,6 +307,7 @@ class Facets:
     job_types: tuple[str, ...]
     tags: tuple[str, ...]
     statuses: tuple[str, ...]
+    users: tuple[str, ...] = ()
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -317,6 +320,7 @@ def _facets(src: Source, state_: str, project: str | None) -> Facets:
         job_types=tuple(sorted({r.job_type for r in runs_ if r.job_type is not None})),
         tags=tuple(sorted({t for r in runs_ for t in r.tags})),
         statuses=tuple(s for s in tables.STATUS_DOT if any(r.status == s for r in runs_)),
+        users=tuple(sorted({str(r.doc["user"]) for r in runs_ if r.doc.get("user")})),
     )
 
 

@@ -18,8 +18,8 @@ _SEL_SLOT = "_sel_slot"  # the sidebar placeholder that shows the selection
 SEL_GEN = "sel_gen"  # bumped when the selection is replaced from code, so tables start afresh
 ALL_PROJECTS = "(all projects)"
 DEFAULTS: dict[str, Any] = {
-    "f_where": "", "f_groups": [], "f_job_types": [], "f_tags": [], "f_statuses": [], "f_sort": "created",
-    "f_descending": True, "f_page": 1, "f_page_size": 500, "f_grouping": "none", "c_x": "step",
+    "f_where": "", "f_groups": [], "f_job_types": [], "f_tags": [], "f_statuses": [], "f_users": [],
+    "f_sort": "created", "f_descending": True, "f_page": 1, "f_page_size": 500, "f_grouping": "none", "c_x": "step",
     "c_smoothing": 0.0, "c_log": False, "c_band": "min-max", "c_grid": 2, "auto_refresh": True, "refresh_s": 10,
 }  # fmt: skip
 
@@ -85,6 +85,7 @@ def filters() -> data.Filters:
         job_types=tuple(ss.get("f_job_types") or ()),
         tags=tuple(ss.get("f_tags") or ()),
         statuses=tuple(ss.get("f_statuses") or ()),
+        users=tuple(ss.get("f_users") or ()),
         where=ss.get("f_where") or "",
     )
 

@@ -22,7 +22,9 @@ try:
     data.select(src, filters)
 except ledger.FilterError:  # the Runs page says why
     st.warning("The Runs page's where filter does not parse: counting all runs of the other filters.")
-    filters = data.Filters(filters.project, filters.groups, filters.job_types, filters.tags, filters.statuses)
+    filters = data.Filters(
+        filters.project, filters.groups, filters.job_types, filters.tags, filters.statuses, users=filters.users
+    )
 left, mid, right = st.columns([3, 1, 1])
 by = left.radio("By", BY, horizontal=True, key="cu_by")
 gpu_price = mid.number_input("$ per GPU hour", min_value=0.0, value=0.0, step=0.1, key="cu_gpu_price")

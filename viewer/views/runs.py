@@ -25,13 +25,14 @@ projects = data.projects(src)
 project_options = [ui.ALL_PROJECTS, *projects]
 if ss.get("f_project") not in project_options:
     ss["f_project"] = projects[0] if len(projects) == 1 else ui.ALL_PROJECTS
-cols = st.columns([2, 3, 2, 2, 2])
+cols = st.columns([2, 3, 2, 2, 2, 2])
 cols[0].selectbox("Project", project_options, key="f_project", persist_state=ui.KEPT)
 facets = data.facets(src, None if ss["f_project"] == ui.ALL_PROJECTS else ss["f_project"])
 cols[1].multiselect("Group", facets.groups, key="f_groups", persist_state=ui.KEPT)
 cols[2].multiselect("Job type", facets.job_types, key="f_job_types", persist_state=ui.KEPT)
 cols[3].multiselect("Tags (all of)", facets.tags, key="f_tags", persist_state=ui.KEPT)
 cols[4].multiselect("Status", facets.statuses, key="f_statuses", persist_state=ui.KEPT, format_func=tables.status_label)
+cols[5].multiselect("User", facets.users, key="f_users", persist_state=ui.KEPT, help="Who ran it")
 st.text_input(
     "where",
     key="f_where",

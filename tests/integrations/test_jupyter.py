@@ -63,6 +63,7 @@ def test_a_run_across_cells_with_an_html_summary(tmp_path, run_notebook):
     assert view.summary["best"] == 0.5
 
 
+@pytest.mark.slow
 def test_a_fit_that_raises_in_a_cell_fails_its_run_when_the_cell_ends(tmp_path, run_notebook, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "torch")  # for the kernel, and for this check that keras imports
     pytest.importorskip("torch")

@@ -139,6 +139,7 @@ def test_each_fit_is_a_run_and_one_that_raised_is_failed_at_the_next(tmp_path):
     assert [r["_step"] for r in second_view.records()] == [0]
 
 
+@pytest.mark.slow
 def test_a_script_whose_fit_raises_leaves_a_failed_run_with_the_traceback(tmp_path):
     script = textwrap.dedent(
         """

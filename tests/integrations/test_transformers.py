@@ -114,6 +114,7 @@ def test_only_the_world_process_zero_writes(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow
 def test_a_script_whose_train_raises_leaves_a_failed_run(tmp_path):
     script = MODEL_SETUP + textwrap.dedent(
         """

@@ -16,12 +16,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed $(VENV)/.installed-viewer
+
+$(VENV)/.installed-viewer: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[viewer]'
 	touch $@ $(VENV)/.installed
 
-## make demo: log the example project into example_project/results and list it
-demo: $(VENV)/.installed
+## make demo: log the example project into example_project/results, list it, open the viewer
+demo: $(VENV)/.installed-viewer
 	$(BIN)/python example_project/quickstart.py
 	$(BIN)/ledger ls --root example_project/results
+	$(BIN)/ledger view example_project/results
 
 ## make test: lint, type-check and run the whole test suite
 test: $(VENV)/.installed-dev lint

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ledger._commands.importers import import_command
 from ledger._commands.maintenance import compact_command, du_command, recover_command
 from ledger._commands.query import (
     export_command,
@@ -18,6 +19,7 @@ from ledger._commands.query import (
 from ledger._commands.reproduce import diff_command, reproduce_command
 from ledger._commands.share import commit_command, publish_command
 from ledger._commands.verify import verify_command
+from ledger._commands.view import view_command
 from ledger._errors import LedgerError
 from ledger._query._filter import FilterError
 
@@ -28,15 +30,12 @@ def cli() -> None:
     """experiment-ledger: runs as plain files, no server."""
 
 
-for command in (ls_command, show_command, history_command, stats_command, export_command, plot_command, verify_command):
+for command in (
+    ls_command, show_command, history_command, stats_command, export_command, plot_command, verify_command,
+    compact_command, recover_command, du_command, reproduce_command, diff_command, commit_command,
+    publish_command, view_command, import_command,
+):  # fmt: skip
     cli.add_command(command)
-cli.add_command(compact_command)
-cli.add_command(recover_command)
-cli.add_command(du_command)
-cli.add_command(reproduce_command)
-cli.add_command(diff_command)
-cli.add_command(commit_command)
-cli.add_command(publish_command)
 
 
 def main() -> None:

@@ -233,6 +233,8 @@ class Manifest:
     links: dict[str, str] = field(default_factory=dict)  # relation -> run id ({"evaluates": ...})
     attach: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> summary values for it
     error: str | None = None
+    # Runs made by `ledger import`: {kind, id, source} of the run they were copied from.
+    imported_from: dict[str, Any] | None = None
     # Keys this version does not know (written by a newer 1.x writer or by hand): kept as is.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -243,7 +245,7 @@ class Manifest:
             value = getattr(self, f)
             if f in ("config", "summary"):
                 value = sorted_tree(value)
-            elif (f == "error" and value is None) or (f in ("links", "attach") and not value):
+            elif (f in ("error", "imported_from") and value is None) or (f in ("links", "attach") and not value):
                 continue  # written only when there is something to say
             doc[f] = value
         for k, v in self.extra.items():

@@ -41,6 +41,7 @@ PUBLIC_STRIP = (
     "command.cwd",
     "command.executable",
     "git.root",
+    "imported_from.source",
     _format.PATCH,
     _format.OUTPUT,
 )

@@ -941,21 +941,7 @@ def _create(
         parent=meta.parent,
         links=meta.links or {},
     )
-    # Ids are random, but 8 processes starting in the same second could still meet: the
-    # exclusive create of run.yaml decides, and the loser draws again.
-    for _attempt in range(20):
-        manifest.id = _format.new_run_id(timing.now)
-        if meta.name is None:
-            manifest.name = _format.default_run_name(manifest.id)
-        path = f"{_format.run_dir(project, manifest.id)}/{_format.MANIFEST}"
-        try:
-            retrying(lambda: storage.create_exclusive(path, manifest.to_yaml()))  # noqa: B023
-            break
-        except FileExistsError:
-            continue
-    else:  # pragma: no cover (20 collisions of 24 random bits)
-        msg = "could not find a free run id after 20 attempts"
-        raise InvalidNameError(msg)
+    claim_new_run(storage, manifest, timing.now, named=meta.name is not None)
     _write_capture_files(storage, manifest, code.patch)
     return Run(
         storage,
@@ -964,6 +950,24 @@ def _create(
         capture_output=capture.output,
         system_interval=capture.system_interval,
     )
+
+
+def claim_new_run(storage: Storage, manifest: Manifest, t: float, *, named: bool) -> None:
+    """Give ``manifest`` a new id made from time ``t`` (and the default name, unless
+    ``named``) and create its run.yaml. Ids are random, but 8 processes starting in the same
+    second could still meet: the exclusive create of run.yaml decides, and the loser draws again."""
+    for _attempt in range(20):
+        manifest.id = _format.new_run_id(t)
+        if not named:
+            manifest.name = _format.default_run_name(manifest.id)
+        path = f"{_format.run_dir(manifest.project, manifest.id)}/{_format.MANIFEST}"
+        try:
+            retrying(lambda: storage.create_exclusive(path, manifest.to_yaml()))  # noqa: B023
+        except FileExistsError:
+            continue
+        return
+    msg = "could not find a free run id after 20 attempts"  # pragma: no cover (20 collisions of 24 random bits)
+    raise InvalidNameError(msg)  # pragma: no cover
 
 
 def _write_capture_files(storage: Storage, manifest: Manifest, patch: bytes) -> None:

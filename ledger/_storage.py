@@ -483,11 +483,16 @@ class Storage:
         path = self._abs(rel)
         self._ensure_parent(path)
         if self.is_local:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            # Write it whole under a temporary name, then link it into place: the link fails
+            # if the name exists, and a reader never sees the file empty or half-written.
+            tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(3)}"
             try:
-                os.write(fd, data)
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.link(tmp, path)
             finally:
-                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             return
         try:
             with _as_os_error(f"create {path}"), self.fs.open(path, "xb") as f:

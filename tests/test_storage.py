@@ -45,6 +45,29 @@ class StorageContract:
         assert len(losses) == 7
         assert store.read_bytes("claims/0") == f"worker {wins[0]}".encode()
 
+    def test_an_exclusively_created_file_is_never_seen_empty(self, store: Storage):
+        content = b"format: 1\n" * 50
+        names = [f"race/{i}" for i in range(40)]
+        seen: list[bytes] = []
+        done = threading.Event()
+
+        def reader() -> None:
+            while not done.is_set():
+                for name in names:
+                    try:
+                        seen.append(store.read_bytes(name))
+                    except FileNotFoundError:
+                        pass
+
+        t = threading.Thread(target=reader)
+        t.start()
+        for name in names:
+            store.create_exclusive(name, content)
+        done.set()
+        t.join()
+        assert seen  # the reader did meet files
+        assert all(data == content for data in seen)
+
     def test_exclusive_create_refuses_empty_content(self, store: Storage):
         with pytest.raises(ValueError, match="needs content"):
             store.create_exclusive("claims/1", b"")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from ledger import _format
 from ledger._storage import Storage
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 root_option = click.option(
     "--root", envvar="LEDGER_ROOT", help="Ledger root: a folder or fsspec URL [default: $LEDGER_ROOT or ./results]."
@@ -13,11 +18,11 @@ root_option = click.option(
 project_option = click.option("--project", help="Only this project.")
 
 
-def open_storage(root: str | None) -> Storage:
+def open_storage(root: str | None, *, storage_options: Mapping[str, Any] | None = None) -> Storage:
     """The ledger at ``root`` (or the default root); a one-line error if there is none."""
     from ledger._run import default_root  # noqa: PLC0415
 
-    storage = Storage(root or default_root())
+    storage = Storage(root or default_root(), storage_options)
     try:
         marker = storage.read_bytes(_format.ROOT_MARKER)
     except FileNotFoundError:

@@ -35,7 +35,7 @@ TOP_LEVEL = frozenset(
     {"id", "name", "project", "group", "job_type", "tags", "notes", "status", "created", "ended", "duration_s",
      "heartbeat", "user", "gpu_count", "resumed_from", "reproduces", "parent"}
 )  # fmt: skip
-NESTED = frozenset({"config", "summary", "host", "git", "command", "sweep", "intervals", "links"})
+NESTED = frozenset({"config", "summary", "host", "git", "command", "sweep", "intervals", "links", "imported_from"})
 TIMESTAMPS = frozenset({"created", "ended", "heartbeat"})
 
 # MLflow's names for the same things.

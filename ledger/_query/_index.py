@@ -9,6 +9,7 @@ corrupt, half-written or of another version is rebuilt, never trusted.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
@@ -21,7 +22,7 @@ from ledger import _format
 from ledger._errors import CorruptFileError, FormatVersionError
 
 if TYPE_CHECKING:
-    from ledger._storage import Storage
+    from ledger._storage import Stat, Storage
 
 log = logging.getLogger("ledger")
 
@@ -118,11 +119,25 @@ def _parse(path: str, data: bytes | Exception, storage: Storage) -> tuple[dict[s
     return doc, None
 
 
-def load(storage: Storage, *, use_cache: bool = True, write_cache: bool = True) -> list[Indexed]:
-    """Every run manifest under the root, parsing only what the cache does not hold."""
-    found = {
+def manifests(storage: Storage) -> dict[str, Stat]:
+    """Every run manifest's path (``<project>/runs/<id>/run.yaml``) with its version."""
+    return {
         path: st for path, st in storage.find(_format.MANIFEST, 3).items() if path.split("/")[1] == _format.RUNS_DIR
     }
+
+
+def state(storage: Storage) -> str:
+    """A short token of the manifests under the root (paths, sizes, versions): it changes
+    when a run is added, removed or its manifest rewritten (at every heartbeat while running)."""
+    digest = hashlib.blake2b(digest_size=12)
+    for path, st in sorted(manifests(storage).items()):
+        digest.update(f"{path}\0{st.size}\0{st.version}\n".encode())
+    return digest.hexdigest()
+
+
+def load(storage: Storage, *, use_cache: bool = True, write_cache: bool = True) -> list[Indexed]:
+    """Every run manifest under the root, parsing only what the cache does not hold."""
+    found = manifests(storage)
     cache = _load_cache(storage) if use_cache else {}
     out: list[Indexed] = []
     stale: list[str] = []

@@ -222,6 +222,31 @@ class RunView:
         chunks, _merged = _reader.stream_chunks(self._storage, self._folder, "output", "log")
         return "".join(data.decode("utf-8", errors="replace") for _name, data in chunks)
 
+    def files(self) -> dict[str, int]:
+        """The files saved with ``run.save`` (under ``files/``): relative path -> size in bytes,
+        sorted by path. Read one with ``read_file("files/" + path)``."""
+        out: dict[str, int] = {}
+        pending = [""]
+        while pending:
+            sub = pending.pop()
+            base = f"{self._folder}/{_format.FILES_DIR}" + (f"/{sub}" if sub else "")
+            for entry in self._storage.list_dir(base):
+                rel = f"{sub}/{entry.name}" if sub else entry.name
+                if entry.is_dir:
+                    pending.append(rel)
+                else:
+                    out[rel] = self._storage.stat(f"{base}/{entry.name}").size
+        return dict(sorted(out.items()))
+
+    def read_file(self, name: str) -> bytes:
+        """The bytes of a file in the run folder by its relative path (``code.patch``,
+        ``requirements.txt``, ``files/plot.png``); FileNotFoundError if the run has none."""
+        parts = name.split("/")
+        if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            msg = f"not a path inside the run folder: {name!r}"
+            raise ValueError(msg)
+        return self._storage.read_bytes(f"{self._folder}/{name}")
+
 
 def _effective_status(doc: Mapping[str, Any], now: float) -> str:
     status = str(doc.get("status") or "running")
@@ -572,6 +597,13 @@ class Ledger:
                 runs = RunSet(by_sweep.get((p, entry.name), []))
                 out.append(SweepView(entry.name, p, config if isinstance(config, dict) else {}, runs))
         return out
+
+
+def index_state(root: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None) -> str:
+    """A short token of a ledger's manifests that changes whenever a run is added, removed
+    or rewritten: a cheap key for caching what was read from :func:`open_ledger` (one
+    listing of the tree, no manifest is read)."""
+    return _index.state(Storage(os.fspath(root), storage_options))
 
 
 def open_ledger(

@@ -1,0 +1,45 @@
+"""The ledger viewer: ``ledger view [ROOT]``, or ``streamlit run viewer/app.py -- --root ROOT``.
+
+Pages live in ``viewer/views/`` (Streamlit would also list a folder named pages/ on deep
+links); everything they show is read through ``viewer.data``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_REPO = str(Path(__file__).resolve().parent.parent)
+if _REPO not in sys.path:  # `streamlit run` puts only viewer/ on the path; pages import viewer.*
+    sys.path.insert(0, _REPO)
+
+import streamlit as st  # noqa: E402
+
+import ledger  # noqa: E402
+from viewer import data, ui  # noqa: E402
+
+st.set_page_config(page_title="ledger", page_icon="📒", layout="wide")
+ui.keep_state()
+src = data.source()
+try:
+    data.open_ledger(src)
+except (ledger.LedgerError, OSError) as exc:
+    st.error("Cannot open the ledger")
+    st.code(f"{type(exc).__name__}: {exc}", language=None)
+    st.stop()
+
+# Navigation first: widgets made before it (the sidebar's) lose their values on reruns.
+page = st.navigation(
+    [
+        st.Page("views/runs.py", title="Runs", icon="📋", default=True),
+        st.Page("views/charts.py", title="Charts", icon="📈"),
+        st.Page("views/run.py", title="Run", icon="🔎"),
+        st.Page("views/compare.py", title="Compare", icon="⚖️"),
+        st.Page("views/sweeps.py", title="Sweeps", icon="🧭"),
+        st.Page("views/compute.py", title="Compute", icon="⏱️"),
+    ]
+)
+ui.sidebar(src)
+for message in data.skipped(src):
+    st.warning(f"Skipped an unreadable manifest: {ui.escape(message)}")
+page.run()

@@ -1,0 +1,174 @@
+"""Run: one run in full: overview, config, summary, code state, command, log, system, files."""
+
+from __future__ import annotations
+
+import mimetypes
+import shlex
+
+import pandas as pd
+import streamlit as st
+
+import ledger
+from viewer import charts, data, tables, ui
+
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")  # never .svg: it may carry script
+PREVIEW_BYTES = 20_000_000
+PATCH_CHARS = 200_000
+
+src = data.source()
+st.title("Run")
+ss = st.session_state
+picked = ui.selected_runs()
+asked = st.query_params.get("run")
+if asked and asked not in picked:
+    picked = [asked, *picked]
+known = data.runs(src, picked)
+options = [r.id for r in known]
+labels = {r.id: data.label(r) for r in known}
+left, right = st.columns([3, 2])
+choice = left.selectbox("Run", options, format_func=lambda i: labels.get(i, i), key="run_pick") if options else None
+typed = right.text_input("or a run id (a unique prefix is enough)", key="run_typed").strip()
+if not typed and choice is None:
+    ui.need_selection("a run")
+    st.stop()
+try:
+    run = data.run(src, typed or choice)
+except ledger.RunNotFoundError as exc:
+    st.error(str(exc))
+    st.stop()
+st.query_params["run"] = run.id
+meta = run.meta
+interval = float(ss.get("refresh_s", 10))
+
+st.header(ui.escape(run.name or run.id))
+if meta.get("notes"):
+    st.text(meta["notes"])
+
+# ---- overview -----------------------------------------------------------------------------------
+host = meta.get("host") if isinstance(meta.get("host"), dict) else {}
+gpus = host.get("gpus") or []
+overview = {
+    "id": run.id,
+    "project": run.project,
+    "group": run.group,
+    "job_type": run.job_type,
+    "status": tables.status_label(run.status),
+    "tags": run.tags,
+    "created": meta.get("created"),
+    "ended": meta.get("ended"),
+    "duration": tables.duration(run.duration_s),
+    "heartbeat": meta.get("heartbeat"),
+    "user": meta.get("user"),
+    "host": host.get("hostname"),
+    "os": host.get("os"),
+    "python": host.get("python"),
+    "cpu": f"{host.get('cpu') or ''} ({host.get('cpu_count') or '?'} cores)" if host else None,
+    "memory (GB)": host.get("memory_gb"),
+    "gpus": [g.get("name") if isinstance(g, dict) else g for g in gpus] or run.gpu_count or None,
+}
+
+
+def kv(mapping: dict, key_title: str = "field") -> pd.DataFrame:
+    """A two-column table whose values are text (exact, and safe for Arrow)."""
+    return pd.DataFrame({key_title: list(mapping), "value": [tables.text(v) for v in mapping.values()]})
+
+
+st.subheader("Overview")
+st.dataframe(kv({k: v for k, v in overview.items() if v not in (None, "", [])}), hide_index=True)
+if meta.get("error"):
+    with st.expander("Error", expanded=run.status == "failed"):
+        st.code(str(meta["error"]), language=None)
+
+config_col, summary_col = st.columns(2)
+with config_col:
+    st.subheader("Config")
+    flat = {k.removeprefix("config."): v for k, v in data.fields(run).items() if k.startswith("config.")}
+    st.dataframe(kv(flat, "key"), hide_index=True)
+with summary_col:
+    st.subheader("Summary")
+    flat = {k.removeprefix("summary."): v for k, v in data.fields(run).items() if k.startswith("summary.")}
+    st.dataframe(kv(flat, "metric"), hide_index=True)
+
+# ---- code and command -------------------------------------------------------------------------
+st.subheader("Code")
+git = meta.get("git") if isinstance(meta.get("git"), dict) else None
+if git:
+    st.dataframe(
+        kv({k: v for k, v in git.items() if k in ("commit", "branch", "remote", "dirty", "untracked")}), hide_index=True
+    )
+else:
+    st.caption("No git repository was recorded.")
+patch = data.file_text(src, run, "code.patch")
+if patch:
+    with st.expander(f"code.patch ({patch.count(chr(10))} lines)", expanded=len(patch) < 20_000):
+        st.code(patch[:PATCH_CHARS], language="diff")
+        if len(patch) > PATCH_CHARS:
+            st.caption(f"Showing the first {PATCH_CHARS:,} of {len(patch):,} characters.")
+command = meta.get("command") if isinstance(meta.get("command"), dict) else None
+if command and command.get("argv"):
+    st.caption("Command")
+    st.code(shlex.join(str(a) for a in command["argv"]), language="bash")
+    where = {k: command.get(k) for k in ("cwd", "executable") if command.get(k)}
+    if where:
+        st.caption(" · ".join(f"{k}: {ui.escape(v)}" for k, v in where.items()))
+st.caption("Reproduce (a worktree at the recorded commit, the patch applied, the recorded command)")
+st.code(f"ledger reproduce {run.id}", language="bash")
+
+
+# ---- live parts -------------------------------------------------------------------------------
+@st.fragment(run_every=ui.refresh_every(run.status == "running"))
+def live() -> None:
+    tick = data.tick(interval)
+    st.subheader("Output")
+    log = data.output(src, run, tick)
+    if not log:
+        st.caption("No console output was captured.")
+    else:
+        a, b = st.columns([1, 3])
+        lines = a.number_input("Last lines", min_value=10, max_value=100_000, value=200, step=50, key="log_lines")
+        search = b.text_input("Search the log", key="log_search", placeholder="text to find (any case)")
+        shown, n_shown, n_matched = tables.tail(log, int(lines), search)
+        total = log.count("\n") + (not log.endswith("\n"))
+        what = f"{n_matched} matching lines" if search else f"{total} lines"
+        st.caption(f"output.log: {what}, showing the last {n_shown}")
+        st.code(shown, language=None, height=400)
+        st.download_button("Download output.log", log, file_name=f"{run.id}-output.log", mime="text/plain")
+
+    st.subheader("System")
+    system = data.series(src, run, "system", tick)
+    if not system:
+        st.caption("No system metrics were sampled.")
+    else:
+        row = st.columns(3)
+        for i, (name, (steps, times, values)) in enumerate(system.items()):
+            if i and i % 3 == 0:
+                row = st.columns(3)
+            line = charts.prepare(charts.Line(name, charts.x_values(steps, times, "relative time"), values))
+            with row[i % 3]:
+                chart = charts.chart(
+                    charts.line_frame(line), pd.DataFrame(), title=name, x_axis="relative time", height=180
+                )
+                st.altair_chart(chart, width="stretch")
+
+
+live()
+
+# ---- saved files ------------------------------------------------------------------------------
+st.subheader("Files")
+files = data.saved_files(src, run)
+if not files:
+    st.caption("No files were saved (run.save).")
+for path, size in files.items():
+    name_col, size_col, button_col = st.columns([4, 1, 1])
+    name_col.text(path)
+    size_col.text(f"{size:,} B")
+    button_col.download_button(
+        "Download",
+        lambda p=path: data.saved_file(src, run.id, p),
+        file_name=path.rsplit("/", 1)[-1],
+        mime=mimetypes.guess_type(path)[0] or "application/octet-stream",
+        key=f"dl-{path}",
+        on_click="ignore",
+    )
+    if path.lower().endswith(IMAGE_TYPES) and size <= PREVIEW_BYTES:
+        st.image(data.saved_file(src, run.id, path), caption=None, width=400)

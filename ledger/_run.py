@@ -351,8 +351,21 @@ class Run:
         """The ledger root this run writes into."""
         return self._storage.url
 
+    @property
+    def step(self) -> int:
+        """The step the next :meth:`log` without ``step=`` uses: 0 for a new run, else the last step + 1."""
+        return self._next_step
+
     def __repr__(self) -> str:
         return f"<ledger.Run {self.id} {self.name!r} project={self.project!r} status={self.status}>"
+
+    def _repr_html_(self) -> str:
+        """A short HTML summary, shown by Jupyter when a cell's value is the run."""
+        from ledger._html import run_html  # noqa: PLC0415 (only notebooks need it)
+
+        with self._lock:
+            duration = self._active_before + (time.time() - self._interval_start)
+        return run_html(self, self._m, duration if not self._closed else (self._m.duration_s or 0.0))
 
     # -- logging -------------------------------------------------------------------------
 
@@ -530,6 +543,16 @@ class Run:
         with self._lock:
             self._m.attach.setdefault(target, {}).update(new)
         self._write_manifest_quietly()
+
+    def _backdate(self, started: float) -> None:
+        """Make the run's active time start at ``started`` (seconds since the epoch), for
+        runs that integrations write after the work was done (an Optuna trial, a
+        scikit-learn search candidate): its duration and compute hours are then the work's."""
+        with self._lock:
+            self._interval_start = started
+            self._m.created = _format.iso(started)
+            if self._m.intervals:
+                self._m.intervals[-1]["start"] = _format.iso(started)
 
     def _update_config(self, new: dict[str, Any]) -> None:
         with self._lock:

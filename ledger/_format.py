@@ -29,6 +29,9 @@ CACHE_DIR = ".cache"
 RUNS_DIR = "runs"
 SWEEPS_DIR = "sweeps"
 SWEEP_CONFIG = "sweep.yaml"
+SWEEP_CLAIMS = "claims"  # claims/<n> per trial, claims/<n>.<k> for its k-th reclaim
+SWEEP_AGENTS = "agents"  # agents/<agent-id>.yaml: an agent's heartbeat
+SWEEP_STOP = "stop.yaml"  # made by `ledger sweep stop`: no new claims
 MANIFEST = "run.yaml"
 METRICS = "metrics.jsonl"
 SYSTEM = "system.jsonl"
@@ -227,6 +230,7 @@ class Manifest:
     sweep: dict[str, Any] | None = None
     resumed_from: str | None = None
     error: str | None = None
+    stop_reason: str | None = None  # set by a sweep agent: early_terminated, lease_expired
     # Keys this version does not know (written by a newer 1.x writer or by hand): kept as is.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -237,7 +241,7 @@ class Manifest:
             value = getattr(self, f)
             if f in ("config", "summary"):
                 value = sorted_tree(value)
-            elif f == "error" and value is None:
+            elif f in _ONLY_WHEN_SET and value is None:
                 continue
             doc[f] = value
         for k, v in self.extra.items():
@@ -295,6 +299,7 @@ class Manifest:
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Manifest) if f.name != "extra")
 _NULLABLE = frozenset(f.name for f in dataclasses.fields(Manifest) if f.default is None)
+_ONLY_WHEN_SET = frozenset({"error", "stop_reason"})  # written only on runs that have them
 
 
 # ---- metric records -----------------------------------------------------------------------

@@ -82,3 +82,13 @@ def finish(*, status: str = "finished") -> None:
     run = _lifecycle.active()
     if run is not None:
         run.finish(status=status)
+
+
+def __getattr__(name: str) -> Any:
+    # `import ledger` then `ledger.sweeps.agent(...)`: the sweeps package loads on first use.
+    if name == "sweeps":
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module("ledger.sweeps")
+    msg = f"module 'ledger' has no attribute {name!r}"
+    raise AttributeError(msg)

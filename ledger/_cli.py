@@ -14,6 +14,7 @@ from ledger._commands.query import (
     show_command,
     stats_command,
 )
+from ledger._commands.sweeps import agent_command, sweep_group
 from ledger._commands.verify import verify_command
 from ledger._errors import LedgerError
 from ledger._query._filter import FilterError
@@ -27,6 +28,8 @@ def cli() -> None:
 
 for command in (ls_command, show_command, history_command, stats_command, export_command, plot_command, verify_command):
     cli.add_command(command)
+cli.add_command(sweep_group)
+cli.add_command(agent_command)
 
 
 def main() -> None:

@@ -698,7 +698,12 @@ def init(  # noqa: PLR0913
     capture = _Capture(output=bool(capture_output), system_interval=_system_interval(system_metrics))
     heartbeat_s = _env_float("LEDGER_HEARTBEAT_INTERVAL", _format.DEFAULT_HEARTBEAT_S)
     cfg = normalize_config(config)
-    meta = _Meta(name=name, group=group, job_type=job_type, tags=_check_tags(tags), notes=notes)
+    sweep = None
+    if resume is None and "LEDGER_SWEEP_ID" in os.environ:  # a trial started by a sweep agent
+        from ledger.sweeps._join import join_sweep  # noqa: PLC0415 (only sweep trials need it)
+
+        root, project, cfg, group, sweep = join_sweep(root, project, cfg, group)
+    meta = _Meta(name=name, group=group, job_type=job_type, tags=_check_tags(tags), notes=notes, sweep=sweep)
     storage = _open_root(root, storage_options)
     if flush_interval is None:
         flush_interval = _LOCAL_FLUSH_S if storage.is_local else _REMOTE_FLUSH_S
@@ -727,6 +732,7 @@ class _Meta:
     job_type: str | None
     tags: list[str] | None
     notes: str | None
+    sweep: dict[str, Any] | None = None
 
 
 @dataclass
@@ -777,6 +783,7 @@ def _create(
         command=capture_command(),
         git=capture_git(os.getcwd(), exclude=local_root),
         config=cfg,
+        sweep=meta.sweep,
     )
     # Ids are random, but 8 processes starting in the same second could still meet: the
     # exclusive create of run.yaml decides, and the loser draws again.

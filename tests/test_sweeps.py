@@ -493,3 +493,24 @@ def test_status_json_has_the_numbers(tmp_path, monkeypatch):
     assert doc["method"] == "grid"
     assert doc["goal"] == "minimize"
     assert doc["stopped"] is None
+
+
+@pytest.mark.slow
+def test_the_example_project_sweep_runs(tmp_path):
+    """example_project/sweep.yaml as the README runs it: bayes, cv, hyperband, a CLI program."""
+    root = str(tmp_path / "results")
+    created = run_cli("sweep", "create", "example_project/sweep.yaml", "--root", root, cwd=REPO)
+    assert created.returncode == 0, created.stderr
+    sweep_id = created.stdout.split()[2]
+    agent = run_cli("agent", sweep_id, "--root", root, "--count", "2", cwd=REPO)
+    assert agent.returncode == 0, agent.stderr
+    assert "trial 2 of 12" in agent.stderr
+    runs = sweep_runs(tmp_path / "results", sweep_id)
+    assert {r.project for r in runs} == {"quickstart"}
+    assert {r.group for r in runs} == {"lr-momentum-trial-1", "lr-momentum-trial-2"}
+    assert all(r.config["fold"] == r.doc["sweep"]["fold"] and r.config["epochs"] == 30 for r in runs)
+    status = ledger.sweeps.status(sweep_id, root=root)
+    assert status.claimed == 2
+    default_root = REPO / "example_project/results"  # where train.py logs when run alone
+    if (default_root / "ledger.yaml").exists():
+        assert not sweep_runs(default_root, sweep_id)

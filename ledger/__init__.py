@@ -10,6 +10,7 @@
     best = lg.runs(where="config.lr < 1e-2", order_by="-summary.acc", limit=5)
 
 Everything lands as plain files (YAML manifests, JSON-lines metrics) under a ledger root.
+Hyperparameter sweeps coordinated through that root: ``ledger.sweeps``.
 """
 
 from __future__ import annotations

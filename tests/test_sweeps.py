@@ -514,3 +514,18 @@ def test_the_example_project_sweep_runs(tmp_path):
     default_root = REPO / "example_project/results"  # where train.py logs when run alone
     if (default_root / "ledger.yaml").exists():
         assert not sweep_runs(default_root, sweep_id)
+
+
+def test_a_sweep_on_an_fsspec_store(memory_root):
+    """The same files through fsspec (conditional create, whole-object writes, listings)."""
+    sweep_id = ledger.sweeps.create(
+        {"method": "grid", "metric": {"name": "m"}, "parameters": {"x": {"values": [1, 2, 3]}}}, root=memory_root
+    )
+    ledger.sweeps.agent(
+        sweep_id, function=lambda: quiet().log({"m": ledger.active_run().config["x"]}), root=memory_root
+    )
+    status = ledger.sweeps.status(sweep_id, root=memory_root)
+    assert (status.claimed, status.trials, status.best_trial) == (3, {"finished": 3}, 1)
+    assert sorted(r.config["x"] for r in ledger.open(memory_root).runs(where={"sweep.id": sweep_id})) == [1, 2, 3]
+    with pytest.raises(ledger.sweeps.SweepNotFoundError, match=r"^no sweep 'nope' under memory:///ledger-test "):
+        ledger.sweeps.status("nope", root=memory_root)

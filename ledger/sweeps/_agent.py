@@ -389,7 +389,10 @@ class Agent:
                 continue
             for run in trial.runs.values() if trial else ():
                 if run.status == "crashed":  # its writer is gone: say why it stopped
-                    _mark_run(self.sweep, run.id, stop_reason="lease_expired")
+                    try:
+                        _mark_run(self.sweep, run.id, stop_reason="lease_expired")
+                    except (OSError, LedgerError) as exc:
+                        log.warning("ledger agent: could not mark run %s as lease_expired (%s)", run.id, exc)
             return _Task(n, new, params, self._folds_left(trial))
         return None
 

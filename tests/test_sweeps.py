@@ -381,6 +381,14 @@ def test_target_reached_means_no_new_trials(tmp_path, monkeypatch, capsys):
     )
     assert len(sweep_runs(tmp_path / "results", sweep_id)) == 2
     assert "trial 2 reached the target acc=0.9; no new trials" in capsys.readouterr().err
+    zero = ledger.sweeps.create(
+        {"method": "grid", "metric": {"name": "loss", "target": 0}, "parameters": {"loss": {"values": [1, 0, 2]}}},
+        root="results",
+    )
+    ledger.sweeps.agent(
+        zero, function=lambda: quiet().log({"loss": ledger.active_run().config["loss"]}), root="results"
+    )
+    assert len(sweep_runs(tmp_path / "results", zero)) == 2  # a loss of exactly 0 reaches the target 0
 
 
 def test_a_failing_function_is_a_failed_trial_and_the_agent_goes_on(tmp_path, monkeypatch, capsys):

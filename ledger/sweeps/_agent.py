@@ -317,7 +317,12 @@ class Agent:
                 trials = read_trials(self.sweep)
                 metric = self.sweep.config.metric
                 best = best_trial(self.sweep, trials)
-                if metric is not None and best is not None and metric.reached(best.objective or math.nan):
+                if (
+                    metric is not None
+                    and best is not None
+                    and best.objective is not None
+                    and metric.reached(best.objective)
+                ):
                     self._say(f"trial {best.n} reached the target {metric.name}={metric.target:g}; no new trials")
                     break
                 task = self._claim(trials)
@@ -385,6 +390,7 @@ class Agent:
                 continue
             params = self._params_of(claim)
             new = self._new_claim(n, params, claim.attempt + 1, claim.agent)
+            new.runs = [r.id for r in trial.runs.values() if r.status == "finished"] if trial else []
             if not self.files.try_claim(new):
                 continue
             for run in trial.runs.values() if trial else ():

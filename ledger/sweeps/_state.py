@@ -95,11 +95,12 @@ def best_trial(sweep: Sweep, trials: dict[int, Trial]) -> Trial | None:
     metric = sweep.config.metric
     if metric is None:
         return None
-    best = None
+    best: Trial | None = None
+    best_value = math.nan
     for n in sorted(trials):
-        t = trials[n]
-        if t.objective is not None and (best is None or metric.better(t.objective, best.objective or 0.0)):
-            best = t
+        value = trials[n].objective
+        if value is not None and (best is None or metric.better(value, best_value)):
+            best, best_value = trials[n], value
     return best
 
 

@@ -28,10 +28,12 @@ from ledger._errors import (
     RunStateError,
     StorageError,
 )
+from ledger._media import Histogram, Image, Table
 from ledger._query._filter import FilterError
 from ledger._query._ledger import Ledger, RunSet, RunView
 from ledger._query._ledger import open_ledger as open  # noqa: A004 (ledger.open is the documented name)
 from ledger._run import Config, Run, Summary, init
+from ledger._watch import Watcher, watch
 
 __version__ = "0.1.0"
 
@@ -40,6 +42,8 @@ __all__ = [
     "CorruptFileError",
     "FilterError",
     "FormatVersionError",
+    "Histogram",
+    "Image",
     "InvalidNameError",
     "Ledger",
     "LedgerError",
@@ -51,12 +55,15 @@ __all__ = [
     "RunView",
     "StorageError",
     "Summary",
+    "Table",
+    "Watcher",
     "__version__",
     "active_run",
     "finish",
     "init",
     "log",
     "open",
+    "watch",
 ]
 
 

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ledger._commands.maintenance import compact_command, du_command, recover_command
 from ledger._commands.query import (
     export_command,
     history_command,
@@ -14,6 +15,8 @@ from ledger._commands.query import (
     show_command,
     stats_command,
 )
+from ledger._commands.reproduce import diff_command, reproduce_command
+from ledger._commands.share import commit_command, publish_command
 from ledger._commands.sweeps import agent_command, sweep_group
 from ledger._commands.verify import verify_command
 from ledger._errors import LedgerError
@@ -28,6 +31,13 @@ def cli() -> None:
 
 for command in (ls_command, show_command, history_command, stats_command, export_command, plot_command, verify_command):
     cli.add_command(command)
+cli.add_command(compact_command)
+cli.add_command(recover_command)
+cli.add_command(du_command)
+cli.add_command(reproduce_command)
+cli.add_command(diff_command)
+cli.add_command(commit_command)
+cli.add_command(publish_command)
 cli.add_command(sweep_group)
 cli.add_command(agent_command)
 

@@ -218,6 +218,8 @@ class Manifest:
     created: str = ""
     ended: str | None = None
     duration_s: float | None = None
+    # GPUs visible to the run (0 without): compute hours = duration_s * max(gpu_count, 1) / 3600
+    gpu_count: int = 0
     heartbeat: str | None = None
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
     intervals: list[dict[str, str | None]] = field(default_factory=list)
@@ -229,6 +231,10 @@ class Manifest:
     summary: dict[str, Any] = field(default_factory=dict)
     sweep: dict[str, Any] | None = None
     resumed_from: str | None = None
+    reproduces: str | None = None  # the run that `ledger reproduce --run` re-ran to make this one
+    parent: str | None = None  # the run this one belongs to (an eval job's training run)
+    links: dict[str, str] = field(default_factory=dict)  # relation -> run id ({"evaluates": ...})
+    attach: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> summary values for it
     error: str | None = None
     stop_reason: str | None = None  # set by a sweep agent: early_terminated, lease_expired
     # Keys this version does not know (written by a newer 1.x writer or by hand): kept as is.
@@ -241,8 +247,8 @@ class Manifest:
             value = getattr(self, f)
             if f in ("config", "summary"):
                 value = sorted_tree(value)
-            elif f in _ONLY_WHEN_SET and value is None:
-                continue
+            elif (f in ("error", "stop_reason") and value is None) or (f in ("links", "attach") and not value):
+                continue  # written only when there is something to say
             doc[f] = value
         for k, v in self.extra.items():
             doc.setdefault(k, v)
@@ -299,7 +305,6 @@ class Manifest:
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Manifest) if f.name != "extra")
 _NULLABLE = frozenset(f.name for f in dataclasses.fields(Manifest) if f.default is None)
-_ONLY_WHEN_SET = frozenset({"error", "stop_reason"})  # written only on runs that have them
 
 
 # ---- metric records -----------------------------------------------------------------------
@@ -360,12 +365,14 @@ class Records:
     """Records decoded from JSON lines, with what was skipped."""
 
     records: list[dict[str, Any]]
-    torn: str | None = None  # description of a torn last line that was skipped
+    torn: str | None = None  # a torn last line (a killed writer): expected, not corruption
+    corrupt: list[str] = field(default_factory=list)  # bad lines followed by good ones
 
 
 def decode_records(data: bytes, where: str) -> Records:
-    """Parse JSON lines. A torn last line (a killed writer) is skipped and reported in
-    ``Records.torn``; a bad line followed by good ones raises CorruptFileError."""
+    """Parse JSON lines; never fails on a bad line. A torn last line (a killed writer) is
+    skipped and described in ``torn``; any other bad line is skipped and described in
+    ``corrupt`` (``ledger verify`` reports those as errors)."""
     import json  # noqa: PLC0415
 
     lines = data.split(b"\n")
@@ -374,8 +381,7 @@ def decode_records(data: bytes, where: str) -> Records:
     has_nonfinite = b'Infinity"' in data or b'"NaN"' in data
     has_long_int = _LONG_INT.search(data) is not None
     loads = orjson.loads
-    records: list[dict[str, Any]] = []
-    torn = None
+    out = Records([])
     last = len(lines) - 1
     for i, line in enumerate(lines):
         if not line.strip():
@@ -385,16 +391,13 @@ def decode_records(data: bytes, where: str) -> Records:
             if type(rec) is not dict:
                 msg = "not a JSON object"
                 raise ValueError(msg)  # noqa: TRY301
-        except ValueError as exc:
+        except ValueError as exc:  # UnicodeDecodeError and RecursionError-free: both are ValueErrors
             if i == last:
-                torn = f"{where}: skipped a torn last line ({len(line)} bytes) at line {i + 1}"
-                break
-            msg = (
-                f"{where}: line {i + 1} of {last + 1} is not a JSON object ({exc}); the file is "
-                f"corrupt in the middle, not just torn at the end; run `ledger verify`"
-            )
-            raise CorruptFileError(msg) from exc
+                out.torn = f"{where}: skipped a torn last line ({len(line)} bytes) at line {i + 1}"
+            else:
+                out.corrupt.append(f"{where}: skipped line {i + 1} of {last + 1}, not a JSON object ({exc})")
+            continue
         if has_nonfinite:
             rec = {k: _restore(v) for k, v in rec.items()}
-        records.append(rec)
-    return Records(records, torn)
+        out.records.append(rec)
+    return out

@@ -22,6 +22,7 @@ class Stream:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     torn: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
 
 
 def stream_names(storage: Storage, folder: str, stem: str, ext: str) -> list[str]:
@@ -34,19 +35,46 @@ def stream_names(storage: Storage, folder: str, stem: str, ext: str) -> list[str
     return [f"{stem}.{ext}", *(name for _n, name in segments)]
 
 
+def merged_segments(main: bytes, segments: list[bytes]) -> int:
+    """How many of the leading segments are already inside ``main``.
+
+    Compaction writes ``main`` = old main + every segment, then deletes the segments in
+    order; if it is interrupted, the segments left are a run of what ``main`` ends with.
+    """
+    if not main or not segments:
+        return 0
+    for k in range(len(segments), 0, -1):
+        if main.endswith(b"".join(segments[:k])):
+            return k
+    return 0
+
+
+def stream_chunks(storage: Storage, folder: str, stem: str, ext: str) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """The files of a stream to read, in order, with their content; and the names of
+    segments an interrupted compaction already merged into the main file (to skip)."""
+    names = stream_names(storage, folder, stem, ext)
+    chunks: list[tuple[str, bytes]] = []
+    for name in names:
+        try:
+            chunks.append((name, storage.read_bytes(f"{folder}/{name}")))
+        except FileNotFoundError:
+            continue
+    if len(chunks) > 1 and chunks[0][0] == names[0]:
+        skip = merged_segments(chunks[0][1], [data for _name, data in chunks[1:]])
+        if skip:
+            return chunks[:1] + chunks[1 + skip :], [name for name, _ in chunks[1 : 1 + skip]]
+    return chunks, []
+
+
 def read_stream(storage: Storage, folder: str, stem: str = "metrics") -> Stream:
     """``<stem>.jsonl`` then its segments ``<stem>.<n>.jsonl`` in numeric order."""
     out = Stream()
-    for name in stream_names(storage, folder, stem, "jsonl"):
-        path = f"{folder}/{name}"
-        try:
-            data = storage.read_bytes(path)
-        except FileNotFoundError:
-            continue
-        decoded = _format.decode_records(data, storage.full(path))
+    for name, data in stream_chunks(storage, folder, stem, "jsonl")[0]:
+        decoded = _format.decode_records(data, storage.full(f"{folder}/{name}"))
         out.records.extend(decoded.records)
         if decoded.torn is not None:
             out.torn.append(decoded.torn)
+        out.corrupt.extend(decoded.corrupt)
     return out
 
 

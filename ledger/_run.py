@@ -6,7 +6,6 @@ import fnmatch
 import logging
 import math
 import os
-import tempfile
 import threading
 import time
 import traceback
@@ -14,15 +13,26 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ledger import _format, _lifecycle, _reader
-from ledger._capture import _console, capture_command, capture_git, capture_host, current_user, find_git_top
+from ledger import _format, _lifecycle, _maintenance, _reader
+from ledger._capture import (
+    _console,
+    capture_command,
+    capture_git,
+    capture_host,
+    current_user,
+    find_git_top,
+    requirements_txt,
+    visible_gpu_count,
+)
 from ledger._capture._console import ConsoleSink
 from ledger._capture._system import SystemSampler
 from ledger._config import normalize_config, normalize_value
 from ledger._errors import InvalidNameError, RunNotFoundError, RunStateError
 from ledger._format import Manifest
+from ledger._media import MEDIA_TYPES, Histogram, Image, Table, media_key_path
 from ledger._storage import Storage, retrying
-from ledger._writer import JsonlSink, Record, StreamSink, Ticker
+from ledger._usage import budget_bytes, budget_warning
+from ledger._writer import JsonlSink, MediaSink, Record, StreamSink, Ticker
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -86,15 +96,34 @@ def _check_key(key: Any, prefix: str) -> str:
     return name
 
 
-def _add_slow(rec: dict[str, Any], key: Any, value: Any, prefix: str, known: set[str]) -> None:
-    """Add one item that missed the fast path: a new name, nested dicts, numpy values, or errors."""
+def _is_media(value: Any) -> bool:
+    if isinstance(value, MEDIA_TYPES):
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, Image) for v in value)
+
+
+def _add_slow(rec: dict[str, Any], key: Any, value: Any, prefix: str, known: set[str], media: set[str]) -> bool:
+    """Add one item that missed the fast path: a new name, nested dicts, numpy values, media
+    (returns True: the caller turns them into references), or errors."""
     name = _check_key(key, prefix)
     if isinstance(value, Mapping):
+        found = False
         for k, v in value.items():
-            _add_slow(rec, k, v, name + "/", known)
-        return
+            found |= _add_slow(rec, k, v, name + "/", known, media)
+        return found
+    if _is_media(value):
+        if name in known:
+            msg = f"run.log: {name!r} was logged as a number; give the {type(value).__name__} another name"
+            raise ValueError(msg)
+        rec[name] = value
+        media.add(name)
+        return True
+    if name in media:
+        msg = f"run.log: {name!r} was logged as media; a number needs another name"
+        raise ValueError(msg)
     rec[name] = _metric_value(name, value)
     known.add(name)
+    return False
 
 
 # ---- summary ------------------------------------------------------------------------------
@@ -226,7 +255,10 @@ class Run:
         self._spilled: str | None = None  # local folder holding what storage did not take
         self._next_step = next_step
         self._last_step = next_step - 1
-        self._known_keys: set[str] = set()  # metric names that passed _check_key
+        self._known_keys: set[str] = set()  # scalar metric names that passed _check_key
+        self._media_keys: set[str] = set()  # names logged with Image, Table or Histogram
+        self._media_names: dict[tuple[str, str, str], int] = {}
+        self._saved: dict[str, int] = {}  # files/ written by save(): path in the run folder -> bytes
         self._last: dict[str, Any] = {}
         self._aggs: dict[str, _Agg] = {}
         self._defined: list[tuple[str, str]] = []  # (pattern, kind) from define_metric
@@ -235,7 +267,10 @@ class Run:
         for key, value in manifest.summary.items():  # a resumed run keeps what it had
             self.summary._explicit[key] = value  # noqa: SLF001
         if history:
-            self._known_keys.update(k for rec in history for k in rec if k not in ("_step", "_time"))
+            for rec in history:
+                for k, v in rec.items():
+                    if k not in ("_step", "_time"):
+                        (self._media_keys if type(v) in (dict, list) else self._known_keys).add(k)
             self._fold(history)
             for key in self._last:  # recomputed from history, not frozen
                 self.summary._explicit.pop(key, None)  # noqa: SLF001
@@ -246,6 +281,7 @@ class Run:
             storage, self._dir, "metrics", fold=self._fold, next_segment=segments.get("metrics", 0)
         )
         self._put = self._metrics.put
+        self._media_sink = MediaSink(storage, self._dir)
         self._sinks: list[StreamSink] = [self._metrics]
         tasks: list[tuple[float, Callable[[], object]]] = []
         self._console: ConsoleSink | None = None
@@ -263,7 +299,9 @@ class Run:
         self._ticker.start()
 
     def _flush_sinks(self, *, durable: bool = False) -> bool:
-        results = [sink.flush(durable=durable) for sink in self._sinks]  # every sink, even after a failure
+        # Media files first, so a record never points at a file that is not there yet.
+        results = [self._media_sink.flush(durable=durable)]
+        results += [sink.flush(durable=durable) for sink in self._sinks]  # every sink, even after a failure
         return all(results)
 
     # -- identity ------------------------------------------------------------------------
@@ -330,22 +368,51 @@ class Run:
             self._raise_closed("log")
         rec: dict[str, Any] = {"_step": None, "_time": None}
         known = self._known_keys
+        media = False
         for k, v in data.items():
             t = type(v)
             # Fast path: a plain number under a name already checked once.
             if (t is float or t is int or t is bool) and k in known:
                 rec[k] = v
             else:
-                _add_slow(rec, k, v, "", known)
+                media |= _add_slow(rec, k, v, "", known, self._media_keys)
         if step is None:
             step = self._next_step
         elif type(step) is not int or step < self._last_step:
             step = self._check_step(step)
+        if media:
+            self._attach_media(rec, step)
         self._last_step = step
         self._next_step = step + 1
         rec["_step"] = step
         rec["_time"] = _now()
         self._put(rec)
+
+    def _attach_media(self, rec: dict[str, Any], step: int) -> None:
+        """Swap media objects for references; their files are written by the background thread."""
+        for name, value in list(rec.items()):
+            if isinstance(value, Histogram):
+                rec[name] = value.ref()
+            elif isinstance(value, (Image, Table)):
+                rec[name] = self._queue_media(name, step, value, None)
+            elif isinstance(value, (list, tuple)):
+                rec[name] = [self._queue_media(name, step, v, i) for i, v in enumerate(value)]
+
+    def _queue_media(self, name: str, step: int, value: Image | Table, index: int | None) -> dict[str, Any]:
+        kind, ext = ("images", "png") if isinstance(value, Image) else ("tables", "csv")
+        stem = f"{step}" if index is None else f"{step}-{index}"
+        seen = self._media_names.get((kind, name, stem), 0)  # the same key twice at one step
+        self._media_names[(kind, name, stem)] = seen + 1
+        path = f"media/{kind}/{media_key_path(name)}/{stem}{'' if not seen else f'.{seen}'}.{ext}"
+        self._media_sink.put((path, value))
+        return value.ref(path)
+
+    def _log_beside(self, data: Mapping[str, Any]) -> None:
+        """Log at the step the user logged last (0 before any), leaving the user's next
+        automatic step where it was: for records that accompany the user's (ledger.watch)."""
+        last, upcoming = self._last_step, self._next_step
+        self.log(data, step=max(last, 0))
+        self._last_step, self._next_step = last, upcoming
 
     def _check_step(self, step: Any) -> int:
         if isinstance(step, bool) or not isinstance(step, int):
@@ -396,13 +463,15 @@ class Run:
         # The last value of every name: walk back from the newest record and stop once every
         # name logged so far has turned up, which is after one record when keys do not vary.
         latest: dict[str, Any] = {}
-        everything = len(self._known_keys) + 2  # and _step, _time
+        everything = len(self._known_keys) + len(self._media_keys) + 2  # and _step, _time
         for rec in reversed(batch):
             latest = rec | latest
             if len(latest) >= everything:
                 break
         latest.pop("_step", None)
         latest.pop("_time", None)
+        if self._media_keys:  # references to images and tables are not summary values
+            latest = {k: v for k, v in latest.items() if k not in self._media_keys}
         new = latest.keys() - self._last.keys()
         self._last.update(latest)
         for key in new:
@@ -446,9 +515,21 @@ class Run:
             name = rel if not os.path.isabs(src) and not rel.startswith("../") else os.path.basename(src)
         dest = f"{_format.FILES_DIR}/{_format.check_relative_file(name)}"
         retrying(lambda: self._storage.put_file(src, f"{self._dir}/{dest}"))
+        self._saved[dest] = os.path.getsize(src)
         return dest
 
     # -- manifest ------------------------------------------------------------------------
+
+    def _attach(self, target: str, values: Mapping[str, Any]) -> None:
+        """Summary values for another run, stored in this run's manifest (each run folder has
+        one writer); readers merge them into the target's summary."""
+        if self._closed:
+            self._raise_closed("attach")
+        _format.check_name("run id", target)
+        new = {str(k): normalize_value(v, f"summary.{k}") for k, v in values.items()}
+        with self._lock:
+            self._m.attach.setdefault(target, {}).update(new)
+        self._write_manifest_quietly()
 
     def _update_config(self, new: dict[str, Any]) -> None:
         with self._lock:
@@ -528,25 +609,45 @@ class Run:
         except OSError as exc:
             self._m.extra["_write_error"] = str(exc)
             wrote_manifest = False
+        warning = budget_warning(self.id, [*self._saved.items(), *self._media_sink.sizes.items()], budget_bytes())
+        if warning is not None:
+            log.warning("%s", warning)
         if not (flushed and wrote_manifest):
             self._spill()
+        elif not self._storage.can_append and os.environ.get("LEDGER_COMPACT_ON_FINISH") == "1":
+            try:
+                _maintenance.compact(self._storage, self.project, self.id)
+            except OSError as exc:  # the segments are still complete and readable
+                log.warning("ledger: could not compact run %s (%s); `ledger compact` can retry", self.id, exc)
 
     def _spill(self) -> None:
         """Storage stayed down until finish: keep what was not written in a local folder."""
-        folder = os.path.join(tempfile.gettempdir(), "ledger-spill", self.project, self.id)
-        os.makedirs(folder, exist_ok=True)
         err: object = self._m.extra.pop("_write_error", None)
+        streams = {}
         for sink in self._sinks:
-            data = sink.take_unwritten()
-            if data:
-                with open(os.path.join(folder, sink.path.rsplit("/", 1)[-1]), "ab") as f:
-                    f.write(data)
+            streams[sink.path.rsplit("/", 1)[-1]] = sink.take_unwritten()
             err = sink.last_error or err
-        with open(os.path.join(folder, _format.MANIFEST), "wb") as f:
-            f.write(self._snapshot(time.time()))
+        media = self._media_sink.take_unwritten()
+        err = self._media_sink.last_error or err
+        try:
+            folder = _maintenance.spill(
+                self._storage.url, self.project, self.id, streams, self._snapshot(time.time()), files=media
+            )
+        except OSError as spill_error:  # the local disk failed too: say what is lost, do not crash
+            lost = sum(data.count(b"\n") for data in streams.values())
+            log.error(  # noqa: TRY400 (the message says it all; a traceback would bury it)
+                "ledger: run %s could not be written to %s (%s), and not kept in a local spill "
+                "either (%s): %d records and lines are lost; the run folder holds what was written before",
+                self.id,
+                self._storage.full(self._dir),
+                err,
+                spill_error,
+                lost,
+            )
+            return
         log.error(
-            "ledger: run %s could not be written to %s (%s). What was not written is kept in "
-            "%s; copy it into the run folder once the storage is back.",
+            "ledger: run %s could not be written to %s (%s). What was not written is kept in %s; "
+            "run `ledger recover` once the storage is back.",
             self.id,
             self._storage.full(self._dir),
             err,
@@ -596,6 +697,9 @@ def default_root() -> str:
 
 
 def _default_project() -> str:
+    env = os.environ.get("LEDGER_PROJECT")
+    if env:
+        return _format.check_name("project ($LEDGER_PROJECT)", env)
     top = find_git_top(os.getcwd())
     return _format.sanitize_name(os.path.basename(top if top is not None else os.getcwd()))
 
@@ -673,6 +777,8 @@ def init(  # noqa: PLR0913
     capture_output: bool = True,
     system_metrics: bool | float = True,
     flush_interval: float | None = None,
+    parent: str | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> Run:
     """Start (or resume) a run and make it the active one.
 
@@ -689,6 +795,9 @@ def init(  # noqa: PLR0913
         system_metrics: sample CPU/RAM/GPU into ``system.jsonl`` every 10 s
             (``$LEDGER_SYSTEM_INTERVAL``), or every ``system_metrics`` seconds if a number.
         flush_interval: seconds between background writes (default 1 local, 10 remote).
+        parent: the id of the run this one belongs to (an evaluation of a training run);
+            filter on it with ``parent == "..."``.
+        links: other relations, ``{"evaluates": RUN_ID}``; filter with ``links.evaluates``.
     """
     if flush_interval is not None and not (
         isinstance(flush_interval, (int, float)) and math.isfinite(flush_interval) and flush_interval > 0
@@ -703,7 +812,10 @@ def init(  # noqa: PLR0913
         from ledger.sweeps._join import join_sweep  # noqa: PLC0415 (only sweep trials need it)
 
         root, project, cfg, group, sweep = join_sweep(root, project, cfg, group)
-    meta = _Meta(name=name, group=group, job_type=job_type, tags=_check_tags(tags), notes=notes, sweep=sweep)
+    meta = _Meta(
+        name=name, group=group, job_type=job_type, tags=_check_tags(tags), notes=notes, parent=parent,
+        links=_check_links(parent, links), sweep=sweep,
+    )  # fmt: skip
     storage = _open_root(root, storage_options)
     if flush_interval is None:
         flush_interval = _LOCAL_FLUSH_S if storage.is_local else _REMOTE_FLUSH_S
@@ -725,6 +837,23 @@ def _check_tags(tags: object) -> list[str] | None:
     return list(tags)
 
 
+def _check_links(parent: object, links: object) -> dict[str, str] | None:
+    if parent is not None:
+        _format.check_name("parent run id", parent)
+    if links is None:
+        return None
+    if not isinstance(links, Mapping):
+        msg = f"links must be a dict of relation -> run id, e.g. {{'evaluates': RUN_ID}}, got {links!r}"
+        raise TypeError(msg)
+    out = {}
+    for relation, run_id in links.items():
+        if not isinstance(relation, str) or not relation.isidentifier():
+            msg = f"links: relation {relation!r} must be a name like 'evaluates'"
+            raise ValueError(msg)
+        out[relation] = _format.check_name(f"links.{relation} run id", run_id)
+    return out
+
+
 @dataclass
 class _Meta:
     name: str | None
@@ -732,6 +861,8 @@ class _Meta:
     job_type: str | None
     tags: list[str] | None
     notes: str | None
+    parent: str | None = None
+    links: dict[str, str] | None = None
     sweep: dict[str, Any] | None = None
 
 
@@ -763,7 +894,12 @@ def _create(
     storage: Storage, project: str | None, cfg: dict[str, Any], meta: _Meta, timing: _Timing, capture: _Capture
 ) -> Run:
     project = _format.check_name("project", project) if project is not None else _default_project()
+    reproduces = os.environ.get("LEDGER_REPRODUCES") or None  # set by `ledger reproduce --run`
+    if reproduces is not None:
+        _format.check_name("run id ($LEDGER_REPRODUCES)", reproduces)
     local_root = storage.root if storage.is_local else None
+    code = capture_git(os.getcwd(), exclude=local_root)
+    host = capture_host()
     manifest = Manifest(
         id="",
         project=project,
@@ -775,14 +911,18 @@ def _create(
         status="running",
         created=_format.iso(timing.now),
         duration_s=0.0,
+        gpu_count=visible_gpu_count(host["gpus"], os.environ.get("CUDA_VISIBLE_DEVICES")),
         heartbeat=_format.iso(timing.now),
         heartbeat_s=timing.heartbeat_s,
         intervals=[{"start": _format.iso(timing.now), "end": None}],
         user=current_user(),
-        host=capture_host(),
-        command=capture_command(),
-        git=capture_git(os.getcwd(), exclude=local_root),
+        host=host,
+        command=capture_command(code.info["root"] if code.info is not None else None),
+        git=code.info,
         config=cfg,
+        reproduces=reproduces,
+        parent=meta.parent,
+        links=meta.links or {},
         sweep=meta.sweep,
     )
     # Ids are random, but 8 processes starting in the same second could still meet: the
@@ -800,6 +940,7 @@ def _create(
     else:  # pragma: no cover (20 collisions of 24 random bits)
         msg = "could not find a free run id after 20 attempts"
         raise InvalidNameError(msg)
+    _write_capture_files(storage, manifest, code.patch)
     return Run(
         storage,
         manifest,
@@ -807,6 +948,21 @@ def _create(
         capture_output=capture.output,
         system_interval=capture.system_interval,
     )
+
+
+def _write_capture_files(storage: Storage, manifest: Manifest, patch: bytes) -> None:
+    """code.patch and requirements.txt, beside the run.yaml just created. A failed write
+    costs the file, not the run."""
+    folder = _format.run_dir(manifest.project, manifest.id)
+    files = [(_format.PATCH, patch)] if patch else []
+    files.append((_format.REQUIREMENTS, requirements_txt()))
+    for name, data in files:
+        try:
+            retrying(lambda: storage.write_atomic(f"{folder}/{name}", data))  # noqa: B023
+        except OSError as exc:
+            log.warning("ledger: could not write %s of run %s (%s); the run goes on without it", name, manifest.id, exc)
+            if name == _format.PATCH and manifest.git is not None:
+                manifest.git["patch"] = None
 
 
 def _resume(  # noqa: PLR0917
@@ -835,6 +991,8 @@ def _resume(  # noqa: PLR0917
     stream = _reader.read_stream(storage, folder)
     for note in stream.torn:
         log.warning("ledger: %s; removed before resuming", note)
+    for note in stream.corrupt:
+        log.warning("ledger: %s", note)
     if stream.torn and storage.can_append:
         _cut_torn_tail(storage, f"{folder}/{_format.METRICS}")
     history = stream.records
@@ -846,7 +1004,7 @@ def _resume(  # noqa: PLR0917
     manifest.heartbeat_s = timing.heartbeat_s
     manifest.intervals.append({"start": _format.iso(now), "end": None})
     manifest.config.update(cfg)
-    for attr in ("name", "group", "job_type", "tags", "notes"):
+    for attr in ("name", "group", "job_type", "tags", "notes", "parent", "links"):
         if getattr(meta, attr) is not None:
             setattr(manifest, attr, getattr(meta, attr))
     run = Run(

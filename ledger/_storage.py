@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ledger._errors import InvalidNameError
+from ledger._errors import InvalidNameError, StorageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -48,24 +48,66 @@ class Stat:
     version: str
 
 
-def retrying(op: Callable[[], T], *, attempts: int = 4, first_delay: float = 0.05) -> T:
+def retrying(
+    op: Callable[[], T],
+    *,
+    attempts: int = 4,
+    first_delay: float = 0.05,
+    on_error: Callable[[OSError], None] | None = None,
+) -> T:
     """Call ``op``, retrying transient OSErrors with exponential backoff.
 
     Errors that describe the request itself (missing file, already exists, permission)
     are raised at once; the last transient error is raised when attempts run out.
+    ``on_error(exc)`` hears of every failure as it happens (on remote stores one attempt
+    can take many seconds, so callers report before giving up).
     """
     delay = first_delay
     for attempt in range(attempts):
         try:
             return op()
-        except _PERMANENT:
-            raise
-        except OSError:
-            if attempt == attempts - 1:
+        except OSError as exc:
+            if on_error is not None:
+                on_error(exc)
+            if isinstance(exc, _PERMANENT) or attempt == attempts - 1:
                 raise
             time.sleep(delay)
             delay *= 4
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+_PASS_THROUGH = (OSError, ValueError, TypeError, NotImplementedError)
+
+
+@contextlib.contextmanager
+def _as_os_error(what: str) -> Iterator[None]:
+    """Backends raise their own exceptions (botocore's EndpointConnectionError is not an
+    OSError): callers only need to know that storage failed, so they all become StorageError."""
+    try:
+        yield
+    except _PASS_THROUGH:
+        raise
+    except Exception as exc:
+        msg = f"{what}: {type(exc).__name__}: {exc}"
+        raise StorageError(msg) from exc
+
+
+class _Translating:
+    """A filesystem whose method calls raise OSError subclasses only (see _as_os_error)."""
+
+    def __init__(self, fs: Any) -> None:
+        self._fs = fs
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._fs, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _as_os_error(f"{name} {args[0] if args else ''}".strip()):
+                return attr(*args, **kwargs)
+
+        return call
 
 
 def _check_rel(rel: str) -> None:
@@ -88,28 +130,152 @@ def _is_precondition_failed(exc: BaseException) -> bool:
     return False
 
 
+class _HttpFS:
+    """Read-only access to a published ledger over plain HTTP(S), with the standard library.
+
+    Web servers do not list folders, so what each folder holds comes from the publication's
+    index.json, handed over with :meth:`Storage.preset_listing`.
+    """
+
+    def __init__(self, protocol: str) -> None:
+        self.protocol = protocol
+        self.listing: dict[str, dict[str, tuple[bool, int]]] = {}  # folder URL -> name -> (is_dir, size)
+
+    def unstrip_protocol(self, path: str) -> str:
+        return path
+
+    def _strip_protocol(self, path: str) -> str:
+        return path
+
+    def invalidate_cache(self, _path: str | None = None) -> None:
+        return None
+
+    def cat_file(self, path: str) -> bytes:
+        import urllib.error  # noqa: PLC0415
+        import urllib.request  # noqa: PLC0415
+
+        try:
+            with urllib.request.urlopen(path, timeout=60) as resp:  # noqa: S310 (the ledger's own http(s) URL)
+                data: bytes = resp.read()
+                return data
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                raise FileNotFoundError(errno.ENOENT, "not found", path) from exc
+            raise StorageError(f"GET {path}: HTTP {exc.code} {exc.reason}") from exc
+        except urllib.error.URLError as exc:
+            raise StorageError(f"GET {path}: {exc.reason}") from exc
+
+    def cat(self, paths: list[str], on_error: str = "raise") -> dict[str, bytes | Exception]:
+        out: dict[str, bytes | Exception] = {}
+        for path in paths:
+            try:
+                out[path] = self.cat_file(path)
+            except OSError as exc:
+                if on_error != "return":
+                    raise
+                out[path] = exc
+        return out
+
+    def ls(self, path: str, detail: bool = True) -> list[dict[str, Any]]:  # noqa: ARG002
+        folder = path.rstrip("/")
+        if folder not in self.listing:
+            raise FileNotFoundError(errno.ENOENT, "not in the publication's index.json", folder)
+        return [
+            {"name": f"{folder}/{name}", "type": "directory" if is_dir else "file", "size": size}
+            for name, (is_dir, size) in self.listing[folder].items()
+        ]
+
+    def exists(self, path: str) -> bool:
+        parent, _, name = path.rstrip("/").rpartition("/")
+        if parent in self.listing:
+            return name in self.listing[parent]
+        try:
+            self.cat_file(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def find(self, path: str, detail: bool = True) -> dict[str, dict[str, Any]]:  # noqa: ARG002
+        prefix = path.rstrip("/") + "/"
+        return {
+            f"{folder}/{name}": {"name": f"{folder}/{name}", "type": "file", "size": size}
+            for folder, entries in self.listing.items()
+            if f"{folder}/".startswith(prefix)
+            for name, (is_dir, size) in entries.items()
+            if not is_dir
+        }
+
+    def info(self, path: str) -> dict[str, Any]:
+        parent, _, name = path.rstrip("/").rpartition("/")
+        is_dir, size = self.listing.get(parent, {}).get(name, (False, 0))
+        return {"name": path, "size": size, "type": "directory" if is_dir else "file"}
+
+    def __getattr__(self, name: str) -> Any:  # every writing method
+        def refuse(*_args: Any, **_kwargs: Any) -> Any:
+            msg = f"{name}: a ledger published over {self.protocol}:// is read-only"
+            raise StorageError(msg)
+
+        return refuse
+
+
 class Storage:
-    """A ledger root: a local folder or any fsspec URL (``memory://x``, ``s3://bucket/x``)."""
+    """A ledger root: a local folder or any fsspec URL (``memory://x``, ``s3://bucket/x``), or
+    a published ledger over ``https://`` (read-only)."""
+
+    fs: Any  # the fsspec filesystem (remote stores), or _HttpFS; local folders use os directly
+    protocol: str
+    is_local: bool
+    can_append: bool
+    root: str
+    url: str
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        url = str(url)
+        if url.startswith(("http://", "https://")):
+            self.fs = _HttpFS(url.split(":", 1)[0])
+            self.protocol = self.fs.protocol
+            self.is_local = False
+            self.can_append = False
+            self.root = self.url = url.rstrip("/")
+            return
         import fsspec.core  # noqa: PLC0415  (kept out of `import ledger`)
         from fsspec.implementations.local import LocalFileSystem  # noqa: PLC0415
 
         fs, path = fsspec.core.url_to_fs(str(url), **dict(storage_options or {}))
-        self.fs = fs
+        self.fs = fs if isinstance(fs, LocalFileSystem) else _Translating(fs)
         protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
-        self.protocol: str = protocols[0]
+        self.protocol = protocols[0]
         self.is_local = isinstance(fs, LocalFileSystem)
         # LEDGER_APPEND=0 forces segments, for mounts that fake appends by rewriting whole
         # objects (gcsfuse, s3fs-fuse): there, segments are the only safe way.
         self.can_append = (self.is_local or bool(_APPENDABLE.intersection(protocols))) and os.environ.get(
             "LEDGER_APPEND", "1"
         ) != "0"
-        self.root: str = path.rstrip("/") if path not in ("", "/") else path
-        self.url: str = self.root if self.is_local else fs.unstrip_protocol(self.root)
+        self.root = path.rstrip("/") if path not in ("", "/") else path
+        self.url = self.root if self.is_local else fs.unstrip_protocol(self.root)
 
     def __repr__(self) -> str:
         return f"Storage({self.url!r})"
+
+    @property
+    def is_http(self) -> bool:
+        """Whether this is a published ledger read over http(s) (no listing, no writes)."""
+        return isinstance(self.fs, _HttpFS)
+
+    def preset_listing(self, files: Mapping[str, int]) -> None:
+        """For http(s) roots: the files under the root (relative path -> size), from index.json."""
+        if not isinstance(self.fs, _HttpFS):
+            msg = "preset_listing is only for http(s) roots"
+            raise TypeError(msg)
+        listing: dict[str, dict[str, tuple[bool, int]]] = {}
+        for rel, size in files.items():
+            _check_rel(rel)
+            parts = rel.split("/")
+            for depth in range(len(parts)):
+                folder = "/".join([self.root, *parts[:depth]])
+                is_dir = depth < len(parts) - 1
+                listing.setdefault(folder, {})[parts[depth]] = (is_dir, 0 if is_dir else int(size))
+        self.fs.listing = listing
 
     def full(self, rel: str) -> str:
         """The filesystem path (or URL for remote stores) of ``rel``, for messages."""
@@ -128,6 +294,7 @@ class Storage:
         path = self._abs(rel)
         if self.is_local:
             return os.path.exists(path)
+        self.fs.invalidate_cache(path)
         return bool(self.fs.exists(path))
 
     def read_bytes(self, rel: str) -> bytes:
@@ -149,6 +316,7 @@ class Storage:
             except (FileNotFoundError, NotADirectoryError):
                 return []
         else:
+            self.fs.invalidate_cache(path)  # other writers change the store: never list from a cache
             try:
                 infos = self.fs.ls(path, detail=True)
             except FileNotFoundError:
@@ -174,6 +342,7 @@ class Storage:
             return self._find_local(name, depth)
         prefix = self.root.rstrip("/") + "/"
         out: dict[str, Stat] = {}
+        self.fs.invalidate_cache(self.root)
         try:
             infos = self.fs.find(self.root, detail=True)
         except FileNotFoundError:
@@ -206,6 +375,27 @@ class Storage:
             except (FileNotFoundError, NotADirectoryError):
                 continue
             out[f"{rel}{name}"] = Stat(st.st_size, str(st.st_mtime_ns))
+        return out
+
+    def files_under(self, rel: str) -> dict[str, int]:
+        """Every file below the folder ``rel`` (any depth): path relative to it -> size."""
+        path = self._abs(rel)
+        out: dict[str, int] = {}
+        if self.is_local:
+            for dirpath, _dirs, names in os.walk(path):
+                for name in names:
+                    full = os.path.join(dirpath, name)
+                    out[os.path.relpath(full, path).replace(os.sep, "/")] = os.path.getsize(full)
+            return out
+        self.fs.invalidate_cache(path)
+        try:
+            infos = self.fs.find(path, detail=True)
+        except FileNotFoundError:
+            return out
+        prefix = path.rstrip("/") + "/"
+        for name, info in infos.items():
+            if str(name).startswith(prefix):
+                out[str(name)[len(prefix) :]] = int(info.get("size") or 0)
         return out
 
     def read_many(self, rels: list[str]) -> dict[str, bytes | Exception]:
@@ -300,7 +490,7 @@ class Storage:
                 os.close(fd)
             return
         try:
-            with self.fs.open(path, "xb") as f:
+            with _as_os_error(f"create {path}"), self.fs.open(path, "xb") as f:
                 f.write(data)
         except FileExistsError:
             raise
@@ -321,7 +511,7 @@ class Storage:
             raise NotImplementedError(msg)
         if not self.is_local:
             self._ensure_parent(path)
-            with self.fs.open(path, "ab") as f:
+            with _as_os_error(f"append {path}"), self.fs.open(path, "ab") as f:
                 f.write(data)
             return
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
@@ -362,11 +552,3 @@ class Storage:
                 os.unlink(path)
             else:
                 self.fs.rm_file(path)
-
-
-def local_files(folder: str) -> Iterator[tuple[str, str]]:
-    """Walk a local folder: (absolute path, '/'-separated path relative to it) per file."""
-    for dirpath, _dirs, files in os.walk(folder):
-        for name in sorted(files):
-            full = os.path.join(dirpath, name)
-            yield full, os.path.relpath(full, folder).replace(os.sep, "/")

@@ -67,9 +67,8 @@ def _verify_run(storage: Storage, project: str, name: str, folder: str, report: 
     for stem in ("metrics", "system"):
         try:
             stream = _reader.read_stream(storage, folder, stem)
-        except CorruptFileError as exc:
-            report.errors.append(str(exc))
         except OSError as exc:
             report.errors.append(f"{storage.full(folder)}: {stem} stream unreadable ({exc})")
         else:
             report.torn.extend(stream.torn)
+            report.errors.extend(stream.corrupt)

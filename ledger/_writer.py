@@ -71,19 +71,8 @@ class StreamSink:
                 return True
             data = b"".join(self._unwritten)
             try:
-                retrying(lambda: self._write(data, durable=durable), attempts=attempts)
-            except OSError as exc:
-                self.last_error = exc
-                if self._failing_since is None:
-                    self._failing_since = time.time()
-                    log.warning(
-                        "ledger: could not write %d items to %s (%s: %s); they are kept in "
-                        "memory and retried at every flush, training goes on",
-                        self._unwritten_items,
-                        self._storage.full(self.path),
-                        type(exc).__name__,
-                        exc,
-                    )
+                retrying(lambda: self._write(data, durable=durable), attempts=attempts, on_error=self._failed)
+            except OSError:
                 return False
             if self._failing_since is not None:
                 log.warning(
@@ -97,6 +86,21 @@ class StreamSink:
             self._unwritten.clear()
             self._unwritten_items = 0
             return True
+
+    def _failed(self, exc: OSError) -> None:
+        # Said once per outage, at its first failed attempt (one attempt on a remote store
+        # can take many seconds); then quiet until the store answers again.
+        self.last_error = exc
+        if self._failing_since is None:
+            self._failing_since = time.time()
+            log.warning(
+                "ledger: could not write %d items to %s (%s: %s); retrying, and while the store "
+                "is down they are kept in memory and retried at every flush; training goes on",
+                self._unwritten_items,
+                self._storage.full(self.path),
+                type(exc).__name__,
+                exc,
+            )
 
     def _write(self, data: bytes, *, durable: bool) -> None:
         if self._storage.can_append:
@@ -185,3 +189,56 @@ class Ticker:
                 except Exception:
                     log.exception("ledger: background writer error (the run goes on)")
                 due[i] = max(due[i] + interval, time.monotonic())
+
+
+class MediaSink:
+    """Media files of a run (images, tables): queued by ``run.log``, encoded and written by
+    the background thread, each file once. Failed writes are kept and retried."""
+
+    def __init__(self, storage: Storage, folder: str) -> None:
+        self._storage = storage
+        self._folder = folder
+        self._queue: deque[tuple[str, Any]] = deque()
+        self.put: Callable[[tuple[str, Any]], None] = self._queue.append
+        self._unwritten: dict[str, bytes] = {}  # encoded, not yet stored
+        self._lock = threading.RLock()
+        self.sizes: dict[str, int] = {}  # written: path in the run folder -> bytes
+        self.last_error: BaseException | None = None
+        self._warned = False
+
+    def _encode_queued(self) -> None:
+        queue = self._queue
+        for _ in range(len(queue)):
+            path, media = queue.popleft()
+            try:
+                self._unwritten[path] = media.encode()
+            except Exception:  # a media object that cannot be encoded must not stop the others
+                log.exception("ledger: could not encode %s; it is left out", path)
+
+    def flush(self, *, durable: bool = False, attempts: int = 4) -> bool:  # noqa: ARG002 (same call as streams)
+        with self._lock:
+            self._encode_queued()
+            for path, data in list(self._unwritten.items()):
+                try:
+                    retrying(lambda: self._storage.write_atomic(f"{self._folder}/{path}", data), attempts=attempts)  # noqa: B023
+                except OSError as exc:
+                    self.last_error = exc
+                    if not self._warned:
+                        self._warned = True
+                        log.warning(
+                            "ledger: could not write %s (%s); media are kept in memory and retried",
+                            self._storage.full(f"{self._folder}/{path}"),
+                            exc,
+                        )
+                    return False
+                self.sizes[path] = len(data)
+                del self._unwritten[path]
+            self._warned = False
+            return True
+
+    def take_unwritten(self) -> dict[str, bytes]:
+        """Hand over (and forget) what could not be written, for a spill folder."""
+        with self._lock:
+            self._encode_queued()
+            out, self._unwritten = self._unwritten, {}
+            return out

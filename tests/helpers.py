@@ -13,6 +13,7 @@ from ledger import _format, _reader
 from ledger._storage import Storage
 
 REPO = Path(__file__).resolve().parent.parent
+GIT_ID = ["-c", "user.email=t@example.com", "-c", "user.name=T"]
 
 
 def quiet_init(*args, **kwargs) -> ledger.Run:
@@ -22,13 +23,13 @@ def quiet_init(*args, **kwargs) -> ledger.Run:
     return ledger.init(*args, **kwargs)
 
 
-def history(root: str | Path, project: str, run_id: str) -> list[dict]:
-    storage = Storage(str(root))
+def history(root: str | Path, project: str, run_id: str, storage_options: dict | None = None) -> list[dict]:
+    storage = Storage(str(root), storage_options)
     return _reader.read_stream(storage, _format.run_dir(project, run_id)).records
 
 
-def manifest(root: str | Path, project: str, run_id: str) -> _format.Manifest:
-    return _reader.read_manifest(Storage(str(root)), project, run_id)
+def manifest(root: str | Path, project: str, run_id: str, storage_options: dict | None = None) -> _format.Manifest:
+    return _reader.read_manifest(Storage(str(root), storage_options), project, run_id)
 
 
 def all_runs(root: str | Path, project: str | None = None) -> list[_format.Manifest]:
@@ -56,3 +57,24 @@ def run_python(
     with start_python(code, cwd, env=env) as proc:
         out, err = proc.communicate(timeout=timeout)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def git(cwd: str | Path, *args: str) -> str:
+    """Run git in ``cwd`` (with an identity for commits); its stdout, stripped."""
+    proc = subprocess.run(["git", *GIT_ID, *args], cwd=cwd, check=True, capture_output=True)
+    return proc.stdout.decode().strip()
+
+
+def new_repo(path: Path) -> Path:
+    """A new repository on branch main at ``path`` (made if missing), with a repo-local identity."""
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "t@example.com")
+    git(path, "config", "user.name", "T")
+    return path
+
+
+def run_ledger(*args: str, cwd: str | Path) -> subprocess.CompletedProcess[str]:
+    """The `ledger` command in a fresh interpreter, as a user runs it (stdout, stderr, code)."""
+    exe = [sys.executable, "-c", "from ledger._cli import main; main()"]
+    return subprocess.run([*exe, *args], cwd=cwd, capture_output=True, text=True, check=False)

@@ -13,6 +13,8 @@ PUBLIC = {
     "CorruptFileError",
     "FilterError",
     "FormatVersionError",
+    "Histogram",
+    "Image",
     "InvalidNameError",
     "Ledger",
     "LedgerError",
@@ -24,12 +26,15 @@ PUBLIC = {
     "RunView",
     "StorageError",
     "Summary",
+    "Table",
+    "Watcher",
     "__version__",
     "active_run",
     "finish",
     "init",
     "log",
     "open",
+    "watch",
 }
 
 
@@ -51,7 +56,7 @@ def test_init_signature_is_the_documented_one():
     params = inspect.signature(ledger.init).parameters
     assert list(params) == [
         "project", "root", "name", "group", "job_type", "tags", "notes", "config", "resume",
-        "storage_options", "capture_output", "system_metrics", "flush_interval",
+        "storage_options", "capture_output", "system_metrics", "flush_interval", "parent", "links",
     ]  # fmt: skip
     assert params["project"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for n, p in params.items() if n != "project")

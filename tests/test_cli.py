@@ -6,29 +6,10 @@ import csv
 import io
 import json
 import subprocess
-import sys
 
 import pytest
 
-from ledger._cli import main
 from tests.helpers import REPO, quiet_init
-
-
-@pytest.fixture
-def ledger_cli(monkeypatch, capsys):
-    """Run `ledger ARGS...` in this process: (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["ledger", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture
@@ -299,7 +280,7 @@ class TestVerify:
         assert code == 1
         errors = [line for line in out.splitlines() if line.startswith("error")]
         assert len(errors) == 3
-        assert "line 2 of 3 is not a JSON object" in errors[0] + errors[1] + errors[2]
+        assert any("skipped line 2 of 3, not a JSON object" in e for e in errors)
         assert any("format 2 is not supported" in e for e in errors)
         assert any("id 'other' does not match its folder" in e for e in errors)
 

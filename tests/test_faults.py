@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 
 from tests.helpers import history, manifest, quiet_init
@@ -49,18 +48,33 @@ def test_outage_mid_run_keeps_records_and_writes_them_when_storage_returns(tmp_d
     assert manifest(tmp_dir / "results", "p", run.id).status == "finished"
 
 
-def test_storage_down_until_finish_spills_locally_and_says_where(tmp_dir, caplog, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_dir / "tmp"))
-    (tmp_dir / "tmp").mkdir()
+def test_storage_down_until_finish_spills_locally_and_recover_uploads_it(tmp_dir, caplog, monkeypatch, ledger_cli):
+    monkeypatch.setenv("LEDGER_SPILL_DIR", str(tmp_dir / "spill"))
     run = quiet_init("p", root="results", flush_interval=3600)
     run_dir = tmp_dir / "results/p/runs" / run.id
     for i in range(3):
         run.log({"i": i})
     _break(run_dir)
     run.finish()  # reports, does not raise: the training's own result matters more
-    spill = tmp_dir / "tmp/ledger-spill/p" / run.id
+    spill = tmp_dir / "spill/p" / run.id
     assert f"could not be written to {run_dir}" in caplog.text
-    assert str(spill) in caplog.text
+    assert f"kept in {spill}; run `ledger recover`" in caplog.text
     lines = (spill / "metrics.jsonl").read_text().splitlines()
     assert [line.split('"i":')[1].rstrip("}") for line in lines] == ["0", "1", "2"]
     assert "status: finished" in (spill / "run.yaml").read_text()
+    assert f"root: {tmp_dir / 'results'}" in (spill / "spill.yaml").read_text()
+
+    code, out, err = ledger_cli("recover")
+    assert code == 1  # storage still broken: the spill is kept
+    assert "not recovered, the storage still fails" in err
+    assert (spill / "metrics.jsonl").exists()
+
+    _repair(run_dir)
+    code, out, _ = ledger_cli("recover")
+    assert code == 0
+    assert out.strip() == f"{run.id}: 2 files written to {tmp_dir / 'results'}"
+    assert not spill.exists()
+    assert [r["i"] for r in history(tmp_dir / "results", "p", run.id)] == [0, 1, 2]
+    assert manifest(tmp_dir / "results", "p", run.id).status == "finished"
+    code, out, _ = ledger_cli("recover")
+    assert out.strip().startswith("nothing to recover")

@@ -14,8 +14,8 @@ from tests.helpers import REPO, all_runs, history, manifest, quiet_init
 
 KEY_ORDER = [
     "format", "id", "name", "project", "group", "job_type", "tags", "notes", "status", "created", "ended",
-    "duration_s", "heartbeat", "heartbeat_s", "intervals", "user", "host", "command", "git", "config",
-    "summary", "sweep", "resumed_from",
+    "duration_s", "gpu_count", "heartbeat", "heartbeat_s", "intervals", "user", "host", "command", "git", "config",
+    "summary", "sweep", "resumed_from", "reproduces", "parent",
 ]  # fmt: skip
 
 
@@ -98,10 +98,14 @@ class TestRecords:
         assert [r["a"] for r in decoded.records] == [1, 2]
         assert decoded.torn is None
 
-    def test_corruption_in_the_middle_raises_naming_the_line(self):
-        data = b'{"_step":0}\n{garbage\n{"_step":2}\n'
-        with pytest.raises(ledger.CorruptFileError, match=r"m\.jsonl: line 2 of 3 is not a JSON object"):
-            _format.decode_records(data, "m.jsonl")
+    def test_corruption_in_the_middle_is_skipped_and_reported_apart_from_torn(self):
+        data = b'{"_step":0}\n{garbage\n{"_step":2}\n[1]\n{"_step":4}\n{"_st'
+        decoded = _format.decode_records(data, "m.jsonl")
+        assert [r["_step"] for r in decoded.records] == [0, 2, 4]
+        assert len(decoded.corrupt) == 2
+        assert decoded.corrupt[0].startswith("m.jsonl: skipped line 2 of 6, not a JSON object")
+        assert decoded.corrupt[1].startswith("m.jsonl: skipped line 4 of 6, not a JSON object")
+        assert decoded.torn == "m.jsonl: skipped a torn last line (5 bytes) at line 6"
 
     def test_torn_file_on_disk_reads_through_the_run_reader(self, tmp_dir):
         run = quiet_init("p", root="results")

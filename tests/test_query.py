@@ -407,7 +407,8 @@ class TestIndex:
         assert f"{bad.id}/run.yaml: format 2 is not supported" in caplog.text
         assert len(ledger.open("results").skipped) == 1  # still reported when the cache is warm
 
-    def test_memory_root(self, memory_root):
+    def test_remote_root(self, remote_root):
+        memory_root = remote_root
         with quiet_init("p", root=memory_root, config={"lr": 0.1}) as run:
             run.log({"acc": 0.5})
         for _ in range(2):

@@ -212,14 +212,15 @@ class TestRootsAndProjects:
         run.finish()
         assert len(history(tmp_dir / "results", "p", run.id)) == 1
 
-    def test_memory_root(self, memory_root):
+    def test_remote_root(self, remote_root):
+        memory_root = remote_root
         run = quiet_init("p", root=memory_root, config={"lr": 0.1})
         run.log({"a": 1.0})
         run.log({"a": math.nan})
         run.save(__file__, name="t.py")
         run.finish()
-        assert run.dir.startswith("memory://")
-        assert run.dir.endswith(f"ledger-test/p/runs/{run.id}")
+        assert run.dir.startswith(memory_root.split("://")[0] + "://")
+        assert run.dir.endswith(f"{memory_root.split('://')[1].lstrip('/')}/p/runs/{run.id}")
         recs = history(memory_root, "p", run.id)
         assert recs[0]["a"] == 1.0
         assert math.isnan(recs[1]["a"])

@@ -49,13 +49,6 @@ class StorageContract:
         with pytest.raises(ValueError, match="needs content"):
             store.create_exclusive("claims/1", b"")
 
-    def test_append_accumulates(self, store: Storage):
-        if not store.can_append:
-            pytest.skip("this store writes segments instead")
-        store.append("r/metrics.jsonl", b"a\n")
-        store.append("r/metrics.jsonl", b"b\n", durable=True)
-        assert store.read_bytes("r/metrics.jsonl") == b"a\nb\n"
-
     def test_list_dir_sorted_with_kinds(self, store: Storage):
         store.write_atomic("p/runs/b/run.yaml", b"x")
         store.write_atomic("p/runs/a/run.yaml", b"x")
@@ -96,7 +89,17 @@ class StorageContract:
         assert b"MIXED" not in seen
 
 
-class TestLocal(StorageContract):
+class AppendContract:
+    """For stores that append in place (local folders, memory)."""
+
+    def test_append_accumulates(self, store: Storage):
+        assert store.can_append
+        store.append("r/metrics.jsonl", b"a\n")
+        store.append("r/metrics.jsonl", b"b\n", durable=True)
+        assert store.read_bytes("r/metrics.jsonl") == b"a\nb\n"
+
+
+class TestLocal(StorageContract, AppendContract):
     @pytest.fixture
     def store(self, tmp_path):
         return Storage(str(tmp_path / "root"))
@@ -121,10 +124,29 @@ except OSError as exc:
         assert (tmp_path / "root/r/m.jsonl").read_bytes() == b'{"a":1}\n'
 
 
-class TestMemory(StorageContract):
+class TestMemory(StorageContract, AppendContract):
     @pytest.fixture
     def store(self, memory_root):
         return Storage(memory_root)
+
+
+class TestS3(StorageContract):
+    """The same contract on a real S3-compatible server (SeaweedFS)."""
+
+    @pytest.fixture
+    def store(self, s3_root):
+        return Storage(s3_root)
+
+    def test_object_stores_write_segments_not_appends(self, store: Storage):
+        assert not store.can_append
+        with pytest.raises(NotImplementedError, match="cannot append in place"):
+            store.append("r/metrics.jsonl", b"x\n")
+
+    def test_a_lost_conditional_put_is_file_exists(self, store: Storage):
+        store.create_exclusive("claims/7", b"first")
+        with pytest.raises(FileExistsError):
+            store.create_exclusive("claims/7", b"second")
+        assert store.read_bytes("claims/7") == b"first"
 
 
 class TestRetrying:

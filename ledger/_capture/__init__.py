@@ -1,11 +1,21 @@
-"""What a run records about where it ran: host, command, code state, user.
+"""What a run records about where it ran: host, command, code state, packages, user.
 
 Everything here reads the local machine (not the ledger tree) and must never stop a run:
 a capture that fails leaves its fields null, with one warning.
 """
 
 from ledger._capture._command import capture_command, current_user
-from ledger._capture._git import capture_git, find_git_top
-from ledger._capture._host import capture_host
+from ledger._capture._git import CodeState, capture_git, find_git_top
+from ledger._capture._host import capture_host, visible_gpu_count
+from ledger._capture._packages import requirements_txt
 
-__all__ = ["capture_command", "capture_git", "capture_host", "current_user", "find_git_top"]
+__all__ = [
+    "CodeState",
+    "capture_command",
+    "capture_git",
+    "capture_host",
+    "current_user",
+    "find_git_top",
+    "requirements_txt",
+    "visible_gpu_count",
+]

@@ -7,14 +7,54 @@ import os
 import sys
 from typing import Any
 
+from ledger._capture._git import git_user_name
+from ledger._capture._redact import redact_argv
+
 
 def current_user() -> str | None:
+    """Who ran it: $LEDGER_USER, else git's user.name, else the login name."""
+    env = os.environ.get("LEDGER_USER")
+    if env:
+        return env
+    name = git_user_name(os.getcwd())
+    if name:
+        return name
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers
         return os.environ.get("USER") or None
 
 
-def capture_command() -> dict[str, Any]:
-    """argv, working directory and interpreter of this process."""
-    return {"argv": list(sys.argv), "cwd": os.getcwd(), "executable": sys.executable}
+def _main_module() -> str | None:
+    """The module name of ``python -m NAME`` (None for a script, ``-c`` or a notebook)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    name = getattr(spec, "name", None)
+    if not isinstance(name, str) or not name:
+        return None
+    return name.removesuffix(".__main__")
+
+
+def _script(repo_root: str | None) -> str | None:
+    """The entry script relative to the repository root, '/'-separated; None outside it."""
+    if repo_root is None or not sys.argv or sys.argv[0] in ("", "-c", "-"):
+        return None
+    path = os.path.abspath(sys.argv[0])
+    if not os.path.isfile(path):
+        return None
+    for top, script in ((repo_root, path), (os.path.realpath(repo_root), os.path.realpath(path))):
+        rel = os.path.relpath(script, top)
+        if not rel.startswith(".."):
+            return rel.replace(os.sep, "/")
+    return None
+
+
+def capture_command(repo_root: str | None = None) -> dict[str, Any]:
+    """argv (secret values redacted), working directory, interpreter, the entry script
+    relative to ``repo_root``, and the module of ``python -m``."""
+    return {
+        "argv": redact_argv(list(sys.argv)),
+        "cwd": os.getcwd(),
+        "executable": sys.executable,
+        "script": _script(repo_root),
+        "module": _main_module(),
+    }

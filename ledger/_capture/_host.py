@@ -1,12 +1,58 @@
-"""Host and hardware: hostname, OS, Python, CPU, memory, GPUs."""
+"""Host and hardware: hostname, OS, Python, CPU, memory, GPUs, scheduler context."""
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import platform
+import re
+import shutil
 import socket
+import subprocess
 from typing import Any
+
+log = logging.getLogger("ledger")
+
+# Environment variables recorded as host.scheduler: job identity and placement only. This is
+# an allowlist on purpose; the environment as a whole holds tokens and is never recorded.
+SCHEDULER_VARS = (
+    # Slurm
+    "SLURM_JOB_ID",
+    "SLURM_JOB_NAME",
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_COUNT",
+    "SLURM_JOB_NODELIST",
+    "SLURM_NNODES",
+    "SLURM_NTASKS",
+    "SLURM_PROCID",
+    "SLURM_LOCALID",
+    "SLURM_JOB_PARTITION",
+    "SLURM_JOB_ACCOUNT",
+    "SLURM_CLUSTER_NAME",
+    "SLURM_RESTART_COUNT",
+    "SLURM_JOB_GPUS",
+    "SLURM_CPUS_PER_TASK",
+    # PBS / Torque, LSF, Grid Engine
+    "PBS_JOBID",
+    "PBS_JOBNAME",
+    "PBS_ARRAY_INDEX",
+    "PBS_QUEUE",
+    "LSB_JOBID",
+    "LSB_JOBNAME",
+    "LSB_JOBINDEX",
+    "LSB_QUEUE",
+    "JOB_ID",
+    "SGE_TASK_ID",
+    # distributed launchers (torchrun, accelerate) and the devices the job was given
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "CUDA_VISIBLE_DEVICES",
+)
+
+_NVIDIA_SMI_TIMEOUT_S = 10.0
 
 
 @functools.cache
@@ -21,6 +67,120 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _gpus_nvml() -> list[dict[str, Any]] | None:
+    """GPUs through NVML (nvidia-ml-py), or None when it is not installed or does not work."""
+    try:
+        import pynvml  # noqa: PLC0415 (optional)
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # no driver, no GPU: NVMLError_LibraryNotFound and friends
+        return None
+    try:
+        driver = _text(pynvml.nvmlSystemGetDriverVersion())
+        try:
+            v = int(pynvml.nvmlSystemGetCudaDriverVersion())
+            cuda: str | None = f"{v // 1000}.{v % 1000 // 10}"
+        except Exception:
+            cuda = None
+        gpus = []
+        for i in range(int(pynvml.nvmlDeviceGetCount())):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            gpus.append(
+                {
+                    "index": i,
+                    "name": _text(pynvml.nvmlDeviceGetName(handle)),
+                    "memory_gb": round(int(pynvml.nvmlDeviceGetMemoryInfo(handle).total) / 2**30, 1),
+                    "uuid": _text(pynvml.nvmlDeviceGetUUID(handle)),
+                    "driver": driver,
+                    "cuda": cuda,
+                }
+            )
+    except Exception as exc:
+        log.warning("ledger: NVML could not describe the GPUs (%s); trying nvidia-smi", exc)
+        return None
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: S110 (nothing to do about a failed shutdown)
+            pass
+    return gpus
+
+
+def parse_nvidia_smi(query_csv: str, banner: str) -> list[dict[str, Any]]:
+    """GPUs from ``nvidia-smi --query-gpu=index,name,memory.total,uuid,driver_version
+    --format=csv,noheader,nounits`` and the CUDA version from plain ``nvidia-smi``."""
+    m = re.search(r"CUDA Version:\s*([0-9.]+)", banner)
+    cuda = m.group(1) if m else None
+    gpus = []
+    for line in query_csv.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 5 or not parts[0].isdigit():
+            continue
+        index, name, memory_mib, uuid, driver = parts
+        try:
+            memory_gb: float | None = round(float(memory_mib) / 1024, 1)
+        except ValueError:
+            memory_gb = None
+        gpus.append(
+            {"index": int(index), "name": name, "memory_gb": memory_gb, "uuid": uuid, "driver": driver, "cuda": cuda}
+        )
+    return gpus
+
+
+def _gpus_smi() -> list[dict[str, Any]]:
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    fields = "index,name,memory.total,uuid,driver_version"
+    try:
+        query = subprocess.run(
+            [exe, f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=_NVIDIA_SMI_TIMEOUT_S,
+            check=True,
+        )
+        banner = subprocess.run([exe], capture_output=True, text=True, timeout=_NVIDIA_SMI_TIMEOUT_S, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("ledger: nvidia-smi failed (%s); no GPUs recorded", exc)
+        return []
+    return parse_nvidia_smi(query.stdout, banner.stdout)
+
+
+@functools.cache
+def _gpus() -> tuple[dict[str, Any], ...]:
+    # Hardware does not change within a process: a sweep pays NVML or nvidia-smi once.
+    found = _gpus_nvml()
+    return tuple(found if found is not None else _gpus_smi())
+
+
+def visible_gpu_count(gpus: list[dict[str, Any]], cuda_visible_devices: str | None) -> int:
+    """How many of ``gpus`` a process sees under ``CUDA_VISIBLE_DEVICES`` (unset: all).
+
+    CUDA reads the list up to its first invalid entry: ``""`` and ``"-1"`` hide every GPU.
+    """
+    if cuda_visible_devices is None:
+        return len(gpus)
+    seen = 0
+    for item in cuda_visible_devices.split(","):
+        item = item.strip()  # noqa: PLW2901
+        if not item or (item.lstrip("-").isdigit() and int(item) < 0):
+            break
+        seen += 1
+    return min(seen, len(gpus))
+
+
+def scheduler_context() -> dict[str, str]:
+    """The allowlisted scheduler variables that are set, by name."""
+    return {name: os.environ[name] for name in sorted(SCHEDULER_VARS) if name in os.environ}
+
+
 def capture_host() -> dict[str, Any]:
     """The machine the run is on. Never reads the whole environment."""
     import psutil  # noqa: PLC0415 (kept out of `import ledger`)
@@ -32,5 +192,6 @@ def capture_host() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "gpus": [],
+        "gpus": [dict(g) for g in _gpus()],
+        "scheduler": scheduler_context(),
     }

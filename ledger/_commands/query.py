@@ -17,7 +17,16 @@ from ledger import _format
 from ledger._commands._common import open_storage, project_option, root_option
 from ledger._commands._output import cell, emit, format_option, json_value
 from ledger._query import _filter
-from ledger._query._ledger import Ledger, RunSet, RunView, compute_table, flatten, group_key, open_ledger
+from ledger._query._ledger import (
+    Ledger,
+    RunSet,
+    RunView,
+    compute_table,
+    flatten,
+    group_key,
+    open_ledger,
+    record_columns,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,16 +95,34 @@ def _column(run: RunView, name: str, fmt: str) -> Any:
 @click.option("--sort", default="created", show_default=True, help="Fields to sort by, '-' for descending.")
 @click.option("--columns", help="Comma-separated fields, e.g. id,name,config.lr,summary.acc.")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many runs.")
+@click.option("--uncommitted", is_flag=True, help="Only runs with files git has not committed (see ledger commit).")
 @format_option
-def ls_command(sort: str, columns: str | None, limit: int | None, fmt: str, **opts: Any) -> None:
-    """List runs (oldest first by default)."""
+def ls_command(sort: str, columns: str | None, limit: int | None, uncommitted: bool, fmt: str, **opts: Any) -> None:
+    """List runs (oldest first by default). The column `committed` says whether git has each run."""
     lg = open_for_cli(opts["root"])
-    runs = select(lg, opts, order_by=sort, limit=limit)
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else list(DEFAULT_COLUMNS)
     for c in cols:
-        if c != "duration":
+        if c not in ("duration", "committed"):
             _filter.parse_field(c)  # an unknown column is a one-line error, before any output
-    emit(cols, [[_column(r, c, fmt) for c in cols] for r in runs], fmt)
+    runs = list(select(lg, opts, order_by=sort, limit=None if uncommitted else limit))
+    pending: set[tuple[str, str]] | None = None
+    if uncommitted or "committed" in cols:
+        from ledger._gitcommit import uncommitted_runs  # noqa: PLC0415 (git only when asked)
+        from ledger._storage import Storage  # noqa: PLC0415
+
+        pending = uncommitted_runs(Storage(lg.root))
+        if uncommitted:
+            if pending is None:
+                msg = f"{lg.root} is not in a git repository: --uncommitted needs one"
+                raise click.ClickException(msg)
+            runs = [r for r in runs if (r.project, r.id) in pending][:limit]
+
+    def value(run: RunView, c: str) -> Any:
+        if c == "committed":
+            return None if pending is None else (run.project, run.id) not in pending
+        return _column(run, c, fmt)
+
+    emit(cols, [[value(r, c) for c in cols] for r in runs], fmt)
 
 
 @click.command("show")
@@ -159,14 +186,7 @@ def history_command(run_id: str, root: str | None, keys: str | None, tail: int |
     records = run.records()
     if tail is not None:
         records = records[-tail:]
-    if keys:
-        cols = ["_step", "_time", *[k.strip() for k in keys.split(",") if k.strip()]]
-    else:
-        seen: dict[str, None] = {"_step": None, "_time": None}
-        for rec in records:
-            for k in rec:
-                seen.setdefault(k, None)
-        cols = list(seen)
+    cols = record_columns(records, [k.strip() for k in keys.split(",") if k.strip()] if keys else None)
     emit(cols, [[rec.get(c) for c in cols] for rec in records], fmt)
 
 

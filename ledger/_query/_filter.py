@@ -33,9 +33,9 @@ MISSING: Any = None  # a field a run lacks reads as null
 
 TOP_LEVEL = frozenset(
     {"id", "name", "project", "group", "job_type", "tags", "notes", "status", "created", "ended", "duration_s",
-     "heartbeat", "user", "gpu_count", "resumed_from", "reproduces"}
+     "heartbeat", "user", "gpu_count", "resumed_from", "reproduces", "parent"}
 )  # fmt: skip
-NESTED = frozenset({"config", "summary", "host", "git", "command", "sweep", "intervals"})
+NESTED = frozenset({"config", "summary", "host", "git", "command", "sweep", "intervals", "links"})
 TIMESTAMPS = frozenset({"created", "ended", "heartbeat"})
 
 # MLflow's names for the same things.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from ledger import _format, _reader
 from ledger._errors import CorruptFileError, RunNotFoundError
+from ledger._media import LoggedHistogram, LoggedImage
 from ledger._query import _filter, _index
 from ledger._storage import Storage
 
@@ -48,12 +50,13 @@ class RunView:
     stale reads ``crashed``.
     """
 
-    __slots__ = ("_storage", "doc", "status")
+    __slots__ = ("_incoming", "_storage", "doc", "status")
 
     def __init__(self, storage: Storage, doc: dict[str, Any], now: float) -> None:
         self._storage = storage
         self.doc = doc
         self.status: str = _effective_status(doc, now)
+        self._incoming: list[tuple[str, str]] = []  # (relation, run id) of runs that link here
 
     def __repr__(self) -> str:
         return f"<RunView {self.id} {self.name!r} project={self.project!r} status={self.status}>"
@@ -122,6 +125,32 @@ class RunView:
     def _folder(self) -> str:
         return _format.run_dir(self.project, self.id)
 
+    def links(self) -> list[tuple[str, str, str]]:
+        """Related runs both ways: (relation, run id, "out" or "in"). ``parent`` and
+        ``links`` of this run go out; runs naming this one come in (``attached`` when a run
+        attached summary values here)."""
+        out = []
+        if self.doc.get("parent"):
+            out.append(("parent", str(self.doc["parent"]), "out"))
+        out += [(rel, str(rid), "out") for rel, rid in (self.doc.get("links") or {}).items()]
+        out += [(rel, rid, "in") for rel, rid in self._incoming]
+        return out
+
+    def update_summary(self, values: Mapping[str, Any], *, by: Any) -> None:
+        """Attach results to this run's summary from another run, e.g. an evaluation job:
+        ``lg.run(train_id).update_summary({"eval/acc": 0.91}, by=eval_run)``.
+
+        ``by`` is the live run doing it (``ledger.init`` in this process). The values are
+        stored in *its* run.yaml, so this run's files are never rewritten (each run folder has
+        one writer); readers merge them into this run's summary.
+        """
+        attach = getattr(by, "_attach", None)
+        if attach is None:
+            msg = "update_summary: by= must be the live run attaching the values (the one ledger.init returned)"
+            raise TypeError(msg)
+        attach(self.id, values)
+        self.doc = {**self.doc, "summary": {**(self.doc.get("summary") or {}), **values}}
+
     def get(self, field: str, default: Any = None) -> Any:
         """A field by its filter name: ``r.get("config.model.lr")``, ``r.get("summary.acc")``."""
         value = _filter.getter(_filter.parse_field(field))(self)
@@ -133,7 +162,7 @@ class RunView:
             msg = f"stream must be 'metrics' or 'system', got {stream!r}"
             raise ValueError(msg)
         read = _reader.read_stream(self._storage, self._folder, stream)
-        for note in read.torn:
+        for note in read.torn + read.corrupt:
             log.warning("ledger: %s", note)
         return read.records
 
@@ -146,16 +175,52 @@ class RunView:
         """The sampled system utilisation (system.jsonl) as a DataFrame."""
         return _frame(self.records("system"), None)
 
+    def _media(self, key: str, kind: str) -> list[tuple[int, dict[str, Any]]]:
+        """(step, reference) of every ``kind`` logged under ``key``, in order."""
+        out: list[tuple[int, dict[str, Any]]] = []
+        for rec in self.records("metrics"):
+            value = rec.get(key)
+            refs = value if isinstance(value, list) else [value]
+            out.extend((int(rec["_step"]), r) for r in refs if isinstance(r, dict) and r.get("_type") == kind)
+        return out
+
+    def _read_run_file(self, path: str) -> bytes:
+        return self._storage.read_bytes(f"{self._folder}/{_format.check_relative_file(path)}")
+
+    def images(self, key: str) -> list[LoggedImage]:
+        """The images logged under ``key``, in step order (``.read()`` gives the PNG,
+        ``.to_numpy()`` the pixels)."""
+        return [
+            LoggedImage(step, str(ref["path"]), int(ref.get("width") or 0), int(ref.get("height") or 0),
+                        ref.get("caption"), self._read_run_file)
+            for step, ref in self._media(key, "image")
+        ]  # fmt: skip
+
+    def table(self, key: str, step: int | None = None) -> DataFrame:
+        """The table logged under ``key`` at ``step`` (default: the latest) as a DataFrame."""
+        _require_pandas()
+        import pandas as pd  # noqa: PLC0415
+
+        refs = self._media(key, "table")
+        if step is not None:
+            refs = [(s, r) for s, r in refs if s == step]
+        if not refs:
+            at = f" at step {step}" if step is not None else ""
+            msg = f"run {self.id} has no table {key!r}{at}"
+            raise KeyError(msg)
+        return pd.read_csv(io.BytesIO(self._read_run_file(str(refs[-1][1]["path"]))))
+
+    def histograms(self, key: str) -> list[LoggedHistogram]:
+        """The histograms logged under ``key``: step, bin edges and counts, in step order."""
+        return [
+            LoggedHistogram(step, [float(e) for e in ref["edges"]], [int(c) for c in ref["counts"]])
+            for step, ref in self._media(key, "histogram")
+        ]
+
     def output(self) -> str:
         """The captured console output (output.log and its segments), or '' if none."""
-        parts = []
-        names = _reader.stream_names(self._storage, self._folder, "output", "log")
-        for name in names:
-            try:
-                parts.append(self._storage.read_bytes(f"{self._folder}/{name}").decode("utf-8", errors="replace"))
-            except FileNotFoundError:
-                continue
-        return "".join(parts)
+        chunks, _merged = _reader.stream_chunks(self._storage, self._folder, "output", "log")
+        return "".join(data.decode("utf-8", errors="replace") for _name, data in chunks)
 
 
 def _effective_status(doc: Mapping[str, Any], now: float) -> str:
@@ -173,18 +238,22 @@ def _effective_status(doc: Mapping[str, Any], now: float) -> str:
     return "crashed" if now > beat + _format.STALE_AFTER_INTERVALS * float(period) else "running"
 
 
+def record_columns(records: Iterable[Mapping[str, Any]], keys: Iterable[str] | None = None) -> list[str]:
+    """``_step``, ``_time``, then ``keys`` or every key in first-seen order."""
+    if keys is not None:
+        return ["_step", "_time", *[k for k in keys if k not in ("_step", "_time")]]
+    seen: dict[str, None] = {"_step": None, "_time": None}
+    for rec in records:
+        for k in rec:
+            seen.setdefault(k, None)
+    return list(seen)
+
+
 def _frame(records: list[dict[str, Any]], keys: Iterable[str] | None) -> DataFrame:
     _require_pandas()
     import pandas as pd  # noqa: PLC0415
 
-    if keys is not None:
-        wanted = ["_step", "_time", *[k for k in keys if k not in ("_step", "_time")]]
-    else:
-        seen: dict[str, None] = {"_step": None, "_time": None}
-        for rec in records:
-            for k in rec:
-                seen.setdefault(k, None)
-        wanted = list(seen)
+    wanted = record_columns(records, keys)
     columns = {k: [rec.get(k, math.nan) for rec in records] for k in wanted}
     return pd.DataFrame(columns, columns=wanted)
 
@@ -512,7 +581,8 @@ def open_ledger(
     cache: bool = True,
 ) -> Ledger:
     """Open a ledger for reading: a folder or any fsspec URL (default: ``$LEDGER_ROOT``,
-    else ``results/`` at the top of the git repository, else ``./results``).
+    else ``results/`` at the top of the git repository, else ``./results``), or a folder made
+    by ``ledger publish`` served over ``https://`` (read through its index.json).
 
     The manifests are indexed once and cached under ``<root>/.cache/``; the next open reads
     only what changed. ``cache=False`` reads everything and leaves the cache alone.
@@ -528,7 +598,15 @@ def open_ledger(
         raise RunNotFoundError(msg) from None
     _format.check_root_marker(marker, storage.full(_format.ROOT_MARKER))
     now = time.time()
-    runs: list[RunView] = []
+    if storage.is_http:  # a publication read over plain HTTP: its index.json lists everything
+        from ledger._publish import read_index  # noqa: PLC0415
+
+        docs = read_index(storage)
+        runs = sorted(
+            (RunView(storage, doc, now) for doc in docs), key=lambda r: (str(r.doc.get("created") or ""), r.id)
+        )
+        return Ledger(storage, _link(runs), [])
+    runs = []
     skipped: list[str] = []
     for item in _index.load(storage, use_cache=cache, write_cache=cache):
         if item.doc is None:
@@ -538,4 +616,21 @@ def open_ledger(
             continue
         runs.append(RunView(storage, item.doc, now))
     runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
-    return Ledger(storage, runs, skipped)
+    return Ledger(storage, _link(runs), skipped)
+
+
+def _link(runs: list[RunView]) -> list[RunView]:
+    """Relations both ways, and summary values attached by other runs (in creation order,
+    so a later attachment wins) merged into their targets' summaries."""
+    by_id = {r.id: r for r in runs}
+    for run in runs:  # already sorted by creation
+        doc = run.doc
+        for relation, target in [("parent", doc.get("parent")), *(doc.get("links") or {}).items()]:
+            if isinstance(target, str) and target in by_id:
+                by_id[target]._incoming.append((str(relation), run.id))  # noqa: SLF001
+        for target, values in (doc.get("attach") or {}).items():
+            view = by_id.get(target)
+            if view is not None and isinstance(values, Mapping):
+                view._incoming.append(("attached", run.id))  # noqa: SLF001
+                view.doc = {**view.doc, "summary": {**(view.doc.get("summary") or {}), **values}}
+    return runs

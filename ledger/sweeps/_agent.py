@@ -550,7 +550,7 @@ class Agent:
         function = self.function
         if function is None:
             return None, False, True
-        saved = {k: os.environ.get(k) for k in (*ENV_NAMES, "LEDGER_ROOT")}
+        saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         stopper = _InProcessStop()
         monitor = self._monitor(task, fold, since, stopper)

@@ -57,7 +57,8 @@ def trial_env(
         ENV_GROUP: group or "",
         ENV_ROOT: root,
         ENV_PROJECT: project,
-        "LEDGER_ROOT": root,  # other runs and ledger.open() in the program default to it
+        "LEDGER_ROOT": root,  # other runs of the program and ledger.open() default to these
+        "LEDGER_PROJECT": project,
     }
 
 

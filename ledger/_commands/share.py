@@ -1,0 +1,83 @@
+"""`ledger commit` and `ledger publish`: results with the code, and with the paper."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ledger._commands.query import open_for_cli, run_filters, select
+from ledger._gitcommit import DEFAULT_SIZE_LIMIT, commit_runs, uncommitted_runs
+from ledger._publish import PUBLIC_STRIP, publish, strip_list
+from ledger._storage import Storage
+
+ENDED = ("finished", "failed", "killed")
+
+
+@click.command("commit")
+@click.argument("run_ids", nargs=-1)
+@click.option("--all-finished", is_flag=True, help="Every ended run (finished, failed, killed) not committed yet.")
+@click.option("-m", "--message", help="The commit's first line (the runs are listed below it).")
+@click.option("--size-limit", type=click.IntRange(min=1), default=DEFAULT_SIZE_LIMIT // 2**20, show_default=True,
+              help="Warn about files larger than this many MB.")  # fmt: skip
+@click.option("--root", envvar="LEDGER_ROOT", help="Ledger root (a local folder in a git repository).")
+@click.option("--project", help="Only this project.")
+def commit_command(
+    run_ids: tuple[str, ...], all_finished: bool, message: str | None, size_limit: int, root: str | None,
+    project: str | None,
+) -> None:  # fmt: skip
+    """Stage run folders and make one git commit that names them."""
+    if not run_ids and not all_finished:
+        msg = "name the runs to commit, or pass --all-finished"
+        raise click.UsageError(msg)
+    lg = open_for_cli(root)
+    storage = Storage(lg.root)
+    if run_ids:
+        runs = [lg.run(r) for r in run_ids]
+    else:
+        pending = uncommitted_runs(storage)
+        runs = [
+            r for r in lg.runs(project, status=list(ENDED))
+            if pending is None or (r.project, r.id) in pending
+        ]  # fmt: skip
+    if project is not None:
+        runs = [r for r in runs if r.project == project]
+    result = commit_runs(storage, runs, message=message, size_limit=size_limit * 2**20)
+    for path, size in result.large_files:
+        click.echo(f"warning: {path} is {size / 2**20:.0f} MB (over {size_limit} MB)", err=True)
+    if result.lfs_patterns:
+        click.echo(
+            "  consider Git LFS for them: " + "; ".join(f"git lfs track '{p}'" for p in result.lfs_patterns), err=True
+        )
+    if result.commit is None:
+        click.echo("nothing to commit: those runs are committed already")
+        return
+    click.echo(f"committed {len(result.runs)} run{'s' if len(result.runs) != 1 else ''} as {result.commit[:12]}")
+
+
+@click.command("publish")
+@click.argument("out")
+@run_filters
+@click.option(
+    "--public", is_flag=True, help="Leave out what should not leave the lab: " + ", ".join(PUBLIC_STRIP) + "."
+)
+@click.option("--strip", "strip", multiple=True, help="Also leave out this manifest field (dotted) or run file.")
+@click.option("--keep", multiple=True, help="Keep this item of the --public list.")
+def publish_command(out: str, public: bool, strip: tuple[str, ...], keep: tuple[str, ...], **opts: Any) -> None:
+    """Write a self-contained results folder OUT: the runs, index.json and index.html."""
+    lg = open_for_cli(opts["root"])
+    runs = select(lg, opts)
+    if not len(runs):
+        msg = "no runs match; nothing to publish"
+        raise click.ClickException(msg)
+    source = Storage(lg.root)
+    target = Storage(out)
+    if target.url.rstrip("/") == source.url.rstrip("/"):
+        msg = "OUT is the ledger itself; publish into another folder"
+        raise click.UsageError(msg)
+    target.makedirs("")
+    result = publish(source, runs, target, strip=strip_list(public=public, strip=strip, keep=keep))
+    click.echo(
+        f"published {len(runs)} runs to {target.url} ({len(result.copied)} copied, {len(result.unchanged)} unchanged, "
+        f"{len(result.removed)} removed); open {target.full('index.html')}"
+    )

@@ -1,0 +1,151 @@
+"""`ledger commit`: put finished runs into git, with the code they belong to.
+
+The root may live inside the code repository (``results/`` next to the code) or be a
+repository of its own. Each run folder has one writer and no two runs share a file, so the
+commits of several people merge without conflicts.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ledger import _format
+from ledger._capture import find_git_top
+from ledger._errors import LedgerError, RunStateError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ledger._storage import Storage
+
+DEFAULT_SIZE_LIMIT = 50 * 2**20
+_KEY_METRICS = ("test_acc", "val_acc", "accuracy", "acc", "f1", "auc", "val_loss", "test_loss", "loss")
+
+
+class GitError(LedgerError, RuntimeError):
+    """git is missing, the root is not in a repository, or a git command failed."""
+
+
+@dataclass
+class Committed:
+    """What `ledger commit` did."""
+
+    commit: str | None  # the new commit's hash, None when there was nothing to commit
+    runs: list[str] = field(default_factory=list)
+    large_files: list[tuple[str, int]] = field(default_factory=list)  # (path in the repo, bytes)
+    lfs_patterns: list[str] = field(default_factory=list)
+
+
+def _git(top: str, *args: str, check: bool = True) -> str:
+    try:
+        proc = subprocess.run(["git", "-C", top, *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        msg = "git is not installed (or not on PATH); ledger commit needs it"
+        raise GitError(msg) from None
+    if check and proc.returncode != 0:
+        msg = f"git {' '.join(args[:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}"
+        raise GitError(msg)
+    return proc.stdout
+
+
+def repository(storage: Storage) -> tuple[str, str]:
+    """(repository top, the root's path inside it, '' if the root is the top)."""
+    if not storage.is_local:
+        msg = f"ledger commit works on a local root inside a git repository, not on {storage.url}"
+        raise GitError(msg)
+    top = find_git_top(storage.root)
+    if top is None:
+        msg = (
+            f"the ledger root {storage.root} is not inside a git repository; run `git init` in it "
+            f"(a results repository) or in the code's folder above it"
+        )
+        raise GitError(msg)
+    rel = os.path.relpath(storage.root, top).replace(os.sep, "/")
+    return top, "" if rel == "." else rel
+
+
+def uncommitted_runs(storage: Storage) -> set[tuple[str, str]] | None:
+    """(project, id) of the runs with files git has not committed as they are now; None when
+    the root is not in a git repository (or git is missing)."""
+    try:
+        top, rel = repository(storage)
+        out = _git(top, "status", "--porcelain", "-z", "--untracked-files=all", "--", rel or ".")
+    except GitError:
+        return None
+    found = set()
+    prefix = f"{rel}/" if rel else ""
+    for entry in out.split("\0"):
+        path = entry[3:]
+        if not path.startswith(prefix):
+            continue
+        parts = path[len(prefix) :].split("/")
+        if len(parts) > 3 and parts[1] == _format.RUNS_DIR:
+            found.add((parts[0], parts[2]))
+    return found
+
+
+def _key_metric(summary: dict[str, Any]) -> str:
+    for key in _KEY_METRICS:
+        if key in summary:
+            return f"{key}={summary[key]:.4g}" if isinstance(summary[key], float) else f"{key}={summary[key]}"
+    for key, value in sorted(summary.items()):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+    return ""
+
+
+def _lfs_pattern(path: str) -> str:
+    folder, _, name = path.rpartition("/")
+    ext = name.rsplit(".", 1)[-1] if "." in name else None
+    base = folder.split("/runs/")[0] if "/runs/" in folder else folder
+    return f"{base}/**/*.{ext}" if ext else path
+
+
+def commit_runs(
+    storage: Storage,
+    runs: Sequence[Any],
+    *,
+    message: str | None = None,
+    size_limit: int = DEFAULT_SIZE_LIMIT,
+) -> Committed:
+    """Stage the folders of ``runs`` (RunViews) and make one commit naming them."""
+    running = [r.id for r in runs if r.status == "running"]
+    if running:
+        more = f" (and {len(running) - 1} more)" if len(running) > 1 else ""
+        msg = f"run {running[0]} is still running{more}; commit runs after they end (or name only ended runs)"
+        raise RunStateError(msg)
+    top, rel = repository(storage)
+    prefix = f"{rel}/" if rel else ""
+    folders = [f"{prefix}{_format.run_dir(r.project, r.id)}" for r in runs]
+    result = Committed(commit=None)
+    if not folders:
+        return result
+    ignored = set(
+        _git(top, "ls-files", "--others", "--ignored", "--exclude-standard", "-z", "--", *folders, check=False).split(
+            "\0"
+        )
+    )
+    for folder in folders:
+        for dirpath, _dirs, names in os.walk(os.path.join(top, folder)):
+            for name in names:
+                full = os.path.join(dirpath, name)
+                path = os.path.relpath(full, top).replace(os.sep, "/")
+                size = os.path.getsize(full)
+                if size > size_limit and path not in ignored:
+                    result.large_files.append((path, size))
+    result.lfs_patterns = sorted({_lfs_pattern(p) for p, _ in result.large_files})
+    extras = [f"{prefix}{name}" for name in (_format.ROOT_MARKER, _format.ROOT_GITIGNORE)]
+    extras = [p for p in extras if os.path.exists(os.path.join(top, p))]
+    _git(top, "add", "--", *folders, *extras)
+    staged = _git(top, "diff", "--cached", "--name-only", "-z", "--", *folders, *extras).split("\0")
+    if not any(staged):
+        return result  # everything was committed already
+    title = message or f"ledger: results of {len(runs)} run{'s' if len(runs) != 1 else ''}"
+    lines = [title, "", *(f"{r.id}  {r.name or ''}  {r.group or '-'}  {_key_metric(r.summary)}".rstrip() for r in runs)]
+    _git(top, "commit", "-q", "-m", "\n".join(lines), "--", *folders, *extras)
+    result.commit = _git(top, "rev-parse", "HEAD").strip()
+    result.runs = [r.id for r in runs]
+    return result

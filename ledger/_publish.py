@@ -1,0 +1,224 @@
+"""`ledger publish`: a self-contained results folder for a paper, and reading one over http(s).
+
+OUT holds the selected runs copied as they are (the same format, so ``ledger.open(OUT)``
+works), ``index.json`` listing every run with its manifest and files (so the folder can be
+read over plain HTTP, where listing is impossible), and ``index.html``, a report that opens
+from the file system with no server and no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ledger import _format
+from ledger._errors import CorruptFileError, FormatVersionError
+from ledger._query import _index
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from ledger._storage import Storage
+
+log = logging.getLogger("ledger")
+
+INDEX = "index.json"
+REPORT = "index.html"
+_INDEX_KIND = "ledger-publication"
+
+# What --public leaves out: who ran it and where, and what may hold anything (patches,
+# console output). Fields are dotted manifest keys; names without a dot that are files of a
+# run folder are files. `--strip`/`--keep` change the list.
+PUBLIC_STRIP = (
+    "user",
+    "host.hostname",
+    "host.scheduler",
+    "command.cwd",
+    "command.executable",
+    "git.root",
+    _format.PATCH,
+    _format.OUTPUT,
+)
+_RUN_FILES = frozenset({_format.PATCH, _format.OUTPUT, _format.REQUIREMENTS, _format.SYSTEM, _format.METRICS})
+
+
+@dataclass
+class Published:
+    """What a publish did."""
+
+    out: str
+    copied: list[str] = field(default_factory=list)  # run ids written (new or changed)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # published before, not selected now
+
+
+def strip_list(*, public: bool, strip: Iterable[str] = (), keep: Iterable[str] = ()) -> list[str]:
+    """The fields and files to leave out: the public list (if asked), plus ``strip``, minus ``keep``."""
+    chosen = list(PUBLIC_STRIP) if public else []
+    chosen += [s for s in strip if s not in chosen]
+    kept = set(keep)
+    return [s for s in chosen if s not in kept]
+
+
+def _scrub(value: Any, secrets: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        for secret, placeholder in secrets.items():
+            value = value.replace(secret, placeholder)
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value]
+    return value
+
+
+def _strip_manifest(doc: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    # A stripped user or hostname must not survive elsewhere either (/home/<user>/data in argv).
+    secrets: dict[str, str] = {}
+    if "user" in fields and isinstance(doc.get("user"), str) and len(doc["user"]) > 1:
+        secrets[doc["user"]] = "<user>"
+    hostname = (doc.get("host") or {}).get("hostname")
+    if "host.hostname" in fields and isinstance(hostname, str) and len(hostname) > 1:
+        secrets[hostname] = "<hostname>"
+    out = _scrub(dict(doc), secrets) if secrets else dict(doc)
+    for dotted in fields:
+        head, _, rest = dotted.partition(".")
+        if not rest:
+            if head in out and head not in ("format", "id", "project"):
+                out[head] = None if head != "tags" else []
+            continue
+        section = out.get(head)
+        if isinstance(section, dict) and rest in section:
+            out[head] = {k: v for k, v in section.items() if k != rest}
+    return out
+
+
+def _stripped(name: str, files_out: set[str]) -> bool:
+    """A run file left out, with the segments of a left-out stream (output.3.log)."""
+    if name in files_out:
+        return True
+    for stripped in files_out:
+        stem, _, ext = stripped.partition(".")
+        if _format.segment_number(name, stem, ext) is not None:
+            return True
+    return False
+
+
+def _signature(manifest: bytes, files: Mapping[str, int], fields: Sequence[str]) -> str:
+    h = hashlib.sha256(manifest)
+    h.update(orjson.dumps(sorted(files.items())))
+    h.update(orjson.dumps(list(fields)))
+    return h.hexdigest()[:20]
+
+
+def publish(
+    src: Storage,
+    runs: Iterable[Any],
+    out: Storage,
+    *,
+    strip: Sequence[str] = (),
+) -> Published:
+    """Copy ``runs`` (RunViews of ``src``) into ``out``; write index.json and index.html.
+
+    Runs whose manifest and files did not change since the last publish to ``out`` are not
+    copied again; runs published before but not selected now are removed.
+    """
+    from ledger._report import render_report  # noqa: PLC0415 (only when publishing)
+
+    report = Published(out.url)
+    previous = _previous_entries(out)
+    fields = [s for s in strip if s not in _RUN_FILES]
+    files_out = {s for s in strip if s in _RUN_FILES}
+    entries: list[dict[str, Any]] = []
+    selected: set[tuple[str, str]] = set()
+    for run in runs:
+        folder = _format.run_dir(run.project, run.id)
+        files = {name: size for name, size in src.files_under(folder).items() if not _stripped(name, files_out)}
+        manifest_bytes = src.read_bytes(f"{folder}/{_format.MANIFEST}")
+        signature = _signature(manifest_bytes, files, list(strip))
+        doc = _strip_manifest(run.doc, fields)
+        selected.add((run.project, run.id))
+        old = previous.get((run.project, run.id))
+        if old is not None and old.get("signature") == signature:
+            report.unchanged.append(run.id)
+        else:
+            manifest_out = _format.Manifest.from_dict(doc, src.full(folder)).to_yaml() if fields else manifest_bytes
+            for name in sorted(files):
+                if name == _format.MANIFEST:
+                    continue
+                out.write_atomic(f"{folder}/{name}", src.read_bytes(f"{folder}/{name}"))
+            out.write_atomic(f"{folder}/{_format.MANIFEST}", manifest_out)
+            report.copied.append(run.id)
+        safe, marked = _index._to_json_safe(doc)  # noqa: SLF001 (one JSON encoding of manifests)
+        entries.append(
+            {"project": run.project, "id": run.id, "signature": signature, "manifest": safe, "marked": marked,
+             "files": dict(sorted(files.items()))}
+        )  # fmt: skip
+    for (project, run_id), old in previous.items():
+        if (project, run_id) not in selected:
+            folder = _format.run_dir(project, run_id)
+            for name in old.get("files", {}):
+                out.remove(f"{folder}/{name}")
+            report.removed.append(run_id)
+    out.write_atomic(_format.ROOT_MARKER, _format.root_marker())
+    index = {"kind": _INDEX_KIND, "format": _format.FORMAT_VERSION, "generated": _format.iso(time.time()),
+             "stripped": list(strip), "runs": entries}  # fmt: skip
+    out.write_atomic(INDEX, orjson.dumps(index, option=orjson.OPT_INDENT_2))
+    out.write_atomic(REPORT, render_report(out, entries).encode("utf-8"))
+    return report
+
+
+def _previous_entries(out: Storage) -> dict[tuple[str, str], dict[str, Any]]:
+    try:
+        doc = orjson.loads(out.read_bytes(INDEX))
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("kind") != _INDEX_KIND:
+        return {}
+    return {
+        (e["project"], e["id"]): e
+        for e in doc.get("runs", [])
+        if isinstance(e, dict) and isinstance(e.get("project"), str) and isinstance(e.get("id"), str)
+    }
+
+
+def read_index(storage: Storage) -> list[dict[str, Any]]:
+    """The manifests of a publication, from its index.json; every name in it is checked, so
+    an index cannot point outside the root. Sets the storage's listing for http(s) roots."""
+    where = storage.full(INDEX)
+    try:
+        doc = orjson.loads(storage.read_bytes(INDEX))
+    except orjson.JSONDecodeError as exc:
+        msg = f"{where}: not valid JSON ({exc})"
+        raise CorruptFileError(msg) from exc
+    if not isinstance(doc, dict) or doc.get("kind") != _INDEX_KIND or not isinstance(doc.get("runs"), list):
+        msg = f"{where}: not a ledger publication index (expected kind {_INDEX_KIND!r} and a runs list)"
+        raise CorruptFileError(msg)
+    if doc.get("format") != _format.FORMAT_VERSION:
+        raise FormatVersionError(where, doc.get("format"), _format.FORMAT_VERSION)
+    listing: dict[str, int] = {_format.ROOT_MARKER: 0, INDEX: 0}
+    manifests = []
+    for i, entry in enumerate(doc["runs"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict):
+            msg = f"{where}: runs[{i}] is not a run entry"
+            raise CorruptFileError(msg)
+        folder = _format.run_dir(entry.get("project"), entry.get("id"))  # type: ignore[arg-type]
+        for name, size in entry["files"].items():
+            listing[f"{folder}/{_format.check_relative_file(str(name))}"] = int(size)
+        manifest = entry.get("manifest")
+        if (
+            not isinstance(manifest, dict)
+            or manifest.get("id") != entry["id"]
+            or manifest.get("project") != entry["project"]
+        ):
+            msg = f"{where}: runs[{i}] has no manifest of run {entry.get('id')!r}"
+            raise CorruptFileError(msg)
+        manifests.append(_index._from_json_safe(manifest) if entry.get("marked") else manifest)  # noqa: SLF001
+    if storage.is_http:
+        storage.preset_listing(listing)
+    return manifests

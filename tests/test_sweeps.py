@@ -18,6 +18,7 @@ import yaml
 
 import ledger
 import ledger.sweeps
+from ledger._storage import Storage
 from tests.helpers import REPO
 
 CLI = "from ledger._cli import main; main()"
@@ -54,21 +55,22 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def create(cwd: Path, config: str, *extra: str) -> str:
+def create(cwd: Path, config: str, *extra: str, root: str = "results", env: dict[str, str] | None = None) -> str:
     write(cwd / "sweep.yaml", config)
-    proc = run_cli("sweep", "create", "sweep.yaml", "--root", "results", "--project", "p", *extra, cwd=cwd)
+    proc = run_cli("sweep", "create", "sweep.yaml", "--root", root, "--project", "p", *extra, cwd=cwd, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "ledger agent" in proc.stdout
     return proc.stdout.split()[2]
 
 
-def sweep_runs(root: Path, sweep_id: str) -> list[ledger.RunView]:
+def sweep_runs(root: Path | str, sweep_id: str) -> list[ledger.RunView]:
     return list(ledger.open(root).runs(where={"sweep.id": sweep_id}))
 
 
-def claims(root: Path, sweep_id: str) -> dict[str, dict]:
-    folder = root / "p/sweeps" / sweep_id / "claims"
-    return {f.name: yaml.safe_load(f.read_text()) for f in sorted(folder.iterdir())}
+def claims(root: Path | str, sweep_id: str) -> dict[str, dict]:
+    storage = Storage(str(root))
+    folder = f"p/sweeps/{sweep_id}/claims"
+    return {e.name: yaml.safe_load(storage.read_bytes(f"{folder}/{e.name}")) for e in storage.list_dir(folder)}
 
 
 def quiet(**kwargs):
@@ -90,7 +92,11 @@ with ledger.init("mine", config=args, capture_output=False, system_metrics=False
 
 
 @pytest.mark.slow
-def test_three_agent_processes_cover_a_grid_exactly_once(tmp_path):
+@pytest.mark.parametrize("store", ["local", "s3"])
+def test_three_agent_processes_cover_a_grid_exactly_once(tmp_path, request, store):
+    """On a local folder and on a real S3 server (SeaweedFS): claims are conditional PUTs there."""
+    root = str(tmp_path / "results") if store == "local" else request.getfixturevalue("s3_root")
+    env = _env(**(request.getfixturevalue("s3_server").env if store == "s3" else {}))
     write(tmp_path / "train.py", TRAIN)
     sweep_id = create(
         tmp_path,
@@ -103,21 +109,23 @@ def test_three_agent_processes_cover_a_grid_exactly_once(tmp_path):
           b: {values: [x, y]}
           c: {values: [0.5, 1.5]}
         """,
+        root=root,
+        env=env,
     )
-    agents = [start_cli("agent", sweep_id, "--root", "results", cwd=tmp_path) for _ in range(3)]
+    agents = [start_cli("agent", sweep_id, "--root", root, cwd=tmp_path, env=env) for _ in range(3)]
     for proc in agents:
         with proc:
             _out, err = proc.communicate(timeout=600)
             assert proc.returncode == 0, err
 
-    runs = sweep_runs(tmp_path / "results", sweep_id)
+    runs = sweep_runs(root, sweep_id)
     assert sorted((r.config["a"], r.config["b"], r.config["c"]) for r in runs) == sorted(
         itertools.product([1, 2, 3], ["x", "y"], [0.5, 1.5])
     )
     assert all(r.status == "finished" and r.project == "p" for r in runs)
     assert sorted(r.doc["sweep"]["trial"] for r in runs) == list(range(1, 13))
     assert all(r.doc["sweep"]["fold"] is None for r in runs)
-    made = claims(tmp_path / "results", sweep_id)
+    made = claims(root, sweep_id)
     assert sorted(made, key=int) == [str(n) for n in range(1, 13)]  # one claim per trial, no retries
     for claim in made.values():
         assert claim["outcome"] == "finished"
@@ -127,7 +135,7 @@ def test_three_agent_processes_cover_a_grid_exactly_once(tmp_path):
         assert claim["claimed"]
         (run,) = [r for r in runs if r.id in claim["runs"]]
         assert {k: run.config[k] for k in "abc"} == claim["params"]
-    status = ledger.sweeps.status(sweep_id, root=tmp_path / "results")
+    status = ledger.sweeps.status(sweep_id, root=root)
     assert (status.claimed, status.cap, status.trials) == (12, 12, {"finished": 12})
     assert status.best_value == 4.5
     assert status.best_params == {"a": 3, "b": "x", "c": 1.5}

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 DEFAULT_LEASE_S = 120.0
 _CLAIM_NAME = re.compile(r"(\d+)(?:\.(\d+))?")
-OUTCOMES = ("finished", "failed", "killed", "early_terminated", "crashed", "no_run")
 
 
 def lease_seconds() -> float:

@@ -10,6 +10,7 @@
     best = lg.runs(where="config.lr < 1e-2", order_by="-summary.acc", limit=5)
 
 Everything lands as plain files (YAML manifests, JSON-lines metrics) under a ledger root.
+Hyperparameter sweeps coordinated through that root: ``ledger.sweeps``.
 """
 
 from __future__ import annotations
@@ -89,3 +90,13 @@ def finish(*, status: str = "finished") -> None:
     run = _lifecycle.active()
     if run is not None:
         run.finish(status=status)
+
+
+def __getattr__(name: str) -> Any:
+    # `import ledger` then `ledger.sweeps.agent(...)`: the sweeps package loads on first use.
+    if name == "sweeps":
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module("ledger.sweeps")
+    msg = f"module 'ledger' has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -18,6 +18,7 @@ from ledger._commands.query import (
 )
 from ledger._commands.reproduce import diff_command, reproduce_command
 from ledger._commands.share import commit_command, publish_command
+from ledger._commands.sweeps import agent_command, sweep_group
 from ledger._commands.verify import verify_command
 from ledger._commands.view import view_command
 from ledger._errors import LedgerError
@@ -33,7 +34,7 @@ def cli() -> None:
 for command in (
     ls_command, show_command, history_command, stats_command, export_command, plot_command, verify_command,
     compact_command, recover_command, du_command, reproduce_command, diff_command, commit_command,
-    publish_command, view_command, import_command,
+    publish_command, view_command, import_command, sweep_group, agent_command,
 ):  # fmt: skip
     cli.add_command(command)
 

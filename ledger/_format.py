@@ -29,6 +29,9 @@ CACHE_DIR = ".cache"
 RUNS_DIR = "runs"
 SWEEPS_DIR = "sweeps"
 SWEEP_CONFIG = "sweep.yaml"
+SWEEP_CLAIMS = "claims"  # claims/<n> per trial, claims/<n>.<k> for its k-th reclaim
+SWEEP_AGENTS = "agents"  # agents/<agent-id>.yaml: an agent's heartbeat
+SWEEP_STOP = "stop.yaml"  # made by `ledger sweep stop`: no new claims
 MANIFEST = "run.yaml"
 METRICS = "metrics.jsonl"
 SYSTEM = "system.jsonl"
@@ -235,6 +238,7 @@ class Manifest:
     error: str | None = None
     # Runs made by `ledger import`: {kind, id, source} of the run they were copied from.
     imported_from: dict[str, Any] | None = None
+    stop_reason: str | None = None  # set by a sweep agent: early_terminated, lease_expired
     # Keys this version does not know (written by a newer 1.x writer or by hand): kept as is.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -245,7 +249,9 @@ class Manifest:
             value = getattr(self, f)
             if f in ("config", "summary"):
                 value = sorted_tree(value)
-            elif (f in ("error", "imported_from") and value is None) or (f in ("links", "attach") and not value):
+            elif (f in ("error", "imported_from", "stop_reason") and value is None) or (
+                f in ("links", "attach") and not value
+            ):
                 continue  # written only when there is something to say
             doc[f] = value
         for k, v in self.extra.items():

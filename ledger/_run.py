@@ -830,9 +830,14 @@ def init(  # noqa: PLR0913
     capture = _Capture(output=bool(capture_output), system_interval=_system_interval(system_metrics))
     heartbeat_s = _env_float("LEDGER_HEARTBEAT_INTERVAL", _format.DEFAULT_HEARTBEAT_S)
     cfg = normalize_config(config)
+    sweep = None
+    if resume is None and "LEDGER_SWEEP_ID" in os.environ:  # a trial started by a sweep agent
+        from ledger.sweeps._join import join_sweep  # noqa: PLC0415 (only sweep trials need it)
+
+        root, project, cfg, group, sweep = join_sweep(root, project, cfg, group)
     meta = _Meta(
         name=name, group=group, job_type=job_type, tags=_check_tags(tags), notes=notes, parent=parent,
-        links=_check_links(parent, links),
+        links=_check_links(parent, links), sweep=sweep,
     )  # fmt: skip
     storage = _open_root(root, storage_options)
     if flush_interval is None:
@@ -881,6 +886,7 @@ class _Meta:
     notes: str | None
     parent: str | None = None
     links: dict[str, str] | None = None
+    sweep: dict[str, Any] | None = None
 
 
 @dataclass
@@ -940,6 +946,7 @@ def _create(
         reproduces=reproduces,
         parent=meta.parent,
         links=meta.links or {},
+        sweep=meta.sweep,
     )
     claim_new_run(storage, manifest, timing.now, named=meta.name is not None)
     _write_capture_files(storage, manifest, code.patch)

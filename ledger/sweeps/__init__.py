@@ -1,0 +1,117 @@
+"""Hyperparameter sweeps coordinated through the ledger folder: no server.
+
+    import ledger.sweeps
+
+    sweep_id = ledger.sweeps.create("sweep.yaml", root="results")   # or a dict
+    ledger.sweeps.agent(sweep_id, function=train, count=20, root="results")
+
+A sweep config is the common subset of the W&B sweep schema (``method: grid | random |
+bayes``, ``metric``, ``parameters``, ``early_terminate: {type: hyperband}``, ``run_cap``,
+``program``, ``command``) plus ``cv: {folds: K}``. Agents on any number of machines that
+share the root claim trials by exclusive-creating ``claims/<n>`` in the sweep's folder and
+rebuild the search state from the runs in the tree. See docs/format.md, "Sweeps".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ledger.sweeps._agent import Agent
+from ledger.sweeps._errors import SweepConfigError, SweepNotFoundError
+from ledger.sweeps._status import SweepStatus, sweep_status
+from ledger.sweeps._sweep import Sweep, create_sweep, existing_root, find_sweep, load_config_file, open_root
+
+if TYPE_CHECKING:
+    import os
+
+__all__ = [
+    "SweepConfigError",
+    "SweepNotFoundError",
+    "SweepStatus",
+    "agent",
+    "create",
+    "status",
+    "stop",
+]
+
+
+def _existing(
+    sweep_id: str,
+    root: str | os.PathLike[str] | None,
+    project: str | None,
+    storage_options: Mapping[str, Any] | None,
+) -> Sweep:
+    return find_sweep(existing_root(root, storage_options), sweep_id, project, storage_options)
+
+
+def create(
+    config: Mapping[str, Any] | str | os.PathLike[str],
+    *,
+    root: str | os.PathLike[str] | None = None,
+    project: str | None = None,
+    name: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> str:
+    """Create a sweep and return its id.
+
+    Args:
+        config: the sweep config, a mapping or the path of a YAML file. It is checked whole
+            first: an unsupported key or a malformed value raises :class:`SweepConfigError`
+            naming the key, and nothing is written.
+        root: the ledger root (default ``$LEDGER_ROOT``, else ``results/`` at the top of the
+            git repository, else ``./results``).
+        project: the project (default: the config's ``project`` key, else the repository's name).
+        name: the sweep's name (default: the config's ``name`` key, else its id).
+        storage_options: passed to fsspec for remote roots.
+    """
+    if isinstance(config, Mapping):
+        doc, where = dict(config), "sweep config"
+    else:
+        doc, where = load_config_file(config)
+    storage = open_root(root, storage_options)
+    return create_sweep(storage, doc, where=where, project=project, name=name, storage_options=storage_options).id
+
+
+def agent(
+    sweep_id: str,
+    function: Callable[[], object] | None = None,
+    *,
+    count: int | None = None,
+    root: str | os.PathLike[str] | None = None,
+    project: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Claim and run trials of a sweep, one after another, until ``count`` trials ran, the
+    sweep is stopped, its target is reached, or nothing is left to claim.
+
+    With ``function``, each trial calls ``function()`` in this process (for notebooks): the
+    ``ledger.init()`` inside it joins the trial, and ``run.config`` holds its parameters.
+    Without, each trial runs the sweep's ``program``/``command`` as a subprocess.
+    Prints a progress line per trial (trial n of the cap, best so far) to stderr.
+    """
+    sweep = _existing(sweep_id, root, project, storage_options)
+    Agent(sweep, function=function, count=count).run()
+
+
+def stop(
+    sweep_id: str,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    project: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> bool:
+    """Stop a sweep: agents claim no new trials; running trials finish. False if it was
+    already stopped."""
+    return _existing(sweep_id, root, project, storage_options).files.stop()
+
+
+def status(
+    sweep_id: str,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    project: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> SweepStatus:
+    """Trials by status, the best trial with its parameters, the running agents."""
+    return sweep_status(_existing(sweep_id, root, project, storage_options))

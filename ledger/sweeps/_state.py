@@ -1,0 +1,117 @@
+"""The state of a sweep, rebuilt from the runs in the tree (read through the query index).
+
+Every agent reads the same runs, so agents on different machines share one search
+without sharing memory. A trial's runs are those whose manifest has ``sweep.id`` and
+``sweep.trial``; per fold the latest run counts (a reclaimed trial's new run supersedes
+the crashed one).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ledger._query._ledger import open_ledger
+from ledger.sweeps._search import Flat, Observation, constants, observed_params
+
+if TYPE_CHECKING:
+    from ledger._query._ledger import RunView
+    from ledger.sweeps._sweep import Sweep
+
+FINAL = ("finished", "failed", "killed")
+
+
+@dataclass
+class Trial:
+    """One trial as the runs show it."""
+
+    n: int
+    runs: dict[int | None, RunView] = field(default_factory=dict)  # fold (None without cv) -> latest run
+    status: str = "incomplete"  # running, finished, failed, killed, early_terminated, crashed, incomplete
+    objective: float | None = None  # the metric (mean over folds)
+    spread: float | None = None  # its standard deviation over folds (cv)
+    params: Flat = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        """Nothing more will happen to it: it finished, failed or was stopped."""
+        return self.status in ("finished", "failed", "killed", "early_terminated")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _judge(trial: Trial, folds: int, metric: str | None) -> None:
+    runs = list(trial.runs.values())
+    statuses = [r.status for r in runs]
+    if "running" in statuses:
+        trial.status = "running"
+    elif "failed" in statuses:
+        trial.status = "failed"
+    elif "killed" in statuses:
+        early = any(r.doc.get("stop_reason") == "early_terminated" for r in runs)
+        trial.status = "early_terminated" if early else "killed"
+    elif "crashed" in statuses:
+        trial.status = "crashed"
+    elif len(runs) < folds:
+        trial.status = "incomplete"
+    else:
+        trial.status = "finished"
+        values = [_number(r.summary.get(metric)) for r in runs] if metric else []
+        numbers = [v for v in values if v is not None]
+        if metric and numbers and len(numbers) == len(values):
+            trial.objective = statistics.fmean(numbers)
+            trial.spread = statistics.stdev(numbers) if len(numbers) > 1 else None
+
+
+def read_trials(sweep: Sweep) -> dict[int, Trial]:
+    """Every trial that has at least one run, by trial number."""
+    lg = open_ledger(sweep.storage.url, storage_options=sweep.storage_options)
+    runs = lg.runs(sweep.project, where={"sweep.id": sweep.id}, order_by="created")
+    config = sweep.config
+    trials: dict[int, Trial] = {}
+    for run in runs:
+        block = run.doc.get("sweep") or {}
+        n, fold = block.get("trial"), block.get("fold")
+        if not isinstance(n, int) or isinstance(n, bool):
+            continue
+        trial = trials.setdefault(n, Trial(n))
+        trial.runs[fold if isinstance(fold, int) else None] = run  # later runs replace earlier ones
+    metric = config.metric.name if config.metric else None
+    for trial in trials.values():
+        _judge(trial, config.folds or 1, metric)
+        first = next(iter(trial.runs.values()))
+        trial.params = dict(sorted({**constants(config), **observed_params(config, first.config)}.items()))
+    return trials
+
+
+def best_trial(sweep: Sweep, trials: dict[int, Trial]) -> Trial | None:
+    """The finished trial with the best objective (the lowest number on ties)."""
+    metric = sweep.config.metric
+    if metric is None:
+        return None
+    best: Trial | None = None
+    best_value = math.nan
+    for n in sorted(trials):
+        value = trials[n].objective
+        if value is not None and (best is None or metric.better(value, best_value)):
+            best, best_value = trials[n], value
+    return best
+
+
+def observations(trials: dict[int, Trial]) -> list[Observation]:
+    """What bayes is told: objectives of finished trials, None (worst) for failed, killed,
+    crashed or metric-less ones, and running ones as pending."""
+    out = []
+    for n in sorted(trials):
+        t = trials[n]
+        if t.status == "running":
+            out.append(Observation(t.params, None, pending=True))
+        elif t.status != "incomplete":
+            out.append(Observation(t.params, t.objective))
+    return out

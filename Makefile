@@ -16,16 +16,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $@ $(VENV)/.installed $(VENV)/.installed-viewer
-
-$(VENV)/.installed-viewer: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[viewer]'
 	touch $@ $(VENV)/.installed
 
-## make demo: log the example project into example_project/results, list it, open the viewer
-demo: $(VENV)/.installed-viewer
-	$(BIN)/python example_project/quickstart.py
-	$(BIN)/ledger ls --root example_project/results
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[viewer,example,sweeps]'
+	touch $@ $(VENV)/.installed
+
+## make demo: train the example project (scikit-learn, PyTorch, a cross-validated sweep) into
+## example_project/results, list the runs, and open the viewer on them
+demo: $(VENV)/.installed-demo
+	$(BIN)/python example_project/run_all.py
+	$(BIN)/ledger ls --root example_project/results --project digits --columns name,group,job_type,status,summary.val/acc
 	$(BIN)/ledger view example_project/results
 
 ## make test: lint, type-check and run the whole test suite

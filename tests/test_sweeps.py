@@ -522,12 +522,15 @@ def test_the_example_project_sweep_runs(tmp_path):
     assert agent.returncode == 0, agent.stderr
     assert "trial 2 of 12" in agent.stderr
     runs = sweep_runs(tmp_path / "results", sweep_id)
-    assert {r.project for r in runs} == {"quickstart"}
-    assert {r.group for r in runs} == {"lr-momentum-trial-1", "lr-momentum-trial-2"}
-    assert all(r.config["fold"] == r.doc["sweep"]["fold"] and r.config["epochs"] == 30 for r in runs)
+    assert {r.project for r in runs} == {"digits"}
+    assert {r.group for r in runs} == {"mlp-lr-width-trial-1", "mlp-lr-width-trial-2"}
+    assert sorted(r.config["fold"] for r in runs) == [0, 0, 1, 1, 2, 2]
+    assert all(r.config["fold"] == r.doc["sweep"]["fold"] and r.config["epochs"] == 10 for r in runs)
+    assert all(r.config["width"] in (16, 32, 64, 128) and 0.005 <= r.config["lr"] <= 0.5 for r in runs)
+    assert all("val/loss" in r.summary for r in runs)
     status = ledger.sweeps.status(sweep_id, root=root)
     assert status.claimed == 2
-    default_root = REPO / "example_project/results"  # where train.py logs when run alone
+    default_root = REPO / "example_project/results"  # where train_torch.py logs when run alone
     if (default_root / "ledger.yaml").exists():
         assert not sweep_runs(default_root, sweep_id)
 

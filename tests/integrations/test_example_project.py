@@ -45,7 +45,7 @@ def example_results(tmp_path_factory):
 
 def test_run_all_writes_the_complete_example(example_results):
     where, stdout = example_results
-    assert "15 runs in" in stdout
+    assert "21 runs in" in stdout
     lg = ledger.open(where / "results", cache=False)
     assert lg.skipped == []
     runs = lg.runs(project="digits")
@@ -58,8 +58,13 @@ def test_run_all_writes_the_complete_example(example_results):
         ("random-forest", "train"): 3,
         ("random-forest", "eval"): 3,
         ("mlp", "train"): 3,
+        ("mlp-lr-width-trial-1", "train"): 3,  # the example sweep: 2 trials x 3 folds
+        ("mlp-lr-width-trial-2", "train"): 3,
     }
-    assert {r.status for r in runs} == {"finished"}
+    (sweep,) = lg.sweeps("digits")
+    assert sorted(r.config["fold"] for r in sweep.runs) == [0, 0, 1, 1, 2, 2]
+    assert {r.status for r in runs if r.doc.get("sweep") is None} == {"finished"}
+    assert {r.status for r in sweep.runs} <= {"finished", "killed"}  # hyperband may stop a trial
     assert all(r.duration_s > 0 for r in runs)
 
 
@@ -107,7 +112,9 @@ def test_the_notebook_answers_its_questions(example_results, run_notebook, tmp_p
     shutil.copy(EXAMPLE / "explore.ipynb", where / "explore.ipynb")
     nb = run_notebook(where / "explore.ipynb", where)
     texts = [cell_text(c) for c in nb.cells if c.cell_type == "code"]
-    assert texts[0].strip() == "15 runs in groups ['logreg', 'mlp', 'random-forest']"
+    assert texts[0].strip() == (
+        "21 runs in groups ['logreg', 'mlp', 'mlp-lr-width-trial-1', 'mlp-lr-width-trial-2', 'random-forest']"
+    )
     hours = texts[2]
     assert all(group in hours for group in ("logreg", "mlp", "random-forest"))
     assert "cost_usd_at_2_per_hour" in hours

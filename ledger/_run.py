@@ -959,22 +959,33 @@ def _create(
     )
 
 
-def claim_new_run(storage: Storage, manifest: Manifest, t: float, *, named: bool) -> None:
-    """Give ``manifest`` a new id made from time ``t`` (and the default name, unless
-    ``named``) and create its run.yaml. Ids are random, but 8 processes starting in the same
-    second could still meet: the exclusive create of run.yaml decides, and the loser draws again."""
+def claim_id(storage: Storage, t: float, make: Callable[[str], tuple[str, bytes]], what: str = "run") -> str:
+    """A new id made from time ``t`` whose file ``make(id)`` -> (path, content) this call
+    created. Ids are random, but 8 processes starting in the same second could still meet:
+    the exclusive create decides, and the loser draws again."""
     for _attempt in range(20):
-        manifest.id = _format.new_run_id(t)
-        if not named:
-            manifest.name = _format.default_run_name(manifest.id)
-        path = f"{_format.run_dir(manifest.project, manifest.id)}/{_format.MANIFEST}"
+        new_id = _format.new_run_id(t)
+        path, data = make(new_id)
         try:
-            retrying(lambda: storage.create_exclusive(path, manifest.to_yaml()))  # noqa: B023
+            retrying(lambda: storage.create_exclusive(path, data))  # noqa: B023
         except FileExistsError:
             continue
-        return
-    msg = "could not find a free run id after 20 attempts"  # pragma: no cover (20 collisions of 24 random bits)
+        return new_id
+    msg = f"could not find a free {what} id after 20 attempts"  # pragma: no cover (20 collisions of 24 random bits)
     raise InvalidNameError(msg)  # pragma: no cover
+
+
+def claim_new_run(storage: Storage, manifest: Manifest, t: float, *, named: bool) -> None:
+    """Give ``manifest`` a new id made from time ``t`` (and the default name, unless
+    ``named``) and create its run.yaml."""
+
+    def make(run_id: str) -> tuple[str, bytes]:
+        manifest.id = run_id
+        if not named:
+            manifest.name = _format.default_run_name(run_id)
+        return f"{_format.run_dir(manifest.project, run_id)}/{_format.MANIFEST}", manifest.to_yaml()
+
+    claim_id(storage, t, make)
 
 
 def _write_capture_files(storage: Storage, manifest: Manifest, patch: bytes) -> None:

@@ -11,7 +11,7 @@ import yaml
 
 from ledger import _format
 from ledger._errors import CorruptFileError
-from ledger._run import _default_project, _open_root, default_root
+from ledger._run import _default_project, _open_root, claim_id, default_root
 from ledger._storage import Storage, retrying
 from ledger.sweeps._claims import SweepFiles
 from ledger.sweeps._config import SweepConfig, parse_config
@@ -113,18 +113,9 @@ def create_sweep(
     except yaml.YAMLError as exc:
         msg = f"{where}: the config holds values that are not plain YAML data ({exc})"
         raise SweepConfigError(msg) from None
-    now = time.time()
-    for _attempt in range(20):
-        sweep_id = _format.new_run_id(now)
-        path = f"{_format.sweep_dir(project, sweep_id)}/{_format.SWEEP_CONFIG}"
-        try:
-            retrying(lambda: storage.create_exclusive(path, data))  # noqa: B023
-            break
-        except FileExistsError:
-            continue
-    else:  # pragma: no cover (20 collisions of 24 random bits)
-        msg = "could not find a free sweep id after 20 attempts"
-        raise SweepConfigError(msg)
+    sweep_id = claim_id(
+        storage, time.time(), lambda sid: (f"{_format.sweep_dir(project, sid)}/{_format.SWEEP_CONFIG}", data), "sweep"
+    )
     return Sweep(storage, storage_options, project, sweep_id, config)
 
 

@@ -31,11 +31,11 @@ import ledger
 import ledger.sweeps
 from ledger import _format
 from ledger._capture import capture_host
+from ledger._root import open_root
 from ledger.sweeps._agent import Agent
 from ledger.sweeps._claims import Claim, SweepFiles
 from ledger.sweeps._search import grid_point, nest, random_point
 from ledger.sweeps._sweep import find_sweep
-from ledger.sweeps._sweep import open_root as open_storage
 
 PARAMETERS = {
     "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
@@ -51,7 +51,7 @@ def make_sweep(root: Path, method: str, n: int, seed: int = 0) -> str:
     parameters = GRID if method == "grid" else PARAMETERS
     config = {"method": method, "metric": {"name": "loss", "goal": "minimize"}, "parameters": parameters}
     sweep_id = ledger.sweeps.create(config, root=root, project="bench")
-    sweep = find_sweep(open_storage(root, None), sweep_id, "bench")
+    sweep = find_sweep(open_root(root), sweep_id, "bench")
     files = SweepFiles(sweep.storage, "bench", sweep_id)
     rng = random.Random(seed)
     host = capture_host()
@@ -105,7 +105,7 @@ def claim(root: Path, sweep_id: str) -> float:
     """Seconds from starting an agent to the call of its trial's function."""
     started: list[float] = []
     t = time.perf_counter()
-    sweep = find_sweep(open_storage(root, None), sweep_id, "bench")
+    sweep = find_sweep(open_root(root), sweep_id, "bench")
     agent = Agent(sweep, function=lambda: started.append(time.perf_counter()), count=1, out=io.StringIO())
     agent.run()
     return started[0] - t

@@ -23,21 +23,24 @@ from ledger._errors import (
     FormatVersionError,
     InvalidNameError,
     LedgerError,
+    LedgerNotFoundError,
     LedgerWarning,
     RunNotFoundError,
     RunStateError,
+    SettingError,
     StorageError,
 )
 from ledger._media import Histogram, Image, Table
+from ledger._query import Band, Ledger, RunSet, RunView, Series
+from ledger._query import open_ledger as open  # noqa: A004 (ledger.open is the documented name)
 from ledger._query._filter import FilterError
-from ledger._query._ledger import Ledger, RunSet, RunView
-from ledger._query._ledger import open_ledger as open  # noqa: A004 (ledger.open is the documented name)
 from ledger._run import Config, Run, Summary, init
 from ledger._watch import Watcher, watch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Band",
     "Config",
     "CorruptFileError",
     "FilterError",
@@ -47,12 +50,15 @@ __all__ = [
     "InvalidNameError",
     "Ledger",
     "LedgerError",
+    "LedgerNotFoundError",
     "LedgerWarning",
     "Run",
     "RunNotFoundError",
     "RunSet",
     "RunStateError",
     "RunView",
+    "Series",
+    "SettingError",
     "StorageError",
     "Summary",
     "Table",

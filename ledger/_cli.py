@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -25,7 +26,24 @@ from ledger._errors import LedgerError
 from ledger._query._filter import FilterError
 
 
-@click.group()
+class _BadUsage(click.ClickException):
+    exit_code = 2
+
+
+class _Group(click.Group):
+    """The command group: errors ledger raises on purpose become one-line messages (exit 2
+    for a filter that does not parse, which is bad usage; exit 1 for the others)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FilterError as exc:
+            raise _BadUsage(str(exc)) from exc
+        except LedgerError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group)
 @click.version_option(package_name="experiment-ledger")
 def cli() -> None:
     """experiment-ledger: runs as plain files, no server."""
@@ -50,10 +68,4 @@ def main() -> None:
         sys.exit(2)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(1)
-    except FilterError as exc:  # bad usage: the message points at the place
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
-    except LedgerError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(exc.exit_code)

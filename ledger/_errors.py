@@ -6,9 +6,11 @@ Hierarchy::
      +-- FormatVersionError (ValueError) a file written in a format this version cannot read
      +-- CorruptFileError (ValueError)   a file that is not what the format says it is
      +-- InvalidNameError (ValueError)   a project, run id or file name that cannot become a path
-     +-- RunNotFoundError (LookupError)  no run with that id under the root
+     +-- LedgerNotFoundError (LookupError) no ledger (no ledger.yaml) at the root given
+ +-- RunNotFoundError (LookupError)  no run with that id under the root
      +-- RunStateError (RuntimeError)    an operation the run's state does not allow
      +-- StorageError (OSError)          storage failed and retrying did not help
+ +-- SettingError (ValueError)       a LEDGER_* environment variable holds an unusable value
 
 Programmer errors in ``run.log`` (a string value, a decreasing step) raise the builtin
 ``TypeError`` / ``ValueError`` at once, as Python code expects.
@@ -43,6 +45,10 @@ class InvalidNameError(LedgerError, ValueError):
     """A name that becomes part of a path (project, run id, saved file) is not allowed."""
 
 
+class LedgerNotFoundError(LedgerError, LookupError):
+    """No ledger at the root given: it has no ``ledger.yaml``."""
+
+
 class RunNotFoundError(LedgerError, LookupError):
     """No run with the given id (or id prefix) exists under the root."""
 
@@ -53,6 +59,10 @@ class RunStateError(LedgerError, RuntimeError):
 
 class StorageError(LedgerError, OSError):
     """Storage kept failing after retries; the message says what was not written and where it is."""
+
+
+class SettingError(LedgerError, ValueError):
+    """A ``LEDGER_*`` environment variable holds a value ledger cannot use."""
 
 
 class LedgerWarning(UserWarning):

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format
-from ledger._capture import find_git_top
 from ledger._errors import LedgerError, RunStateError
+from ledger._root import find_git_top
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,17 +53,18 @@ def _git(top: str, *args: str, check: bool = True) -> str:
 
 def repository(storage: Storage) -> tuple[str, str]:
     """(repository top, the root's path inside it, '' if the root is the top)."""
-    if not storage.is_local:
+    root = storage.local_path()
+    if root is None:
         msg = f"ledger commit works on a local root inside a git repository, not on {storage.url}"
         raise GitError(msg)
-    top = find_git_top(storage.root)
+    top = find_git_top(root)
     if top is None:
         msg = (
-            f"the ledger root {storage.root} is not inside a git repository; run `git init` in it "
+            f"the ledger root {root} is not inside a git repository; run `git init` in it "
             f"(a results repository) or in the code's folder above it"
         )
         raise GitError(msg)
-    rel = os.path.relpath(storage.root, top).replace(os.sep, "/")
+    rel = os.path.relpath(root, top).replace(os.sep, "/")
     return top, "" if rel == "." else rel
 
 

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,7 +51,13 @@ def active() -> Run | None:
 
 
 def status_for(exc: BaseException) -> str:
+    """How an exception ends a run: Ctrl-C is ``killed``, anything else ``failed``."""
     return "killed" if isinstance(exc, KeyboardInterrupt) else "failed"
+
+
+def format_error(exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> str:
+    """The traceback a failed run records in its manifest's ``error``."""
+    return "".join(traceback.format_exception(exc_type, exc, tb)).rstrip("\n")
 
 
 def _finish_all(status: str, error: str | None = None) -> None:
@@ -64,8 +71,6 @@ def _finish_all(status: str, error: str | None = None) -> None:
 
 
 def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-    from ledger._run import format_error  # noqa: PLC0415
-
     _finish_all(status_for(exc), format_error(exc_type, exc, tb))
     (_prev_excepthook or sys.__excepthook__)(exc_type, exc, tb)
 

@@ -14,11 +14,12 @@ import io
 import logging
 import math
 import os
-import re
 import struct
 import zlib
 from dataclasses import dataclass
 from typing import Any
+
+from ledger import _format
 
 log = logging.getLogger("ledger")
 
@@ -26,13 +27,6 @@ MAX_PIXELS = 4096 * 4096  # larger images are downscaled, with a warning
 MAX_TABLE_ROWS = 1_000_000
 MAX_BINS = 10_000
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._/-]+")
-
-
-def media_key_path(key: str) -> str:
-    """A metric name as a folder under media/ ('val/samples' stays nested; odd characters become '_')."""
-    parts = [p for p in _UNSAFE.sub("_", key).split("/") if p not in ("", ".", "..")]
-    return "/".join(parts) or "_"
 
 
 # ---- images ------------------------------------------------------------------------------------
@@ -155,7 +149,7 @@ class Image:
         return self._png
 
     def ref(self, path: str) -> dict[str, Any]:
-        out: dict[str, Any] = {"_type": "image", "path": path, "width": self.width, "height": self.height}
+        out: dict[str, Any] = {_format.TYPE_KEY: "image", "path": path, "width": self.width, "height": self.height}
         if self.caption is not None:
             out["caption"] = self.caption
         return out
@@ -201,7 +195,7 @@ class Table:
         return buf.getvalue().encode("utf-8")
 
     def ref(self, path: str) -> dict[str, Any]:
-        return {"_type": "table", "path": path, "rows": len(self.rows), "columns": list(self.columns)}
+        return {_format.TYPE_KEY: "table", "path": path, "rows": len(self.rows), "columns": list(self.columns)}
 
 
 # ---- histograms --------------------------------------------------------------------------------
@@ -234,10 +228,18 @@ class Histogram:
         self.edges = [lo + i * step for i in range(bins)] + [hi]
 
     def ref(self) -> dict[str, Any]:
-        return {"_type": "histogram", "edges": self.edges, "counts": self.counts}
+        return {_format.TYPE_KEY: "histogram", "edges": self.edges, "counts": self.counts}
 
 
 MEDIA_TYPES = (Image, Table, Histogram)
+
+
+def is_media_value(value: Any) -> bool:
+    """Whether a value given to ``log()`` is media: an Image, Table or Histogram, or a
+    non-empty list of Images."""
+    if isinstance(value, MEDIA_TYPES):
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, Image) for v in value)
 
 
 # ---- reading back ------------------------------------------------------------------------------

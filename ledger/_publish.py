@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ledger import _format
-from ledger._errors import CorruptFileError, FormatVersionError
-from ledger._query import _index
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -27,25 +25,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ledger")
 
-INDEX = "index.json"
-REPORT = "index.html"
-_INDEX_KIND = "ledger-publication"
+INDEX = _format.PUBLICATION_INDEX
+REPORT = _format.PUBLICATION_REPORT
 
-# What --public leaves out: who ran it and where, and what may hold anything (patches,
-# console output). Fields are dotted manifest keys; names without a dot that are files of a
-# run folder are files. `--strip`/`--keep` change the list.
-PUBLIC_STRIP = (
-    "user",
-    "host.hostname",
-    "host.scheduler",
-    "command.cwd",
-    "command.executable",
-    "git.root",
-    "imported_from.source",
-    _format.PATCH,
-    _format.OUTPUT,
-)
-_RUN_FILES = frozenset({_format.PATCH, _format.OUTPUT, _format.REQUIREMENTS, _format.SYSTEM, _format.METRICS})
+# Names of --strip/--keep that are run files (the others are dotted manifest fields).
+_RUN_FILES = frozenset([f.name for f in _format.RUN_FILES] + [s.file for s in _format.STREAMS])
 
 
 @dataclass
@@ -59,8 +43,9 @@ class Published:
 
 
 def strip_list(*, public: bool, strip: Iterable[str] = (), keep: Iterable[str] = ()) -> list[str]:
-    """The fields and files to leave out: the public list (if asked), plus ``strip``, minus ``keep``."""
-    chosen = list(PUBLIC_STRIP) if public else []
+    """The fields and files to leave out: the public list (the format's non-public fields and
+    files, if asked), plus ``strip``, minus ``keep``."""
+    chosen = list(_format.PUBLIC_STRIP) if public else []
     chosen += [s for s in strip if s not in chosen]
     kept = set(keep)
     return [s for s in chosen if s not in kept]
@@ -103,11 +88,10 @@ def _stripped(name: str, files_out: set[str]) -> bool:
     """A run file left out, with the segments of a left-out stream (output.3.log)."""
     if name in files_out:
         return True
-    for stripped in files_out:
-        stem, _, ext = stripped.partition(".")
-        if _format.segment_number(name, stem, ext) is not None:
-            return True
-    return False
+    return any(
+        stream.file in files_out and _format.segment_number(name, stream.stem, stream.ext) is not None
+        for stream in _format.STREAMS
+    )
 
 
 def _signature(manifest: bytes, files: Mapping[str, int], fields: Sequence[str]) -> str:
@@ -155,7 +139,7 @@ def publish(
                 out.write_atomic(f"{folder}/{name}", src.read_bytes(f"{folder}/{name}"))
             out.write_atomic(f"{folder}/{_format.MANIFEST}", manifest_out)
             report.copied.append(run.id)
-        safe, marked = _index._to_json_safe(doc)  # noqa: SLF001 (one JSON encoding of manifests)
+        safe, marked = _format.manifest_to_json(doc)
         entries.append(
             {"project": run.project, "id": run.id, "signature": signature, "manifest": safe, "marked": marked,
              "files": dict(sorted(files.items()))}
@@ -167,7 +151,7 @@ def publish(
                 out.remove(f"{folder}/{name}")
             report.removed.append(run_id)
     out.write_atomic(_format.ROOT_MARKER, _format.root_marker())
-    index = {"kind": _INDEX_KIND, "format": _format.FORMAT_VERSION, "generated": _format.iso(time.time()),
+    index = {"kind": _format.PUBLICATION_KIND, "format": _format.FORMAT_VERSION, "generated": _format.iso(time.time()),
              "stripped": list(strip), "runs": entries}  # fmt: skip
     out.write_atomic(INDEX, orjson.dumps(index, option=orjson.OPT_INDENT_2))
     out.write_atomic(REPORT, render_report(out, entries).encode("utf-8"))
@@ -179,47 +163,10 @@ def _previous_entries(out: Storage) -> dict[tuple[str, str], dict[str, Any]]:
         doc = orjson.loads(out.read_bytes(INDEX))
     except (FileNotFoundError, orjson.JSONDecodeError):
         return {}
-    if not isinstance(doc, dict) or doc.get("kind") != _INDEX_KIND:
+    if not isinstance(doc, dict) or doc.get("kind") != _format.PUBLICATION_KIND:
         return {}
     return {
         (e["project"], e["id"]): e
         for e in doc.get("runs", [])
         if isinstance(e, dict) and isinstance(e.get("project"), str) and isinstance(e.get("id"), str)
     }
-
-
-def read_index(storage: Storage) -> list[dict[str, Any]]:
-    """The manifests of a publication, from its index.json; every name in it is checked, so
-    an index cannot point outside the root. Sets the storage's listing for http(s) roots."""
-    where = storage.full(INDEX)
-    try:
-        doc = orjson.loads(storage.read_bytes(INDEX))
-    except orjson.JSONDecodeError as exc:
-        msg = f"{where}: not valid JSON ({exc})"
-        raise CorruptFileError(msg) from exc
-    if not isinstance(doc, dict) or doc.get("kind") != _INDEX_KIND or not isinstance(doc.get("runs"), list):
-        msg = f"{where}: not a ledger publication index (expected kind {_INDEX_KIND!r} and a runs list)"
-        raise CorruptFileError(msg)
-    if doc.get("format") != _format.FORMAT_VERSION:
-        raise FormatVersionError(where, doc.get("format"), _format.FORMAT_VERSION)
-    listing: dict[str, int] = {_format.ROOT_MARKER: 0, INDEX: 0}
-    manifests = []
-    for i, entry in enumerate(doc["runs"]):
-        if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict):
-            msg = f"{where}: runs[{i}] is not a run entry"
-            raise CorruptFileError(msg)
-        folder = _format.run_dir(entry.get("project"), entry.get("id"))  # type: ignore[arg-type]
-        for name, size in entry["files"].items():
-            listing[f"{folder}/{_format.check_relative_file(str(name))}"] = int(size)
-        manifest = entry.get("manifest")
-        if (
-            not isinstance(manifest, dict)
-            or manifest.get("id") != entry["id"]
-            or manifest.get("project") != entry["project"]
-        ):
-            msg = f"{where}: runs[{i}] has no manifest of run {entry.get('id')!r}"
-            raise CorruptFileError(msg)
-        manifests.append(_index._from_json_safe(manifest) if entry.get("marked") else manifest)  # noqa: SLF001
-    if storage.is_http:
-        storage.preset_listing(listing)
-    return manifests

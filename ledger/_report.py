@@ -7,13 +7,13 @@ user text goes through html.escape.
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections import Counter
 from html import escape
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
-from ledger import _format, _reader
+from ledger import _format
+from ledger._query import Band, RunSet, RunView, describe, finite_number
 
 if TYPE_CHECKING:
     from ledger._storage import Storage
@@ -43,37 +43,33 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _mean_std(values: list[float]) -> str:
-    if not values:
+def _mean_std(values: list[Any]) -> str:
+    stat = describe(values)
+    if stat.mean is None:
         return "&ndash;"
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.4g} &plusmn; {std:.2g}"
+    if stat.std is None:  # a single value has no spread
+        return f"{stat.mean:.4g}"
+    return f"{stat.mean:.4g} &plusmn; {stat.std:.2g}"
 
 
-def _finite(value: Any) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _finite_points(band: Band) -> tuple[list[float], list[float], list[float], list[float]]:
+    """x, mean, and mean -+ std (the mean where one run holds a point) of a band's points."""
+    xs, ys, lo, hi = [], [], [], []
+    for x, mean, std in zip(band.x.tolist(), band.mean.tolist(), band.std.tolist(), strict=True):
+        if math.isfinite(mean):
+            spread = std if math.isfinite(std) else 0.0
+            xs.append(x)
+            ys.append(mean)
+            lo.append(mean - spread)
+            hi.append(mean + spread)
+    return xs, ys, lo, hi
 
 
-def _downsample(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
-    """At most _POINTS points, keeping the min and max of each bucket (spikes stay)."""
-    if len(xs) <= _POINTS:
-        return xs, ys
-    size = math.ceil(len(xs) / (_POINTS // 2))
-    ox: list[float] = []
-    oy: list[float] = []
-    for start in range(0, len(xs), size):
-        idx = range(start, min(start + size, len(xs)))
-        lo = min(idx, key=lambda i: ys[i])
-        hi = max(idx, key=lambda i: ys[i])
-        for i in sorted({lo, hi}):
-            ox.append(xs[i])
-            oy.append(ys[i])
-    return ox, oy
-
-
-def _svg(series: list[tuple[str, list[float], list[float]]]) -> str:
-    points = [(x, y) for _, xs, ys in series for x, y in zip(xs, ys, strict=True)]
+def _svg(curves: list[tuple[str, Band]]) -> str:
+    drawn = [(label, *_finite_points(band)) for label, band in curves]
+    points = [
+        (x, y) for _, xs, _ys, lo, hi in drawn for x, low, high in zip(xs, lo, hi, strict=True) for y in (low, high)
+    ]
     if not points:
         return ""
     x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
@@ -96,33 +92,29 @@ def _svg(series: list[tuple[str, list[float], list[float]]]) -> str:
         parts.append(
             f'<text x="{x}" y="{_H - _PAD + 14}" font-size="10" text-anchor="middle">{escape(_fmt(value))}</text>'
         )
-    for i, (_label, xs, ys) in enumerate(series):
+    for i, (_label, xs, ys, lo, hi) in enumerate(drawn):
+        colour = _COLORS[i % len(_COLORS)]
+        outline = [*zip(xs, hi, strict=True), *reversed(list(zip(xs, lo, strict=True)))]
+        area = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in outline)
+        parts.append(f'<polygon fill="{colour}" fill-opacity="0.2" stroke="none" points="{area}"/>')
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
-        parts.append(
-            f'<polyline fill="none" stroke="{_COLORS[i % len(_COLORS)]}" stroke-width="1.5" points="{coords}"/>'
-        )
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}"/>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _group_curves(runs: list[dict[str, Any]], metric: str) -> list[tuple[str, list[float], list[float]]]:
-    by_group: dict[str, dict[float, list[float]]] = {}
+def group_curves(runs: list[RunView], metric: str) -> list[tuple[str, Band]]:
+    """The report's curves of ``metric``: per group its mean and std band from the series
+    engine (``RunSet.band``, by step, at most _POINTS points); a run without a group is a
+    curve of its own, under its name."""
+    grouped = RunSet(r for r in runs if r.group is not None)
+    curves = [(str(band.group), band) for band in grouped.band(metric, by="group", samples=_POINTS) if band.runs]
     for run in runs:
-        records = run["_records"]
-        per_step = by_group.setdefault(
-            str(run["manifest"].get("group") or run["manifest"].get("name") or run["id"]), {}
-        )
-        for rec in records:
-            v = rec.get(metric)
-            if _finite(v):
-                per_step.setdefault(float(rec["_step"]), []).append(float(v))
-    curves = []
-    for label in sorted(by_group):
-        steps = sorted(by_group[label])
-        if steps:
-            xs, ys = _downsample(steps, [statistics.fmean(by_group[label][s]) for s in steps])
-            curves.append((label, xs, ys))
-    return curves
+        if run.group is None:
+            band = RunSet([run]).band(metric, samples=_POINTS)[0]
+            if band.runs:
+                curves.append((run.name or run.id, band))
+    return sorted(curves, key=lambda c: c[0])
 
 
 def render_report(out: Storage, entries: list[dict[str, Any]]) -> str:
@@ -140,32 +132,29 @@ def render_report(out: Storage, entries: list[dict[str, Any]]) -> str:
     projects: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
         projects.setdefault(entry["project"], []).append(entry)
+    now = time.time()
     for project in sorted(projects):
         runs = projects[project]
-        for run in runs:
-            stream = _reader.read_stream(out, _format.run_dir(project, run["id"]))
-            run["_records"] = stream.records
+        views = [RunView(out, run["manifest"], now) for run in runs]
         html.append(f"<h2>{escape(project)}</h2>")
         html.append(_table(runs))
-        counts = Counter(k for run in runs for rec in run["_records"][-1:] for k in rec if k not in ("_step", "_time"))
+        counts = Counter(k for view in views for k in view.series_keys())
         metrics = sorted(counts, key=lambda k: (-counts[k], k))[:_MAX_METRICS]
         if metrics:
             html.append("<div class='charts'>")
             for metric in metrics:
-                curves = _group_curves(runs, metric)
+                curves = group_curves(views, metric)
                 legend = "".join(
                     f"<span style='color:{_COLORS[i % len(_COLORS)]}'>&#9632; {escape(label)}</span>"
-                    for i, (label, _, _) in enumerate(curves)
+                    for i, (label, _band) in enumerate(curves)
                 )
                 html.append(
-                    f"<figure><figcaption>{escape(metric)} <span class='muted'>(mean per group, by step)</span>"
-                    f"</figcaption>{_svg(curves)}<div class='legend'>{legend}</div></figure>"
+                    f"<figure><figcaption>{escape(metric)} <span class='muted'>(mean &plusmn; std per group, "
+                    f"by step)</span></figcaption>{_svg(curves)}<div class='legend'>{legend}</div></figure>"
                 )
             html.append("</div>")
         html.append("<h3>Runs</h3>")
         html.extend(_run_details(run) for run in runs)
-        for run in runs:
-            run.pop("_records", None)
     html.append("</body></html>")
     return "\n".join(html)
 
@@ -174,7 +163,9 @@ def _table(runs: list[dict[str, Any]]) -> str:
     groups: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         groups.setdefault(str(run["manifest"].get("group") or "(no group)"), []).append(run)
-    keys = Counter(k for run in runs for k, v in (run["manifest"].get("summary") or {}).items() if _finite(v))
+    keys = Counter(
+        k for run in runs for k, v in (run["manifest"].get("summary") or {}).items() if finite_number(v) is not None
+    )
     columns = sorted(keys, key=lambda k: (-keys[k], k))[:_MAX_COLUMNS]
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     rows = []
@@ -185,14 +176,9 @@ def _table(runs: list[dict[str, Any]]) -> str:
     return f"<table><tr><th>group</th><th>n</th>{head}</tr>{''.join(rows)}</table>"
 
 
-def _values(runs: list[dict[str, Any]], key: str) -> list[float]:
-    """The finite summary values of ``key`` across runs."""
-    out = []
-    for run in runs:
-        v = (run["manifest"].get("summary") or {}).get(key)
-        if _finite(v):
-            out.append(float(v))
-    return out
+def _values(runs: list[dict[str, Any]], key: str) -> list[Any]:
+    """The summary values of ``key`` across runs."""
+    return [(run["manifest"].get("summary") or {}).get(key) for run in runs]
 
 
 def _kv_table(mapping: dict[str, Any]) -> str:

@@ -16,11 +16,11 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ledger import _format
-from ledger._capture._git import find_git_top
+from ledger import _format, _settings
 from ledger._capture._packages import parse_requirements
 from ledger._capture._redact import REDACTED
 from ledger._errors import LedgerError
+from ledger._root import find_git_top
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -212,7 +212,7 @@ def reproduce(storage: Storage, m: Manifest, *, into: str | None = None) -> Repr
     argv = _rerun_argv(m, worktree, cwd, notes)
     if argv is not None and any(REDACTED in a for a in argv):
         notes.append(f"the recorded command has secret values replaced by {REDACTED}; put the real values in")
-    env = {"LEDGER_REPRODUCES": m.id, "LEDGER_ROOT": storage.url, "LEDGER_PROJECT": m.project}
+    env = {_settings.REPRODUCES.name: m.id, _settings.ROOT.name: storage.url, _settings.PROJECT.name: m.project}
     return Reproduction(
         run_id=m.id,
         worktree=worktree,

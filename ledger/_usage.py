@@ -1,34 +1,36 @@
-"""Storage usage: what takes space in a ledger, and a run's budget for media and files."""
+"""Storage usage: what takes space in a ledger, by project, group, run or kind of file."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format
+from ledger._units import human_bytes as human
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from ledger._storage import Storage
+
+__all__ = ["BY", "KINDS", "Bucket", "human", "kind_of", "usage"]
 
 KINDS = ("metrics", "system", "media", "files", "patches", "logs", "manifests", "other")
 BY = ("project", "group", "run", "kind")
-DEFAULT_BUDGET_MB = 100.0
 
 
 def kind_of(path: str) -> str:
     """The kind of a file by its path inside a run folder."""
     head = path.split("/", 1)[0]
-    if head == "media":
+    if head == _format.MEDIA_DIR:
         return "media"
     if head == _format.FILES_DIR:
         return "files"
-    for stem, ext, kind in (("metrics", "jsonl", "metrics"), ("system", "jsonl", "system"), ("output", "log", "logs")):
-        if path == f"{stem}.{ext}" or _format.segment_number(path, stem, ext) is not None:
-            return kind
+    for stream in _format.STREAMS:
+        if path == stream.file or _format.segment_number(path, stream.stem, stream.ext) is not None:
+            return _STREAM_KINDS[stream.stem]
     return {_format.PATCH: "patches", _format.MANIFEST: "manifests"}.get(path, "other")
+
+
+_STREAM_KINDS = {"metrics": "metrics", "system": "system", "output": "logs"}
 
 
 @dataclass
@@ -66,36 +68,3 @@ def usage(storage: Storage, groups: dict[tuple[str, str], Any], by: str, project
         bucket.files += 1
         bucket.runs.add(f"{run_project}/{run_id}")
     return sorted(buckets.values(), key=lambda b: (-b.bytes, str(b.key)))
-
-
-def human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"  # pragma: no cover
-
-
-def budget_bytes() -> float:
-    """$LEDGER_MEDIA_BUDGET_MB (default 100) in bytes."""
-    value = os.environ.get("LEDGER_MEDIA_BUDGET_MB")
-    try:
-        return float(value) * 2**20 if value else DEFAULT_BUDGET_MB * 2**20
-    except ValueError:
-        return DEFAULT_BUDGET_MB * 2**20
-
-
-def budget_warning(run_id: str, sizes: Iterable[tuple[str, int]], budget: float) -> str | None:
-    """The warning for a run whose media and saved files exceed ``budget`` bytes, or None."""
-    items = sorted(sizes, key=lambda item: -item[1])
-    total = sum(size for _, size in items)
-    if total <= budget:
-        return None
-    largest = ", ".join(f"{path} ({human(size)})" for path, size in items[:5])
-    exts = sorted({path.rsplit(".", 1)[-1] for path, _ in items[:5] if "." in path.rsplit("/", 1)[-1]})
-    lines = "\n".join(f"  **/runs/*/**/*.{ext} filter=lfs diff=lfs merge=lfs -text" for ext in exts)
-    return (
-        f"ledger: run {run_id} holds {human(total)} of media and files, over its budget of {human(budget)} "
-        f"($LEDGER_MEDIA_BUDGET_MB); largest: {largest}. Keep them out of plain git with Git LFS, "
-        f"e.g. these .gitattributes lines:\n{lines}"
-    )

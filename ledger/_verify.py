@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ledger import _format, _reader
+from ledger import _format, _reader, _root
 from ledger._errors import CorruptFileError, FormatVersionError
 
 if TYPE_CHECKING:
@@ -24,15 +24,12 @@ class Report:
 
 
 def verify(storage: Storage, project: str | None = None) -> Report:
-    """Check every run folder: manifest (format, schema, id and project), metric and system
-    streams (torn last lines are reported apart from corruption)."""
+    """Check every run folder: manifest (format, every field's type as the schema says, id
+    and project, a status a writer can write), record streams (torn last lines are reported
+    apart from corruption)."""
     report = Report()
     now = time.time()
-    projects = (
-        [project]
-        if project is not None
-        else [e.name for e in storage.list_dir("") if e.is_dir and not e.name.startswith(".")]
-    )
+    projects = [_format.check_name("project", project)] if project is not None else _root.projects(storage)
     for p in projects:
         for entry in storage.list_dir(_format.runs_dir(p)):
             folder = f"{_format.runs_dir(p)}/{entry.name}"
@@ -60,11 +57,14 @@ def _verify_run(storage: Storage, project: str, name: str, folder: str, report: 
             report.errors.append(f"{storage.full(path)}: id {manifest.id!r} does not match its folder {name!r}")
         if manifest.project != project:
             report.errors.append(f"{storage.full(path)}: project {manifest.project!r} but it is under {project!r}")
-        if manifest.status not in _format.STATUSES:
-            report.errors.append(f"{storage.full(path)}: unknown status {manifest.status!r}")
+        written = [s.name for s in _format.STATUS_SPECS if s.written]
+        if manifest.status not in written:
+            report.errors.append(
+                f"{storage.full(path)}: status {manifest.status!r} is not one a writer writes ({', '.join(written)})"
+            )
         if manifest.effective_status(now) == "crashed":
             report.crashed.append(f"{storage.full(folder)}: crashed (heartbeat {manifest.heartbeat})")
-    for stem in ("metrics", "system"):
+    for stem in _format.RECORD_STREAMS:
         try:
             stream = _reader.read_stream(storage, folder, stem)
         except OSError as exc:

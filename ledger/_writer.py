@@ -15,7 +15,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ledger import _format
+from ledger import _format, _reader
 from ledger._storage import Storage, retrying
 
 if TYPE_CHECKING:
@@ -30,12 +30,11 @@ T = TypeVar("T")
 class StreamSink:
     """One append-only file of a run. Subclasses say how new data becomes bytes."""
 
-    def __init__(self, storage: Storage, folder: str, stem: str, ext: str, *, next_segment: int = 0) -> None:
+    def __init__(self, storage: Storage, folder: str, stream: _format.StreamSpec, *, next_segment: int = 0) -> None:
         self._storage = storage
         self._folder = folder
-        self._stem = stem
-        self._ext = ext
-        self.path = f"{folder}/{stem}.{ext}"
+        self.stream = stream
+        self.path = f"{folder}/{stream.file}"
         self._unwritten: list[bytes] = []
         self._unwritten_items = 0
         # Reentrant: the SIGTERM handler finishes the run on the main thread, which may be
@@ -103,11 +102,11 @@ class StreamSink:
             )
 
     def _write(self, data: bytes, *, durable: bool) -> None:
-        if self._storage.can_append:
+        if self._storage.caps.appends:
             self._storage.append(self.path, data, durable=durable)
         else:
             # One immutable object per flush; a retry rewrites the same segment number.
-            name = f"{self._folder}/{_format.segment_name(self._segment, self._stem, self._ext)}"
+            name = f"{self._folder}/{self.stream.segment(self._segment)}"
             self._storage.write_atomic(name, data)
             self._segment += 1
 
@@ -128,12 +127,12 @@ class JsonlSink(StreamSink):
         self,
         storage: Storage,
         folder: str,
-        stem: str,
+        stream: _format.StreamSpec,
         *,
         fold: Callable[[list[Record]], None] | None = None,
         next_segment: int = 0,
     ) -> None:
-        super().__init__(storage, folder, stem, "jsonl", next_segment=next_segment)
+        super().__init__(storage, folder, stream, next_segment=next_segment)
         self._fold = fold
         self._queue: deque[Record] = deque()
         # deque.append is atomic, so the training thread never takes a lock to log.
@@ -242,3 +241,27 @@ class MediaSink:
             self._encode_queued()
             out, self._unwritten = self._unwritten, {}
             return out
+
+
+def compact_streams(storage: Storage, folder: str) -> int:
+    """Merge each stream's segments (``metrics.<n>.jsonl``...) of the run folder ``folder`` into
+    its single file and delete them; returns how many segments were merged. Only for a run
+    that nothing writes any more.
+
+    Crash-safe: the merged file is written whole first, then the segments are deleted in
+    order; readers recognise segments left by an interrupted compaction and skip them.
+    """
+    merged = 0
+    for stream in _format.STREAMS:
+        chunks, leftovers = _reader.stream_chunks(storage, folder, stream)
+        main = next((data for name, data in chunks if name == stream.file), b"")
+        segments = [(name, data) for name, data in chunks if name != stream.file]
+        if not segments and not leftovers:
+            continue
+        if main and not main.endswith(b"\n"):  # a torn tail must not glue onto the next line
+            main = main[: main.rfind(b"\n") + 1]
+        storage.write_atomic(f"{folder}/{stream.file}", main + b"".join(data for _, data in segments), durable=True)
+        for name in leftovers + [name for name, _ in segments]:  # lowest first: see stream_chunks
+            storage.remove(f"{folder}/{name}")
+        merged += len(segments)
+    return merged

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import ledger
 from ledger import _format, _reader
-from ledger._storage import Storage
+from ledger._storage import open_storage
 
 REPO = Path(__file__).resolve().parent.parent
 GIT_ID = ["-c", "user.email=t@example.com", "-c", "user.name=T"]
@@ -24,16 +24,18 @@ def quiet_init(*args, **kwargs) -> ledger.Run:
 
 
 def history(root: str | Path, project: str, run_id: str, storage_options: dict | None = None) -> list[dict]:
-    storage = Storage(str(root), storage_options)
+    storage = open_storage(str(root), storage_options)
     return _reader.read_stream(storage, _format.run_dir(project, run_id)).records
 
 
 def manifest(root: str | Path, project: str, run_id: str, storage_options: dict | None = None) -> _format.Manifest:
-    return _reader.read_manifest(Storage(str(root), storage_options), project, run_id)
+    return _reader.read_manifest(open_storage(str(root), storage_options), project, run_id)
 
 
 def all_runs(root: str | Path, project: str | None = None) -> list[_format.Manifest]:
-    return _reader.list_runs(Storage(str(root)), project)
+    """Every run's manifest under the root (or one project), oldest first."""
+    lg = ledger.open(str(root), cache=False)
+    return [_format.Manifest.from_dict(dict(r.doc), r.dir) for r in lg.runs(project)]
 
 
 def start_python(code: str, cwd: Path, *, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

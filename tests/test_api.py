@@ -9,6 +9,7 @@ import ledger
 from tests.helpers import run_python
 
 PUBLIC = {
+    "Band",
     "Config",
     "CorruptFileError",
     "FilterError",
@@ -18,12 +19,15 @@ PUBLIC = {
     "InvalidNameError",
     "Ledger",
     "LedgerError",
+    "LedgerNotFoundError",
     "LedgerWarning",
     "Run",
     "RunNotFoundError",
     "RunSet",
     "RunStateError",
     "RunView",
+    "Series",
+    "SettingError",
     "StorageError",
     "Summary",
     "Table",
@@ -65,6 +69,8 @@ def test_init_signature_is_the_documented_one():
 def test_errors_subclass_builtins_callers_already_catch():
     assert issubclass(ledger.FormatVersionError, ValueError)
     assert issubclass(ledger.RunNotFoundError, LookupError)
+    assert issubclass(ledger.LedgerNotFoundError, LookupError)
+    assert issubclass(ledger.SettingError, ValueError)
     assert issubclass(ledger.StorageError, OSError)
     assert all(
         issubclass(getattr(ledger, n), ledger.LedgerError) for n in PUBLIC if n.endswith("Error") and n != "LedgerError"

@@ -112,9 +112,9 @@ class TestSystemMetrics:
         recs = history(tmp_dir / "results", "p", run.id)
         assert recs == []  # system samples never mix with metrics
         from ledger import _format, _reader
-        from ledger._storage import Storage
+        from ledger._storage import open_storage
 
-        system = _reader.read_stream(Storage(str(tmp_dir / "results")), _format.run_dir("p", run.id), "system")
+        system = _reader.read_stream(open_storage(str(tmp_dir / "results")), _format.run_dir("p", run.id), "system")
         assert len(system.records) >= 3
         first = system.records[0]
         assert [r["_step"] for r in system.records] == list(range(len(system.records)))

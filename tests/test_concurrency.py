@@ -111,5 +111,7 @@ def test_resume_of_a_live_run_is_refused(tmp_dir):
 
 def test_resume_of_an_unknown_run_says_where_it_looked(tmp_dir):
     quiet_init("p", root="results").finish()
-    with pytest.raises(ledger.RunNotFoundError, match=r"no run with that id under .*looked in projects: p"):
+    with pytest.raises(
+        ledger.RunNotFoundError, match=r"no run '20200101-000000-abcdef' in .*results \(looked in project: p\)"
+    ):
         quiet_init(root="results", resume="20200101-000000-abcdef")

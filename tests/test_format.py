@@ -136,7 +136,7 @@ class TestNames:
     def test_run_ids_have_the_documented_shape(self, tmp_dir):
         run = quiet_init("p", root="results")
         run.finish()
-        assert _format._NAME_RE.fullmatch(run.id)
+        assert _format._names._NAME_RE.fullmatch(run.id)
         date, clock, rand = run.id.split("-")
         assert len(date) == 8
         assert len(clock) == 6

@@ -417,7 +417,7 @@ class TestIndex:
         assert lg.run(run.id).history()["acc"].tolist() == [0.5]
 
     def test_open_without_a_ledger(self, tmp_dir):
-        with pytest.raises(ledger.RunNotFoundError, match="no ledger at"):
+        with pytest.raises(ledger.LedgerNotFoundError, match="no ledger at"):
             ledger.open("nowhere")
 
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 import ledger
-from ledger._query._ledger import index_state
+from ledger._query import index_state
 from tests.helpers import quiet_init
 
 

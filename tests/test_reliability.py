@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import ledger
 from ledger import _format, _reader
-from ledger._storage import Storage
+from ledger._storage import open_storage
 from ledger._verify import verify
 from tests.helpers import all_runs, git, history, manifest, new_repo, quiet_init, run_python, start_python
 
@@ -64,7 +64,7 @@ def test_kill_9_at_random_moments_in_50_runs(tmp_path):
             assert records[-1]["t"] >= killed_at - flush - 0.3
         else:  # killed before the first flush ever happened
             assert killed_at - _format.parse_iso(runs[run_id].created) < flush + 0.3
-    report = verify(Storage(str(tmp_path / "results")))
+    report = verify(open_storage(str(tmp_path / "results")))
     assert report.errors == []  # torn last lines at most, never corruption
     assert report.runs == 50
     assert len(report.crashed) == 50
@@ -94,7 +94,7 @@ print("finished normally")
     assert "run `ledger recover`" in proc.stderr
     (m,) = all_runs(tmp_path / "results")
     assert m.status == "finished"  # run.yaml is small enough to be replaced whole
-    records = _reader.read_stream(Storage(str(tmp_path / "results")), _format.run_dir("p", m.id))
+    records = _reader.read_stream(open_storage(str(tmp_path / "results")), _format.run_dir("p", m.id))
     assert records.corrupt == []
     assert records.torn == []  # the cut-short append was rolled back
     assert [r["i"] for r in records.records] == list(range(300))
@@ -192,7 +192,7 @@ def test_truncation_or_garbage_never_crashes_a_reader(sample_run, cut, garbage, 
             (folder / "metrics.jsonl").write_bytes(metrics[: cut % (len(metrics) + 1)] + garbage)
         else:
             (folder / "run.yaml").write_bytes(manifest_bytes[: cut % (len(manifest_bytes) + 1)] + garbage)
-        storage = Storage(str(root))
+        storage = open_storage(str(root))
         stream = _reader.read_stream(storage, _format.run_dir("p", run_id))  # reports, skips, never raises
         assert all(isinstance(r, dict) for r in stream.records)
         lg = ledger.open(root, cache=False)

@@ -14,7 +14,7 @@ import pytest
 
 import ledger
 from ledger import _format
-from ledger._storage import Storage
+from ledger._storage import open_storage
 from tests.helpers import all_runs, history, manifest, quiet_init
 
 
@@ -225,7 +225,7 @@ class TestRootsAndProjects:
         assert recs[0]["a"] == 1.0
         assert math.isnan(recs[1]["a"])
         assert manifest(memory_root, "p", run.id).status == "finished"
-        assert Storage(memory_root).exists(f"p/runs/{run.id}/files/t.py")
+        assert open_storage(memory_root).exists(f"p/runs/{run.id}/files/t.py")
 
     @pytest.mark.parametrize("where", ["local", "memory"])
     def test_store_without_append_writes_segments_and_reads_them_in_order(
@@ -240,7 +240,7 @@ class TestRootsAndProjects:
             if i % 10 == 9:
                 run._flush_sinks()
         run.finish()
-        names = sorted(e.name for e in Storage(root).list_dir(f"p/runs/{run.id}"))
+        names = sorted(e.name for e in open_storage(root).list_dir(f"p/runs/{run.id}"))
         assert [n for n in names if n.startswith("metrics")] == [
             "metrics.0.jsonl",
             "metrics.1.jsonl",
@@ -302,5 +302,8 @@ class TestValidation:
 
     def test_heartbeat_env_must_be_a_number(self, tmp_dir, monkeypatch):
         monkeypatch.setenv("LEDGER_HEARTBEAT_INTERVAL", "soon")
-        with pytest.raises(ValueError, match=r"\$LEDGER_HEARTBEAT_INTERVAL='soon' is not a number"):
+        with pytest.raises(
+            ValueError,
+            match=r"\$LEDGER_HEARTBEAT_INTERVAL='soon' cannot be used: expected a positive number of seconds",
+        ):
             quiet_init("p", root="results")

@@ -10,13 +10,13 @@ import pytest
 
 import ledger
 from ledger import _maintenance
-from ledger._storage import Storage
+from ledger._storage import open_storage
 from tests.helpers import history, manifest, quiet_init, start_python
 from tests.s3server import SeaweedS3
 
 
 def _names(root, run):
-    return sorted(e.name for e in Storage(root).list_dir(f"{run.project}/runs/{run.id}"))
+    return sorted(e.name for e in open_storage(root).list_dir(f"{run.project}/runs/{run.id}"))
 
 
 def test_runs_write_one_segment_per_flush_and_resume_continues_the_count(s3_root, tmp_dir):
@@ -61,7 +61,7 @@ def test_an_interrupted_compaction_never_duplicates_records(s3_root, tmp_dir):
         run.log({"i": i})
         run._flush_sinks()
     run.finish()
-    storage = Storage(s3_root)
+    storage = open_storage(s3_root)
     folder = f"p/runs/{run.id}"
     # What compact() does, stopped after the merged file and the first deletion:
     merged = b"".join(storage.read_bytes(f"{folder}/metrics.{n}.jsonl") for n in range(4))
@@ -98,7 +98,7 @@ def test_credentials_are_never_written_into_the_ledger(s3_root, s3_server, tmp_d
     time.sleep(0.1)
     run.finish()
     ledger.open(s3_root).runs().to_pandas()  # writes the index cache too
-    storage = Storage(s3_root)
+    storage = open_storage(s3_root)
     everything = storage.fs.find(storage.root)
     assert len(everything) >= 5
     for path in everything:

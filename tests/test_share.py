@@ -207,11 +207,11 @@ class TestPublish:
         index = orjson.loads((tmp_dir / "site/index.json").read_bytes())
         index["runs"][0]["files"] = {"../../../../etc/passwd": 10}
         (tmp_dir / "site/index.json").write_bytes(orjson.dumps(index))
-        from ledger._publish import read_index
-        from ledger._storage import Storage
+        from ledger._query._index import read_publication as read_index
+        from ledger._storage import open_storage
 
         with pytest.raises(ledger.InvalidNameError, match="would leave the run folder"):
-            read_index(Storage(str(tmp_dir / "site")))
+            read_index(open_storage(str(tmp_dir / "site")))
 
     def test_index_html_shows_the_table_and_curves_in_chromium(self, lab, ledger_cli, tmp_dir):
         root, _ = lab

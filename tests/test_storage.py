@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from ledger import InvalidNameError
-from ledger._storage import Storage, retrying
+from ledger._storage import Storage, open_storage, retrying
 from tests.helpers import run_python
 
 
@@ -116,7 +116,7 @@ class AppendContract:
     """For stores that append in place (local folders, memory)."""
 
     def test_append_accumulates(self, store: Storage):
-        assert store.can_append
+        assert store.caps.appends
         store.append("r/metrics.jsonl", b"a\n")
         store.append("r/metrics.jsonl", b"b\n", durable=True)
         assert store.read_bytes("r/metrics.jsonl") == b"a\nb\n"
@@ -125,14 +125,14 @@ class AppendContract:
 class TestLocal(StorageContract, AppendContract):
     @pytest.fixture
     def store(self, tmp_path):
-        return Storage(str(tmp_path / "root"))
+        return open_storage(str(tmp_path / "root"))
 
     def test_append_cut_short_by_a_full_disk_leaves_no_half_record(self, tmp_path):
         """RLIMIT_FSIZE makes the kernel stop the write part-way, like a disk filling up."""
         code = f"""
 import resource, signal
-from ledger._storage import Storage
-store = Storage({str(tmp_path / "root")!r})
+from ledger._storage import open_storage
+store = open_storage({str(tmp_path / "root")!r})
 store.append("r/m.jsonl", b'{{"a":1}}\\n')
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (500, 500))
@@ -150,7 +150,7 @@ except OSError as exc:
 class TestMemory(StorageContract, AppendContract):
     @pytest.fixture
     def store(self, memory_root):
-        return Storage(memory_root)
+        return open_storage(memory_root)
 
 
 class TestS3(StorageContract):
@@ -158,10 +158,10 @@ class TestS3(StorageContract):
 
     @pytest.fixture
     def store(self, s3_root):
-        return Storage(s3_root)
+        return open_storage(s3_root)
 
     def test_object_stores_write_segments_not_appends(self, store: Storage):
-        assert not store.can_append
+        assert not store.caps.appends
         with pytest.raises(NotImplementedError, match="cannot append in place"):
             store.append("r/metrics.jsonl", b"x\n")
 

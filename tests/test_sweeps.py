@@ -18,7 +18,7 @@ import yaml
 
 import ledger
 import ledger.sweeps
-from ledger._storage import Storage
+from ledger._storage import open_storage
 from tests.helpers import REPO
 
 CLI = "from ledger._cli import main; main()"
@@ -68,7 +68,7 @@ def sweep_runs(root: Path | str, sweep_id: str) -> list[ledger.RunView]:
 
 
 def claims(root: Path | str, sweep_id: str) -> dict[str, dict]:
-    storage = Storage(str(root))
+    storage = open_storage(str(root))
     folder = f"p/sweeps/{sweep_id}/claims"
     return {e.name: yaml.safe_load(storage.read_bytes(f"{folder}/{e.name}")) for e in storage.list_dir(folder)}
 
@@ -546,5 +546,8 @@ def test_a_sweep_on_an_fsspec_store(memory_root):
     status = ledger.sweeps.status(sweep_id, root=memory_root)
     assert (status.claimed, status.trials, status.best_trial) == (3, {"finished": 3}, 1)
     assert sorted(r.config["x"] for r in ledger.open(memory_root).runs(where={"sweep.id": sweep_id})) == [1, 2, 3]
-    with pytest.raises(ledger.sweeps.SweepNotFoundError, match=r"^no sweep 'nope' under memory:///ledger-test "):
+    with pytest.raises(
+        ledger.sweeps.SweepNotFoundError,
+        match=r"^no sweep 'nope' in memory:///ledger-test .*make one with `ledger sweep create",
+    ):
         ledger.sweeps.status("nope", root=memory_root)

@@ -1,4 +1,4 @@
-"""The viewer's plain functions: smoothing, downsampling, gaps, group bands, tables."""
+"""The viewer's plain functions: gaps, line segments, group bands as frames, tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("altair")
+import ledger
+from ledger._query import _series as series_engine
+from ledger._units import hms
 from viewer import charts, tables
+
+series_band = series_engine.band
 
 
 class TestGapsAndSmoothing:
@@ -21,85 +26,23 @@ class TestGapsAndSmoothing:
         assert np.isnan(y[1:3]).all()
         assert list(y[[0, 3]]) == [1.0, 3.0]
 
-    def test_ema_zero_is_identity_and_is_debiased(self):
-        y = np.array([4.0, 2.0, 8.0])
-        assert list(charts.ema(y, 0.0)) == [4.0, 2.0, 8.0]
-        smooth = charts.ema(y, 0.5)
-        assert smooth[0] == 4.0  # debiased: the first point is not pulled toward zero
-        assert smooth[1] == pytest.approx((0.5 * 4 + 2) / 1.5)
 
-    def test_ema_skips_gaps_without_dragging_the_line_to_zero(self):
-        smooth = charts.ema(np.array([1.0, math.nan, 1.0, 1.0]), 0.9)
-        assert math.isnan(smooth[1])
-        assert smooth[[0, 2, 3]] == pytest.approx([1.0, 1.0, 1.0])
-
-    def test_ema_weight_must_be_below_one(self):
-        with pytest.raises(ValueError, match=r"smoothing weight must be in \[0, 1\), got 1"):
-            charts.ema(np.array([1.0]), 1)
-
-
-class TestDownsample:
-    def test_short_lines_are_untouched(self):
-        x, y = np.arange(10.0), np.arange(10.0)
-        dx, dy = charts.downsample(x, y, 100)
-        assert list(dx) == list(x)
-        assert list(dy) == list(y)
-
-    def test_keeps_spikes_ends_and_gaps_and_is_deterministic(self):
-        rng = np.random.default_rng(0)
-        n = 100_000
-        x = np.arange(n, dtype=float)
-        y = rng.normal(0, 1, n)
-        y[31_337] = 1e6  # a one-step spike
-        y[77_777] = -1e6
-        y[50_000] = math.nan  # a diverged step
-        dx, dy = charts.downsample(x, y, 1000)
-        assert len(dx) <= 1000 + 2 + 500  # min and max per bucket, ends, a gap marker per bucket at most
-        assert 31_337 in dx
-        assert 77_777 in dx
-        assert dx[0] == 0
-        assert dx[-1] == n - 1
-        assert np.isnan(dy[dx == 50_000]).all()
-        assert 50_000 in dx
-        assert np.all(np.diff(dx) > 0)  # still in x order
-        again = charts.downsample(x, y, 1000)
-        assert np.array_equal(again[0], dx)
-        assert np.array_equal(again[1], dy, equal_nan=True)
-
-    def test_prepare_then_frame_breaks_the_line_at_each_gap(self):
-        line = charts.Line("r", np.arange(6.0), np.array([1.0, 2.0, math.inf, 3.0, math.nan, 4.0]))
-        frame = charts.line_frame(charts.prepare(line))
+class TestLines:
+    def test_a_curve_drawn_breaks_the_line_at_each_gap(self):
+        curve = ledger.Series("m", np.arange(6.0), np.array([1.0, 2.0, math.inf, 3.0, math.nan, 4.0]))
+        frame = charts.line_frame(charts.line_of("r", curve))
         assert list(frame["x"]) == [0.0, 1.0, 3.0, 5.0]
         assert list(frame["segment"]) == [0, 0, 1, 2]
         assert set(frame["source"]) == {"r"}
 
 
 class TestGroupBand:
-    def test_aligns_members_on_steps(self):
-        a = charts.Line("g", np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0]))
-        b = charts.Line("g", np.array([0.0, 1.0]), np.array([3.0, math.nan]))
-        band = charts.group_band([a, b])
-        assert list(band["x"]) == [0.0, 1.0, 2.0]
-        assert list(band["n"]) == [2, 1, 1]
-        assert list(band["mean"]) == [2.0, 2.0, 3.0]
-        assert list(band["min"]) == [1.0, 2.0, 3.0]
-        assert list(band["max"]) == [3.0, 2.0, 3.0]
-        assert band["std"].iloc[0] == pytest.approx(math.sqrt(2))  # sample std of 1 and 3
-
-    def test_buckets_long_unaligned_x(self):
-        a = charts.Line("g", np.linspace(0, 100, 5000), np.ones(5000))
-        b = charts.Line("g", np.linspace(0.01, 100, 4000), 3 * np.ones(4000))
-        band = charts.group_band([a, b], max_points=50)
-        assert len(band) == 50
-        assert band["mean"].to_numpy() == pytest.approx(2.0)
-        assert (band["n"] == 2).all()
-
     def test_band_kinds(self):
-        band = charts.group_band(
-            [charts.Line("g", np.array([0.0]), np.array([1.0])), charts.Line("g", np.array([0.0]), np.array([3.0]))]
+        band = series_band(
+            [ledger.Series("m", np.array([0.0]), np.array([1.0])), ledger.Series("m", np.array([0.0]), np.array([3.0]))]
         )
         minmax = charts.band_frame("g", band, "min-max")
-        assert (minmax["lo"][0], minmax["y"][0], minmax["hi"][0]) == (1.0, 2.0, 3.0)
+        assert (minmax["lo"][0], minmax["y"][0], minmax["hi"][0], minmax["n"][0]) == (1.0, 2.0, 3.0, 2)
         std = charts.band_frame("g", band, "std")
         assert std["hi"][0] - std["y"][0] == pytest.approx(math.sqrt(2))
         with pytest.raises(ValueError, match="band must be one of"):
@@ -114,20 +57,15 @@ class TestGroupBand:
         assert set(first["source"]) | set(second["source"]) == {"g"}
 
     def test_no_members_no_band(self):
-        assert charts.group_band([]).empty
+        assert charts.band_frame("g", series_band([])).empty
 
 
 class TestAxes:
-    def test_x_values_and_units(self):
-        steps, times = np.array([0.0, 1.0, 2.0]), np.array([100.0, 160.0, 4000.0])
-        assert list(charts.x_values(steps, times, "step")) == [0.0, 1.0, 2.0]
-        assert list(charts.x_values(steps, times, "wall time")) == [100.0, 160.0, 4000.0]
-        assert list(charts.x_values(steps, times, "relative time")) == [0.0, 60.0, 3900.0]
+    def test_relative_time_units(self):
         assert charts.relative_unit(3900.0) == ("minutes", 60.0)
         assert charts.relative_unit(30.0) == ("seconds", 1.0)
         assert charts.relative_unit(7300.0) == ("hours", 3600.0)
-        with pytest.raises(ValueError, match="x axis must be one of"):
-            charts.x_values(steps, times, "epoch")
+        assert set(charts.X_AXES.values()) == set(series_engine.X_AXES)
 
 
 class TestTables:
@@ -172,6 +110,6 @@ class TestTables:
         assert math.isnan(tables.cumulative_best([math.nan], "minimize")[0])
 
     def test_durations_and_statuses(self):
-        assert tables.duration(3723.4) == "1:02:03"
-        assert tables.duration(None) == ""
+        assert hms(3723.4) == "1:02:03"
+        assert hms(None) == ""
         assert tables.status_label("crashed") == "🟠 crashed"

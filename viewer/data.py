@@ -12,25 +12,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 import ledger
-from ledger._query._ledger import flatten, index_state
+from ledger import _format, _root, _settings
+from ledger._query import flatten, index_state
+from ledger._units import hms
 from viewer import tables
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-ROOT_ENV = "LEDGER_VIEW_ROOT"
-OPTIONS_ENV = "LEDGER_VIEW_STORAGE_OPTIONS"
+ROOT_ENV = _settings.VIEW_ROOT.name
+OPTIONS_ENV = _settings.VIEW_STORAGE_OPTIONS.name
 STATE_TTL = 3.0  # seconds between two listings of the manifests
 BASE_COLUMNS = ("id", "name", "project", "group", "job_type", "status", "created", "duration", "tags")
 
@@ -54,11 +54,11 @@ def source(argv: Sequence[str] | None = None) -> Source:
     parser.add_argument("--root")
     parser.add_argument("--storage-option", action="append", default=[])
     args, _unknown = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
-    options: dict[str, Any] = json.loads(os.environ.get(OPTIONS_ENV) or "{}")
+    options: dict[str, Any] = json.loads(_settings.get(_settings.VIEW_STORAGE_OPTIONS) or "{}")
     for item in args.storage_option:
         key, _, value = item.partition("=")
         options[key] = value
-    root = args.root or os.environ.get(ROOT_ENV) or os.environ.get("LEDGER_ROOT") or "results"
+    root = args.root or _settings.get(_settings.VIEW_ROOT) or _root.default_root()
     return Source(root, tuple(sorted(options.items())))
 
 
@@ -95,7 +95,7 @@ def _table(src: Source, state_: str) -> pd.DataFrame:
         if column == "status":
             columns["status"] = frame["status"].map(tables.status_label)
         elif column == "duration_s":
-            columns["duration"] = frame["duration_s"].map(tables.duration)
+            columns["duration"] = frame["duration_s"].map(hms)
         elif column == "tags":
             columns["tags"] = frame["tags"].map(tables.text)
         else:
@@ -179,7 +179,7 @@ def fields(run_: ledger.RunView) -> dict[str, Any]:
         "job_type": run_.job_type,
         "status": run_.status,
         "tags": run_.tags,
-        "duration": tables.duration(run_.duration_s),
+        "duration": hms(run_.duration_s),
     }
     for section in ("config", "summary", "git", "host"):
         value = run_.meta.get(section)
@@ -204,32 +204,48 @@ def tick(interval: float) -> int:
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _series(src: Source, run_id: str, stream: str, token: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:  # noqa: ARG001 (token keys the cache)
-    records = run(src, run_id).records(stream)
-    steps: dict[str, list[float]] = {}
-    times: dict[str, list[float]] = {}
-    values: dict[str, list[float]] = {}
-    for rec in records:
-        step, when = rec.get("_step", np.nan), rec.get("_time", np.nan)
-        for key, value in rec.items():
-            if key in ("_step", "_time") or not isinstance(value, (int, float)):
-                continue
-            steps.setdefault(key, []).append(step)
-            times.setdefault(key, []).append(when)
-            values.setdefault(key, []).append(float(value))
-    return {
-        key: (np.asarray(steps[key], dtype=float), np.asarray(times[key], dtype=float), np.asarray(values[key]))
-        for key in sorted(values)
-    }
+def _keys(src: Source, run_id: str, stream: str, token: str) -> list[str]:  # noqa: ARG001 (token keys the cache)
+    return run(src, run_id).series_keys(stream)
 
 
-def series(
-    src: Source, run_: ledger.RunView, stream: str = "metrics", tick_: int = 0
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per metric of a run's ``metrics`` (or ``system``) stream: (steps, times, values) of
-    the records that hold it (a metric logged every 10 steps has a point every 10 steps;
-    NaN and +-inf as logged). Cached; do not modify the arrays."""
-    return _series(src, run_.id, stream, _token(run_, tick_))
+def series_keys(src: Source, run_: ledger.RunView, stream: str = "metrics", tick_: int = 0) -> list[str]:
+    """The names under which a run logged numbers to ``metrics`` (or ``system``), sorted."""
+    return _keys(src, run_.id, stream, _token(run_, tick_))
+
+
+@st.cache_resource(max_entries=4096, show_spinner=False)
+def _curve(src: Source, run_id: str, key: str, view: View, token: str) -> ledger.Series:  # noqa: ARG001 (token keys the cache)
+    return run(src, run_id).series(key, x=view.x, samples=view.samples, smoothing=view.smoothing, stream=view.stream)
+
+
+@dataclass(frozen=True)
+class View:
+    """How a curve is asked for (hashable, for cache keys): the series engine's x axis
+    (step, time, relative), downsampling and smoothing, and the stream."""
+
+    x: str = "step"
+    samples: int | None = 1000
+    smoothing: float = 0.0
+    stream: str = "metrics"
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _band(src: Source, run_ids: tuple[str, ...], key: str, view: View, tokens: tuple[str, ...]) -> ledger.Band:  # noqa: ARG001 (tokens key the cache)
+    members = ledger.RunSet(runs(src, run_ids))
+    return members.band(key, x=view.x, samples=view.samples, smoothing=view.smoothing)[0]
+
+
+def band(src: Source, members: Sequence[ledger.RunView], key: str, view: View, tick_: int = 0) -> ledger.Band:
+    """The series engine's mean and band of ``key`` over ``members`` (``RunSet.band``: the
+    runs on one x grid). Cached; do not modify the arrays."""
+    return _band(src, tuple(r.id for r in members), key, view, tuple(_token(r, tick_) for r in members))
+
+
+def curve(src: Source, run_: ledger.RunView, key: str, view: View, tick_: int = 0) -> ledger.Series:
+    """One metric of a run as the series engine makes it (``RunView.series``): x and y arrays
+    (NaN and +-inf as logged), downsampled and smoothed as ``view`` says. Cached; do not
+    modify the arrays."""
+    return _curve(src, run_.id, key, view, _token(run_, tick_))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -319,7 +335,7 @@ def _facets(src: Source, state_: str, project: str | None) -> Facets:
         groups=tuple(sorted({r.group for r in runs_ if r.group is not None})),
         job_types=tuple(sorted({r.job_type for r in runs_ if r.job_type is not None})),
         tags=tuple(sorted({t for r in runs_ for t in r.tags})),
-        statuses=tuple(s for s in tables.STATUS_DOT if any(r.status == s for r in runs_)),
+        statuses=tuple(s for s in _format.STATUSES if any(r.status == s for r in runs_)),
         users=tuple(sorted({str(r.doc["user"]) for r in runs_ if r.doc.get("user")})),
     )
 

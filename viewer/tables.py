@@ -8,13 +8,14 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
+
+from ledger import _format
+from ledger._query import describe
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-STATUS_DOT = {"running": "🔵", "finished": "🟢", "failed": "🔴", "crashed": "🟠", "killed": "⚫"}
 ALL = "(all)"
 
 _NUMERIC_KINDS = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty"})
@@ -33,15 +34,7 @@ def text(value: Any) -> str:
 
 def status_label(status: str) -> str:
     """The status with its colour dot: ``🟢 finished``."""
-    return f"{STATUS_DOT.get(status, '⚪')} {status}"
-
-
-def duration(seconds: Any) -> str:
-    """Seconds as ``h:mm:ss``; '' if unknown."""
-    if seconds is None or (isinstance(seconds, float) and not math.isfinite(seconds)):
-        return ""
-    s = round(float(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{_format.STATUS_SYMBOLS.get(status, '⚪')} {status}"
 
 
 def display_column(column: pd.Series) -> pd.Series:
@@ -59,21 +52,14 @@ def display_column(column: pd.Series) -> pd.Series:
     return column.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else text(v))
 
 
-def numeric(column: pd.Series) -> pd.Series:
-    """Finite numbers of a column, everything else NaN (text, missing, +-inf, bools)."""
-    if column.dtype == bool:
-        return pd.Series(np.nan, index=column.index)
-    values = pd.to_numeric(column.map(lambda v: np.nan if isinstance(v, bool) else v), errors="coerce")
-    return values.where(np.isfinite(values.astype(float)))
-
-
 def mean_std(values: pd.Series) -> str:
-    """``mean ± std`` of the finite numbers (sample std; n shown when some are missing)."""
-    v = numeric(values).dropna()
-    if v.empty:
+    """``mean ± std`` of the finite numbers (the library's ``describe``: sample std, none for
+    a single value; n shown when some are missing)."""
+    stat = describe(values.tolist())
+    if stat.mean is None:
         return ""
-    out = f"{float(v.mean()):.4g}" if len(v) == 1 else f"{float(v.mean()):.4g} ± {float(v.std(ddof=1)):.2g}"
-    return out if len(v) == len(values) else f"{out} (n={len(v)})"
+    out = f"{stat.mean:.4g}" if stat.std is None else f"{stat.mean:.4g} ± {stat.std:.2g}"
+    return out if stat.n == len(values) else f"{out} (n={stat.n})"
 
 
 def group_summary(frame: pd.DataFrame, metrics: Sequence[str], *, by_job_type: bool = True) -> pd.DataFrame:

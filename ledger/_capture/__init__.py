@@ -5,7 +5,7 @@ a capture that fails leaves its fields null, with one warning.
 """
 
 from ledger._capture._command import capture_command, current_user
-from ledger._capture._git import CodeState, capture_git, find_git_top
+from ledger._capture._git import CodeState, capture_git
 from ledger._capture._host import capture_host, visible_gpu_count
 from ledger._capture._packages import requirements_txt
 
@@ -15,7 +15,6 @@ __all__ = [
     "capture_git",
     "capture_host",
     "current_user",
-    "find_git_top",
     "requirements_txt",
     "visible_gpu_count",
 ]

@@ -7,13 +7,14 @@ import os
 import sys
 from typing import Any
 
+from ledger import _settings
 from ledger._capture._git import git_user_name
 from ledger._capture._redact import redact_argv
 
 
 def current_user() -> str | None:
     """Who ran it: $LEDGER_USER, else git's user.name, else the login name."""
-    env = os.environ.get("LEDGER_USER")
+    env = _settings.get(_settings.USER)
     if env:
         return env
     name = git_user_name(os.getcwd())

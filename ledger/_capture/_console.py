@@ -12,6 +12,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ledger import _format
 from ledger._writer import StreamSink
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ class ConsoleSink(StreamSink):
     """The output.log of one run."""
 
     def __init__(self, storage: Storage, folder: str, *, next_segment: int = 0) -> None:
-        super().__init__(storage, folder, "output", "log", next_segment=next_segment)
+        super().__init__(storage, folder, _format.OUTPUT_STREAM, next_segment=next_segment)
         self._lines: list[str] = []
         self._partial = ""
         self._feed_lock = threading.RLock()  # reentrant: SIGTERM may finish the run mid-print

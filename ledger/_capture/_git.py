@@ -18,15 +18,13 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger import _settings
 from ledger._capture._redact import strip_url_credentials
 from ledger._format import CACHE_DIR, PATCH, ROOT_MARKER, RUNS_DIR
+from ledger._root import find_git_top
 
 log = logging.getLogger("ledger")
 
-PATCH_MAX_ENV = "LEDGER_PATCH_MAX_BYTES"
-FILE_MAX_ENV = "LEDGER_PATCH_MAX_FILE_BYTES"
-DEFAULT_PATCH_MAX = 10 * 2**20  # the whole code.patch
-DEFAULT_FILE_MAX = 2**20  # one file's part of it; larger untracked files are not even read
 _TIMEOUT_S = 120.0
 
 # Options that make `git diff` write a patch `git apply` takes, whatever the user's config
@@ -54,18 +52,6 @@ def _warn_once(key: str, msg: str, *args: object) -> None:
         log.warning(msg, *args)
 
 
-def find_git_top(start: str) -> str | None:
-    """The top folder of the git work tree containing ``start`` (no git process, no import)."""
-    path = os.path.abspath(start)
-    while True:
-        if os.path.exists(os.path.join(path, ".git")):
-            return path
-        parent = os.path.dirname(path)
-        if parent == path:
-            return None
-        path = parent
-
-
 @dataclass
 class CodeState:
     """What :func:`capture_git` found: the manifest's ``git`` mapping and the patch bytes."""
@@ -81,20 +67,6 @@ class _Status:
     tracked_changes: bool = False
     untracked: list[bytes] = field(default_factory=list)
     dirty_submodules: set[bytes] = field(default_factory=set)
-
-
-def _env_bytes(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        result = int(value)
-    except ValueError:
-        result = -1
-    if result < 0:
-        _warn_once(name, "ledger: $%s=%r is not a number of bytes; using %d", name, value, default)
-        return default
-    return result
 
 
 def _text(path: bytes) -> str:
@@ -397,8 +369,8 @@ def _build_patch(top: str, st: _Status, diff_out: bytes, limits: tuple[int, int]
             fitting.append((rel, section))
     if len(fitting) < len(kept):
         result.note = (
-            f"cut at {total_max} bytes (${PATCH_MAX_ENV}): {len(kept) - len(fitting)} file(s) left out, "
-            f"listed in skipped_files"
+            f"cut at {total_max} bytes (${_settings.PATCH_MAX_BYTES.name}): {len(kept) - len(fitting)} file(s) "
+            f"left out, listed in skipped_files"
         )
     result.data = b"".join(section for _rel, section in sorted(fitting))
     result.binary.sort()
@@ -421,7 +393,7 @@ def capture_git(start: str, *, exclude: str | None = None) -> CodeState:
             os.path.abspath(start),
         )
         return CodeState(None)
-    limits = (_env_bytes(PATCH_MAX_ENV, DEFAULT_PATCH_MAX), _env_bytes(FILE_MAX_ENV, DEFAULT_FILE_MAX))
+    limits = (_settings.get(_settings.PATCH_MAX_BYTES), _settings.get(_settings.PATCH_MAX_FILE_BYTES))
     try:
         procs = {
             "status": _git(

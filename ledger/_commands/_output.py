@@ -10,6 +10,8 @@ from typing import Any
 import click
 import orjson
 
+from ledger import _format
+
 FORMATS = ("table", "csv", "json")
 format_option = click.option(
     "--format",
@@ -28,10 +30,8 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
+        if not math.isfinite(value):
+            return _format.nonfinite_text(value)
         return f"{value:.4g}"
     if isinstance(value, list):
         return ",".join(cell(v) for v in value)
@@ -40,21 +40,10 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def json_value(value: Any) -> Any:
-    """JSON-ready data, with the ledger's convention for non-finite floats (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, list):
-        return [json_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: json_value(v) for k, v in value.items()}
-    return value
-
-
 def emit(columns: list[str], rows: list[list[Any]], fmt: str, *, title: str | None = None) -> None:
     """Print rows under columns in the chosen format."""
     if fmt == "json":
-        data = [dict(zip(columns, (json_value(v) for v in row), strict=True)) for row in rows]
+        data = [dict(zip(columns, (_format.json_ready(v) for v in row), strict=True)) for row in rows]
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
         return
     if fmt == "csv":

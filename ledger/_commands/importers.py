@@ -7,6 +7,7 @@ import click
 from ledger import _format
 from ledger._commands._common import root_option
 from ledger._importers import KINDS, find, import_runs
+from ledger._root import default_project, open_root
 
 
 @click.command("import")
@@ -24,13 +25,11 @@ def import_command(kind: str, source: str, root: str | None, project: str | None
       dvclive      DVCLive's output folder (default dvclive/)
       wandb        a wandb/ folder, one offline-run-* folder, or a .wandb file (needs wandb)
     """
-    from ledger._run import _default_project, _open_root  # noqa: PLC0415
-
     if project is not None:
         _format.check_name("project", project)
     found = find(kind, source)  # a bad source fails before the root is made
-    storage = _open_root(root, None)
-    outcomes = import_runs(storage, kind, found, project=project, default_project=_default_project)
+    storage = open_root(root, create=True)
+    outcomes = import_runs(storage, kind, found, project=project, default_project=default_project)
     imported = skipped = 0
     for o in outcomes:
         if o.manifest is None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import click
 
-from ledger import _maintenance, _reader
-from ledger._commands._common import open_storage, project_option, root_option
+from ledger import _maintenance
+from ledger._commands._common import project_option, root_option
 from ledger._commands._output import emit, format_option
-from ledger._usage import BY, human
+from ledger._query import open_ledger
+from ledger._root import open_root
+from ledger._run._files import spill_base
+from ledger._units import human_bytes
+from ledger._usage import BY
 
 
 @click.command("compact")
@@ -16,11 +20,12 @@ from ledger._usage import BY, human
 @project_option
 def compact_command(run_ids: tuple[str, ...], root: str | None, project: str | None) -> None:
     """Merge the metric segments of ended runs (object stores) into one file each."""
-    storage = open_storage(root)
-    for run_id in run_ids:
-        m = _reader.find_run(storage, run_id, project)
-        merged = _maintenance.compact(storage, m.project, m.id)
-        click.echo(f"{m.id}: merged {merged} segment{'s' if merged != 1 else ''}")
+    storage = open_root(root)
+    lg = open_ledger(storage.url)
+    for ref in run_ids:
+        run = lg.run(ref, project=project)
+        merged = _maintenance.compact(storage, run.project, run.id)
+        click.echo(f"{run.id}: merged {merged} segment{'s' if merged != 1 else ''}")
 
 
 @click.command("recover")
@@ -30,7 +35,7 @@ def recover_command(folders: tuple[str, ...], root: str | None) -> None:
     """Upload what runs spilled locally when their storage was down (default: every spill)."""
     targets = list(folders) or _maintenance.spill_folders()
     if not targets:
-        click.echo(f"nothing to recover in {_maintenance.spill_base()}")
+        click.echo(f"nothing to recover in {spill_base()}")
         return
     for folder in targets:
         try:
@@ -48,11 +53,9 @@ def recover_command(folders: tuple[str, ...], root: str | None) -> None:
 @format_option
 def du_command(root: str | None, project: str | None, by: str, fmt: str) -> None:
     """What takes space: bytes and files per project, group, run or kind, largest first."""
-    from ledger._query._ledger import open_ledger  # noqa: PLC0415
-
-    lg = open_ledger(open_storage(root).url)
+    lg = open_ledger(root)
     rows = [
-        [b[by], b["runs"], b["files"], b["bytes"] if fmt != "table" else human(b["bytes"])]
+        [b[by], b["runs"], b["files"], b["bytes"] if fmt != "table" else human_bytes(b["bytes"])]
         for b in lg.disk_usage(by, project)
     ]
     emit([by, "runs", "files", "bytes" if fmt != "table" else "size"], rows, fmt)

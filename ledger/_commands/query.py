@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-import statistics
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -14,19 +12,21 @@ import click
 import orjson
 
 from ledger import _format
-from ledger._commands._common import open_storage, project_option, root_option
-from ledger._commands._output import cell, emit, format_option, json_value
-from ledger._query import _filter
-from ledger._query._ledger import (
+from ledger._commands._common import project_option, root_option
+from ledger._commands._output import cell, emit, format_option
+from ledger._query import (
     Ledger,
     RunSet,
     RunView,
+    _filter,
     compute_table,
+    describe,
     flatten,
-    group_key,
     open_ledger,
     record_columns,
 )
+from ledger._root import open_root
+from ledger._units import hms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,10 +52,8 @@ def run_filters(fn: F) -> F:
 
 
 def open_for_cli(root: str | None) -> Ledger:
-    open_storage(root)  # the one-line "no ledger at ..." error
-    from ledger._run import default_root  # noqa: PLC0415
-
-    return open_ledger(root or default_root())
+    """The ledger at --root (default as ``ledger.open``); "no ledger at ..." is a one-line error."""
+    return open_ledger(root)
 
 
 def select(lg: Ledger, opts: dict[str, Any], *, order_by: str | None = "created", limit: int | None = None) -> RunSet:
@@ -72,16 +70,9 @@ def select(lg: Ledger, opts: dict[str, Any], *, order_by: str | None = "created"
     )
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    s = round(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 def _column(run: RunView, name: str, fmt: str) -> Any:
     if name == "duration":
-        return _duration(run.doc.get("duration_s")) if fmt == "table" else run.doc.get("duration_s")
+        return hms(run.doc.get("duration_s")) if fmt == "table" else run.doc.get("duration_s")
     if name == "status":
         return run.status
     return run.get(name)
@@ -108,9 +99,8 @@ def ls_command(sort: str, columns: str | None, limit: int | None, uncommitted: b
     pending: set[tuple[str, str]] | None = None
     if uncommitted or "committed" in cols:
         from ledger._gitcommit import uncommitted_runs  # noqa: PLC0415 (git only when asked)
-        from ledger._storage import Storage  # noqa: PLC0415
 
-        pending = uncommitted_runs(Storage(lg.root))
+        pending = uncommitted_runs(open_root(lg.root))
         if uncommitted:
             if pending is None:
                 msg = f"{lg.root} is not in a git repository: --uncommitted needs one"
@@ -136,7 +126,9 @@ def show_command(run_id: str, root: str | None, fmt: str) -> None:
         sys.stdout.write(_format.yaml_dump(run.doc).decode())
         return
     if fmt == "json":
-        sys.stdout.write(orjson.dumps(json_value(run.doc), option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+        sys.stdout.write(
+            orjson.dumps(_format.json_ready(run.doc), option=orjson.OPT_INDENT_2, default=str).decode() + "\n"
+        )
         return
     doc = run.doc
     host = doc.get("host") or {}
@@ -152,7 +144,7 @@ def show_command(run_id: str, root: str | None, fmt: str) -> None:
         ("status", run.status),
         ("created", doc.get("created")),
         ("ended", doc.get("ended")),
-        ("duration", _duration(doc.get("duration_s"))),
+        ("duration", hms(doc.get("duration_s"))),
         ("user", doc.get("user")),
         ("host", host.get("hostname")),
         ("git", f"{git.get('commit') or ''}{' (dirty)' if git.get('dirty') else ''} {git.get('branch') or ''}".strip()),
@@ -223,32 +215,16 @@ def _metric_spec(text: str) -> tuple[str, str]:
 
 
 def aggregate(runs: RunSet, group_by: str, metrics: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Per group: n, and mean, std (sample, n-1) and count of each metric's finite values."""
-    groups: dict[Any, list[RunView]] = {}
-    for run in runs:
-        key = group_key(run, group_by)
-        groups.setdefault(",".join(map(str, key)) if isinstance(key, list) else key, []).append(run)
+    """Per group: n, and mean, std (sample, n-1; None for a single value) and count of each
+    metric's finite values."""
     out = []
-    for key in sorted(groups, key=lambda k: (k is None, _sortable(k))):
-        members = groups[key]
+    for key, members in runs.groups(group_by).items():
         row: dict[str, Any] = {"group": key, "n": len(members)}
         for name, _goal in metrics:
-            values = [
-                float(v)
-                for r in members
-                if isinstance(v := r.get(name), (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            ]
-            row[name] = {
-                "mean": statistics.fmean(values) if values else None,
-                "std": statistics.stdev(values) if len(values) > 1 else (0.0 if values else None),
-                "n": len(values),
-            }
+            stat = describe(r.get(name) for r in members)
+            row[name] = {"mean": stat.mean, "std": stat.std, "n": stat.n}
         out.append(row)
     return out
-
-
-def _sortable(key: Any) -> tuple[int, Any]:
-    return (0, key) if isinstance(key, (int, float)) and not isinstance(key, bool) else (1, str(key))
 
 
 def _best_groups(rows: list[dict[str, Any]], metrics: list[tuple[str, str]], precision: int) -> dict[str, set[Any]]:
@@ -285,6 +261,8 @@ def render_export(
     def mean_std(stat: dict[str, Any], sep: str) -> str:
         if stat["mean"] is None:
             return "--" if sep.startswith(" $") else "-"
+        if stat["std"] is None:  # one value: no spread to show
+            return f"{stat['mean']:.{precision}f}"
         return f"{stat['mean']:.{precision}f}{sep}{stat['std']:.{precision}f}"
 
     if fmt == "json":
@@ -391,7 +369,7 @@ def plot_command(metric: str, group_by: str, x_axis: str, output: str, **opts: A
     from ledger._commands._plot import plot_groups  # noqa: PLC0415 (matplotlib only here)
 
     drawn = plot_groups(runs, metric=metric, group_by=group_by, x_axis=x_axis, output=output)
-    if drawn == 0:
+    if not drawn:
         msg = f"no run has values for metric {metric!r}"
         raise click.ClickException(msg)
-    click.echo(f"wrote {output} ({drawn} group{'s' if drawn != 1 else ''})", err=True)
+    click.echo(f"wrote {output} ({len(drawn)} group{'s' if len(drawn) != 1 else ''})", err=True)

@@ -8,16 +8,24 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ledger import _reader, _reproduce
+from ledger import _format, _reproduce
 from ledger._capture._redact import REDACTED
-from ledger._commands._common import open_storage, project_option, root_option
+from ledger._commands._common import project_option, root_option
+from ledger._query import open_ledger
+from ledger._root import open_root
 
 if TYPE_CHECKING:
     from ledger._storage import Storage
 
 
 def _reproductions(storage: Storage, project: str, run_id: str) -> list[str]:
-    return [r.id for r in _reader.list_runs(storage, project) if r.reproduces == run_id]
+    return open_ledger(storage.url).runs(project, where={"reproduces": run_id}).ids
+
+
+def _manifest(storage: Storage, ref: str, project: str | None) -> _format.Manifest:
+    """The manifest of the run ``ref`` names (id, unique start of one, or exact name)."""
+    view = open_ledger(storage.url).run(ref, project=project)
+    return _format.Manifest.from_dict(dict(view.doc), view.dir)
 
 
 @click.command("reproduce")
@@ -31,8 +39,8 @@ def _reproductions(storage: Storage, project: str, run_id: str) -> list[str]:
 def reproduce_command(run_id: str, into: str | None, run_it: bool, root: str | None, project: str | None) -> None:
     """Rebuild a run: a git worktree at its commit with its code.patch applied and its
     config written, and the command that reruns it."""
-    storage = open_storage(root)
-    m = _reader.find_run(storage, run_id, project)
+    storage = open_root(root)
+    m = _manifest(storage, run_id, project)
     rep = _reproduce.reproduce(storage, m, into=into)
     click.echo(f"worktree: {rep.worktree} (commit {rep.commit[:12]}, {rep.patched_files} file(s) from code.patch)")
     click.echo(f"config:   {rep.config_path}")
@@ -72,8 +80,8 @@ def reproduce_command(run_id: str, into: str | None, run_it: bool, root: str | N
 @project_option
 def diff_command(run_a: str, run_b: str, root: str | None, project: str | None) -> None:
     """Show what differs between two runs: config, summary, code, command, packages, host."""
-    storage = open_storage(root)
-    a = _reader.find_run(storage, run_a, project)
-    b = _reader.find_run(storage, run_b, project)
+    storage = open_root(root)
+    a = _manifest(storage, run_a, project)
+    b = _manifest(storage, run_b, project)
     for line in _reproduce.diff_runs(storage, a, b):
         click.echo(line)

@@ -6,12 +6,13 @@ from typing import Any
 
 import click
 
+from ledger import _format
+from ledger._commands._common import project_option, root_option
 from ledger._commands.query import open_for_cli, run_filters, select
 from ledger._gitcommit import DEFAULT_SIZE_LIMIT, commit_runs, uncommitted_runs
-from ledger._publish import PUBLIC_STRIP, publish, strip_list
-from ledger._storage import Storage
-
-ENDED = ("finished", "failed", "killed")
+from ledger._publish import publish, strip_list
+from ledger._root import open_root
+from ledger._storage import open_storage
 
 
 @click.command("commit")
@@ -20,8 +21,8 @@ ENDED = ("finished", "failed", "killed")
 @click.option("-m", "--message", help="The commit's first line (the runs are listed below it).")
 @click.option("--size-limit", type=click.IntRange(min=1), default=DEFAULT_SIZE_LIMIT // 2**20, show_default=True,
               help="Warn about files larger than this many MB.")  # fmt: skip
-@click.option("--root", envvar="LEDGER_ROOT", help="Ledger root (a local folder in a git repository).")
-@click.option("--project", help="Only this project.")
+@root_option
+@project_option
 def commit_command(
     run_ids: tuple[str, ...], all_finished: bool, message: str | None, size_limit: int, root: str | None,
     project: str | None,
@@ -31,13 +32,13 @@ def commit_command(
         msg = "name the runs to commit, or pass --all-finished"
         raise click.UsageError(msg)
     lg = open_for_cli(root)
-    storage = Storage(lg.root)
+    storage = open_root(lg.root)
     if run_ids:
-        runs = [lg.run(r) for r in run_ids]
+        runs = [lg.run(r, project=project) for r in run_ids]
     else:
         pending = uncommitted_runs(storage)
         runs = [
-            r for r in lg.runs(project, status=list(ENDED))
+            r for r in lg.runs(project, status=list(_format.FINAL_STATUSES))
             if pending is None or (r.project, r.id) in pending
         ]  # fmt: skip
     if project is not None:
@@ -59,7 +60,7 @@ def commit_command(
 @click.argument("out")
 @run_filters
 @click.option(
-    "--public", is_flag=True, help="Leave out what should not leave the lab: " + ", ".join(PUBLIC_STRIP) + "."
+    "--public", is_flag=True, help="Leave out what should not leave the lab: " + ", ".join(_format.PUBLIC_STRIP) + "."
 )
 @click.option("--strip", "strip", multiple=True, help="Also leave out this manifest field (dotted) or run file.")
 @click.option("--keep", multiple=True, help="Keep this item of the --public list.")
@@ -70,8 +71,8 @@ def publish_command(out: str, public: bool, strip: tuple[str, ...], keep: tuple[
     if not len(runs):
         msg = "no runs match; nothing to publish"
         raise click.ClickException(msg)
-    source = Storage(lg.root)
-    target = Storage(out)
+    source = open_root(lg.root)
+    target = open_storage(out)
     if target.url.rstrip("/") == source.url.rstrip("/"):
         msg = "OUT is the ledger itself; publish into another folder"
         raise click.UsageError(msg)
@@ -79,5 +80,5 @@ def publish_command(out: str, public: bool, strip: tuple[str, ...], keep: tuple[
     result = publish(source, runs, target, strip=strip_list(public=public, strip=strip, keep=keep))
     click.echo(
         f"published {len(runs)} runs to {target.url} ({len(result.copied)} copied, {len(result.unchanged)} unchanged, "
-        f"{len(result.removed)} removed); open {target.full('index.html')}"
+        f"{len(result.removed)} removed); open {target.full(_format.PUBLICATION_REPORT)}"
     )

@@ -9,18 +9,19 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
+from ledger import _format
 from ledger._commands._common import project_option, root_option
-from ledger._commands._output import json_value
+from ledger._root import open_root
 from ledger.sweeps._agent import Agent
 from ledger.sweeps._status import render, sweep_status
-from ledger.sweeps._sweep import Sweep, create_sweep, existing_root, find_sweep, load_config_file, open_root
+from ledger.sweeps._sweep import Sweep, create_sweep, find_sweep, load_config_file
 
 if TYPE_CHECKING:
     from types import FrameType
 
 
 def _find(sweep_id: str, root: str | None, project: str | None) -> Sweep:
-    return find_sweep(existing_root(root, None), sweep_id, project)
+    return find_sweep(open_root(root), sweep_id, project)
 
 
 @click.group("sweep")
@@ -38,7 +39,7 @@ def sweep_group() -> None:
 def create_command(config_file: str, root: str | None, project: str | None, name: str | None) -> None:
     """Check a sweep YAML (W&B's schema, plus cv) and write it under ROOT/PROJECT/sweeps/."""
     doc, where = load_config_file(config_file)
-    storage = open_root(root, None)
+    storage = open_root(root, create=True)
     sweep = create_sweep(storage, doc, where=where, project=project, name=name)
     cap = sweep.cap
     size = f", {cap} trials" if cap is not None else ""
@@ -59,7 +60,7 @@ def status_command(sweep_id: str, root: str | None, project: str | None, fmt: st
     """Trials by status, the best trial with its parameters, running agents."""
     status = sweep_status(_find(sweep_id, root, project))
     if fmt == "json":
-        click.echo(orjson.dumps(json_value(status.as_dict()), option=orjson.OPT_INDENT_2).decode())
+        click.echo(orjson.dumps(_format.json_ready(status.as_dict()), option=orjson.OPT_INDENT_2).decode())
     else:
         click.echo(render(status))
 

@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from ledger._commands._common import open_storage, project_option, root_option
+from ledger._commands._common import project_option, root_option
+from ledger._root import open_root
 from ledger._verify import verify
 
 
@@ -16,7 +17,7 @@ from ledger._verify import verify
 @click.option("--strict", is_flag=True, help="Also fail on torn last lines (left by killed writers).")
 def verify_command(root: str | None, project: str | None, strict: bool) -> None:
     """Check the ledger against the format: manifests, schema, streams, unreadable files."""
-    storage = open_storage(root)
+    storage = open_root(root)
     report = verify(storage, project)
     for line in report.errors:
         click.echo(f"error    {line}")

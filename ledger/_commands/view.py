@@ -20,14 +20,15 @@ from typing import Any
 
 import click
 
-from ledger._commands._common import open_storage
+from ledger import _settings
+from ledger._root import open_root
 
 FIRST_PORT = 8501
 PORT_TRIES = 100
 START_TIMEOUT_S = 60.0
 APP = Path(__file__).resolve().parents[2] / "viewer" / "app.py"
-ROOT_ENV = "LEDGER_VIEW_ROOT"  # read by viewer/data.py
-OPTIONS_ENV = "LEDGER_VIEW_STORAGE_OPTIONS"
+ROOT_ENV = _settings.VIEW_ROOT.name  # read by viewer/data.py
+OPTIONS_ENV = _settings.VIEW_STORAGE_OPTIONS.name
 
 
 def is_loopback(host: str) -> bool:
@@ -131,7 +132,7 @@ def stop(proc: subprocess.Popen[Any], timeout: float = 15) -> tuple[Any, Any]:
 
 
 @click.command("view")
-@click.argument("root", required=False, envvar="LEDGER_ROOT")
+@click.argument("root", required=False, envvar=_settings.ROOT.name)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=int, help=f"Port [default: the first free one from {FIRST_PORT}].")
 @click.option(
@@ -157,7 +158,7 @@ def view_command(
             "(a folder or an fsspec store such as s3://) for now. Download the folder and view that copy."
         )
         raise click.ClickException(msg)
-    storage = open_storage(root, storage_options=options)
+    storage = open_root(root, options)
     if importlib.util.find_spec("streamlit") is None:
         msg = "the viewer needs Streamlit: pip install 'experiment-ledger[viewer]'"
         raise click.ClickException(msg)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ledger import _format
-from ledger._importers._common import ImportedRun, ImportSourceError, write_run
+from ledger._importers._common import Found, ImportedRun, ImportSourceError, write_run
 from ledger._query import _index
 
 if TYPE_CHECKING:
@@ -26,15 +26,6 @@ if TYPE_CHECKING:
 KINDS = ("mlflow", "tensorboard", "dvclive", "wandb")
 
 __all__ = ["KINDS", "Found", "ImportSourceError", "ImportedRun", "Outcome", "find", "import_runs"]
-
-
-@dataclass(frozen=True)
-class Found:
-    """A run found in a source, not read yet."""
-
-    source_id: str  # recorded as imported_from.id
-    label: str  # how messages name it, e.g. 'mlflow run 8213a0 "r1"'
-    load: Callable[[], ImportedRun]
 
 
 @dataclass

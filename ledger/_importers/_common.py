@@ -19,8 +19,8 @@ from ledger import _format
 from ledger._config import normalize_config
 from ledger._errors import LedgerError
 from ledger._format import Manifest
-from ledger._run import claim_new_run
-from ledger._storage import retrying
+from ledger._root import claim_run
+from ledger._storage import open_storage, retrying
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ledger._storage import Storage
 
 # Metric names our records reserve: a source metric of that name cannot be kept as is.
-_RESERVED = ("_step", "_time")
+_RESERVED = _format.RESERVED
 
 
 class ImportSourceError(LedgerError, ValueError):
@@ -50,6 +50,15 @@ class Point:
     time: float | None
     key: str
     value: int | float | bool
+
+
+@dataclass(frozen=True)
+class Found:
+    """A run found in a source, not read yet."""
+
+    source_id: str  # recorded as imported_from.id
+    label: str  # how messages name it, e.g. 'mlflow run 8213a0 "r1"'
+    load: Callable[[], ImportedRun]
 
 
 @dataclass(kw_only=True)
@@ -87,18 +96,16 @@ class ImportedRun:
 def open_source(source: str, what: str) -> Storage:
     """The folder ``source`` (a local path, ``file:`` URI or fsspec URL) for reading; a clear
     error if it does not exist or is a file. ``what`` names what was expected there."""
-    from ledger._storage import Storage  # noqa: PLC0415
-
     url = source
     if url.startswith("file:"):
         url = url[len("file://") :] if url.startswith("file://") else url[len("file:") :]
     if "://" not in url:
         url = os.path.abspath(url)
-    folder = Storage(url)
+    folder = open_storage(url)
     if not folder.exists(""):
         msg = f"{source}: no such folder; give the path of {what}"
         raise ImportSourceError(msg)
-    if folder.is_local and not os.path.isdir(folder.root):
+    if not folder.is_dir(""):
         msg = f"{source}: is a file, not a folder; give the path of {what}"
         raise ImportSourceError(msg)
     return folder
@@ -247,7 +254,7 @@ def write_run(storage: Storage, run: ImportedRun, project: str) -> Manifest:
         heartbeat=_format.iso(now),
         intervals=[{"start": final.created, "end": None}],
     )
-    claim_new_run(storage, claim, run.created, named=run.name is not None)
+    claim_run(storage, claim, run.created, named=run.name is not None)
     final.id, final.name = claim.id, claim.name
     folder = _format.run_dir(project, final.id)
     streams: list[tuple[str, bytes]] = []
@@ -271,8 +278,8 @@ def _copy_files(source: Storage, files: list[tuple[str, str]], storage: Storage,
     for rel, name in files:
         dest = f"{folder}/{_format.FILES_DIR}/{_format.check_relative_file(name)}"
         copy: Callable[[], None]
-        if source.is_local:
-            local = source.full(rel)
+        local = source.local_path(rel)
+        if local is not None:
             copy = lambda: storage.put_file(local, dest)  # noqa: B023, E731
         else:
             data = source.read_bytes(rel)

@@ -16,12 +16,12 @@ import csv
 import functools
 import io
 import json
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format
 from ledger._importers._common import (
+    Found,
     ImportedRun,
     ImportSourceError,
     Point,
@@ -33,7 +33,6 @@ from ledger._importers._common import (
 )
 
 if TYPE_CHECKING:
-    from ledger._importers import Found
     from ledger._storage import Storage
 
 KIND = "dvclive"
@@ -49,8 +48,6 @@ def _is_output(store: Storage, folder: str) -> bool:
 
 def find(source: str) -> list[Found]:
     """The one run in DVCLive's folder (SOURCE, or SOURCE/dvclive)."""
-    from ledger._importers import Found  # noqa: PLC0415
-
     store = open_source(source, _WHAT)
     if not _is_output(store, ""):
         if not _is_output(store, "dvclive"):
@@ -109,7 +106,7 @@ def _load(store: Storage, names: list[str], data: list[str], source_id: str, fol
             name = keep_metric_name(rel[len(_METRICS_DIR) + 1 : -len(".tsv")], skipped)
             if name is not None:
                 points += _read_metric(store, rel, name, skipped)
-    mtimes = [os.stat(store.full(n)).st_mtime for n in names] if store.is_local else []
+    mtimes = [m for n in names if (m := store.stat(n).mtime) is not None]
     stamps = [p.time for p in points if p.time is not None]
     created = min(mtimes + stamps, default=time.time())
     ended = max(mtimes + stamps, default=created)

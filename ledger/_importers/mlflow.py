@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ledger import _format
 from ledger._capture._redact import strip_url_credentials
 from ledger._importers._common import (
+    Found,
     ImportedRun,
     ImportSourceError,
     Point,
@@ -29,7 +30,6 @@ from ledger._importers._common import (
 )
 
 if TYPE_CHECKING:
-    from ledger._importers import Found
     from ledger._storage import Storage
 
 KIND = "mlflow"
@@ -68,8 +68,6 @@ def _yaml(store: Storage, rel: str) -> dict[str, Any]:
 
 
 def _find_files(source: str) -> list[Found]:
-    from ledger._importers import Found  # noqa: PLC0415
-
     store = open_source(source, _WHAT)
     experiments = _experiments(store)
     if not experiments and store.exists("mlruns"):  # the folder that holds mlruns/
@@ -204,8 +202,6 @@ def _run(raw: _Raw) -> ImportedRun:
 
 
 def _find_client(uri: str) -> list[Found]:
-    from ledger._importers import Found  # noqa: PLC0415
-
     if uri.startswith("sqlite:///"):
         path = uri[len("sqlite:///") :]
         if not os.path.isfile(path):  # mlflow would make a new, empty database there

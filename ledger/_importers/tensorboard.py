@@ -15,6 +15,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ledger._importers._common import (
+    Found,
     ImportedRun,
     ImportSourceError,
     Point,
@@ -28,7 +29,6 @@ from ledger._importers._common import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from ledger._importers import Found
     from ledger._storage import Storage
 
 KIND = "tensorboard"
@@ -50,10 +50,8 @@ def _events(path: str) -> Iterator[Any]:
 
 def find(source: str) -> list[Found]:
     """One run per folder with event files; a lone add_hparams sub-folder joins its parent."""
-    from ledger._importers import Found  # noqa: PLC0415
-
     store = open_source(source, _WHAT)
-    if not store.is_local:
+    if store.local_path() is None:
         msg = f"{source}: TensorBoard event files are read from a local folder; copy them here first"
         raise ImportSourceError(msg)
     folders: dict[str, list[str]] = {}

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger._capture._redact import redact_argv, strip_url_credentials
 from ledger._importers._common import (
+    Found,
     ImportedRun,
     ImportSourceError,
     keep_metric_name,
@@ -39,7 +40,6 @@ from ledger._importers._common import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from ledger._importers import Found
     from ledger._storage import Storage
 
 KIND = "wandb"
@@ -69,8 +69,6 @@ def _pb() -> Any:
 
 def find(source: str) -> list[Found]:
     """Every run file in SOURCE: a .wandb file, a run folder, or a wandb/ folder of run folders."""
-    from ledger._importers import Found  # noqa: PLC0415
-
     _pb()
     if source.endswith(".wandb") and "://" not in source and os.path.isfile(source):
         folder, name = os.path.split(os.path.abspath(source))

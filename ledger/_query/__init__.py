@@ -1,1 +1,45 @@
-"""Reading a ledger: the Ledger, RunSet and RunView objects, the filter language, the index."""
+"""The read side: everything that answers questions about a ledger.
+
+- :mod:`._index`: the index of every manifest, cached under ``.cache/`` (and a publication's
+  ``index.json`` where folders cannot be listed);
+- :mod:`._filter`: the ``where`` language (never ``eval``);
+- :mod:`._views`: :class:`RunView` and :class:`SweepView`, one run or sweep;
+- :mod:`._runset`: :class:`RunSet`: sorting, rows and columns, groups, mean ± std, compute hours;
+- :mod:`._series`: the series engine: curves, downsampling, group bands;
+- :mod:`._ledger`: :class:`Ledger` and :func:`open_ledger`.
+
+Nothing here imports the run writer.
+"""
+
+from ledger._query._ledger import Ledger, index_state, open_ledger
+from ledger._query._runset import (
+    BASE_COLUMNS,
+    Described,
+    RunSet,
+    compute_table,
+    describe,
+    finite_number,
+    flatten,
+    group_key,
+)
+from ledger._query._series import Band, Series
+from ledger._query._views import RunView, SweepView, record_columns
+
+__all__ = [
+    "BASE_COLUMNS",
+    "Band",
+    "Described",
+    "Ledger",
+    "RunSet",
+    "RunView",
+    "Series",
+    "SweepView",
+    "compute_table",
+    "describe",
+    "finite_number",
+    "flatten",
+    "group_key",
+    "index_state",
+    "open_ledger",
+    "record_columns",
+]

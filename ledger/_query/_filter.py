@@ -31,12 +31,10 @@ class FilterError(LedgerError, ValueError):
 
 MISSING: Any = None  # a field a run lacks reads as null
 
-TOP_LEVEL = frozenset(
-    {"id", "name", "project", "group", "job_type", "tags", "notes", "status", "created", "ended", "duration_s",
-     "heartbeat", "user", "gpu_count", "resumed_from", "reproduces", "parent"}
-)  # fmt: skip
-NESTED = frozenset({"config", "summary", "host", "git", "command", "sweep", "intervals", "links", "imported_from"})
-TIMESTAMPS = frozenset({"created", "ended", "heartbeat"})
+# Every manifest field can be filtered on: alone (``status``), or with keys below it for
+# mappings (``config.lr``, ``host.hostname``); both sets come from the format's schema.
+TOP_LEVEL, NESTED = _format.filter_fields()
+TIMESTAMPS = frozenset(_format.TIMESTAMP_FIELDS)
 
 # MLflow's names for the same things.
 _MLFLOW_PREFIX = {"metrics": "summary", "params": "config"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,6 @@ log = logging.getLogger("ledger")
 CACHE_PATH = f"{_format.CACHE_DIR}/index.json"
 _CACHE_KIND = "ledger-index"
 _CACHE_VERSION = 1
-_NONFINITE = "$nonfinite"
 
 
 @dataclass
@@ -40,48 +38,6 @@ class Indexed:
     version: str
     doc: dict[str, Any] | None
     error: str | None = None
-
-
-class _Exotic(Exception):  # noqa: N818 (internal signal, never escapes)
-    """A manifest value JSON cannot carry exactly (a date, a non-text key): not cached."""
-
-
-def _to_json_safe(value: Any) -> tuple[Any, bool]:
-    """A JSON-exact copy (non-finite floats as markers) and whether a marker was needed."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        marked = False
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise _Exotic
-            out[k], m = _to_json_safe(v)
-            marked = marked or m
-        return out, marked
-    if isinstance(value, list):
-        items = [_to_json_safe(v) for v in value]
-        return [v for v, _ in items], any(m for _, m in items)
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value, False
-        return {_NONFINITE: "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")}, True
-    if value is None or isinstance(value, (str, bool, int)):
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
-            raise _Exotic  # orjson cannot write it
-        return value, False
-    raise _Exotic
-
-
-_NONFINITE_VALUES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-def _from_json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        if len(value) == 1 and _NONFINITE in value:
-            return _NONFINITE_VALUES[value[_NONFINITE]]
-        return {k: _from_json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_json_safe(v) for v in value]
-    return value
 
 
 def _load_cache(storage: Storage) -> dict[str, list[Any]]:
@@ -111,11 +67,9 @@ def _parse(path: str, data: bytes | Exception, storage: Storage) -> tuple[dict[s
         return None, f"{where}: cannot be read ({data})"
     try:
         doc = _format.yaml_load(data, where)
-        _format.Manifest.from_dict(doc, where)  # validates format and schema
+        _format.check_manifest(doc, where)
     except (CorruptFileError, FormatVersionError) as exc:
         return None, str(exc)
-    if not isinstance(doc, dict):  # pragma: no cover (from_dict refuses it)
-        return None, f"{where}: not a mapping"
     return doc, None
 
 
@@ -136,7 +90,13 @@ def state(storage: Storage) -> str:
 
 
 def load(storage: Storage, *, use_cache: bool = True, write_cache: bool = True) -> list[Indexed]:
-    """Every run manifest under the root, parsing only what the cache does not hold."""
+    """Every run manifest under the root, parsing only what the cache does not hold. A root
+    that cannot be listed (a publication over HTTP) is read from its ``index.json``."""
+    if not storage.caps.lists:
+        return [
+            Indexed(f"{_format.run_dir(d['project'], d['id'])}/{_format.MANIFEST}", "", d)
+            for d in read_publication(storage)
+        ]
     found = manifests(storage)
     cache = _load_cache(storage) if use_cache else {}
     out: list[Indexed] = []
@@ -149,7 +109,7 @@ def load(storage: Storage, *, use_cache: bool = True, write_cache: bool = True) 
             _v, doc, marked, error = entry
             if doc is not None or error is not None:
                 if marked:
-                    doc = _from_json_safe(doc)
+                    doc = _format.manifest_from_json(doc)
                 out.append(Indexed(path, version, doc, error))
                 new_entries[path] = entry
                 continue
@@ -182,7 +142,7 @@ def _may_hold_nonfinite(raw: bytes) -> bool:
 
 
 def _refuse(_value: Any) -> Any:
-    raise _Exotic
+    raise _format.NotJsonExact
 
 
 def _cache_entry(version: str, doc: dict[str, Any] | None, error: str | None, raw: bytes) -> list[Any]:
@@ -194,9 +154,9 @@ def _cache_entry(version: str, doc: dict[str, Any] | None, error: str | None, ra
             # Dates, non-text keys and huge ints make orjson refuse, so nothing cached is lossy.
             data = orjson.dumps(doc, option=orjson.OPT_PASSTHROUGH_DATETIME, default=_refuse)
             return [version, orjson.Fragment(data), False, None]
-        safe, marked = _to_json_safe(doc)
+        safe, marked = _format.manifest_to_json(doc)
         return [version, orjson.Fragment(orjson.dumps(safe)), marked, None]
-    except (_Exotic, TypeError):
+    except (_format.NotJsonExact, TypeError):
         return [version, None, False, None]  # parsed again at every open; rare
 
 
@@ -206,3 +166,44 @@ def _save_cache(storage: Storage, entries: dict[str, list[Any]]) -> None:
         storage.write_atomic(CACHE_PATH, data)
     except OSError as exc:  # a read-only ledger (a published folder, a mount) still opens
         log.debug("ledger: index cache not written to %s: %s", storage.full(CACHE_PATH), exc)
+
+
+# ---- publications -------------------------------------------------------------------------------
+
+
+def read_publication(storage: Storage) -> list[dict[str, Any]]:
+    """The manifests of a publication, from its index.json; every name in it is checked, so
+    an index cannot point outside the root. Where the storage cannot list folders, it is
+    told what the publication holds."""
+    where = storage.full(_format.PUBLICATION_INDEX)
+    try:
+        doc = orjson.loads(storage.read_bytes(_format.PUBLICATION_INDEX))
+    except orjson.JSONDecodeError as exc:
+        msg = f"{where}: not valid JSON ({exc})"
+        raise CorruptFileError(msg) from exc
+    kind = _format.PUBLICATION_KIND
+    if not isinstance(doc, dict) or doc.get("kind") != kind or not isinstance(doc.get("runs"), list):
+        msg = f"{where}: not a ledger publication index (expected kind {kind!r} and a runs list)"
+        raise CorruptFileError(msg)
+    if doc.get("format") != _format.FORMAT_VERSION:
+        raise FormatVersionError(where, doc.get("format"), _format.FORMAT_VERSION)
+    listing: dict[str, int] = {_format.ROOT_MARKER: 0, _format.PUBLICATION_INDEX: 0}
+    manifests_ = []
+    for i, entry in enumerate(doc["runs"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict):
+            msg = f"{where}: runs[{i}] is not a run entry"
+            raise CorruptFileError(msg)
+        folder = _format.run_dir(entry.get("project"), entry.get("id"))  # type: ignore[arg-type]
+        for name, size in entry["files"].items():
+            listing[f"{folder}/{_format.check_relative_file(str(name))}"] = int(size)
+        manifest = entry.get("manifest")
+        if (
+            not isinstance(manifest, dict)
+            or manifest.get("id") != entry["id"]
+            or manifest.get("project") != entry["project"]
+        ):
+            msg = f"{where}: runs[{i}] has no manifest of run {entry.get('id')!r}"
+            raise CorruptFileError(msg)
+        manifests_.append(_format.manifest_from_json(manifest) if entry.get("marked") else manifest)
+    storage.preset_listing(listing)
+    return manifests_

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ledger._lifecycle import status_for
-from ledger._run import format_error, init
+from ledger._lifecycle import format_error, status_for
+from ledger._run import init
 
 if TYPE_CHECKING:
     from ledger._run import Run

@@ -21,8 +21,7 @@ import sys
 from argparse import Namespace
 from typing import TYPE_CHECKING, Any
 
-from ledger._lifecycle import status_for
-from ledger._run import format_error
+from ledger._lifecycle import format_error, status_for
 from ledger.integrations._common import RunHolder, number, plain
 
 try:

@@ -24,8 +24,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ledger._lifecycle import status_for
-from ledger._run import format_error, init
+from ledger._lifecycle import format_error, status_for
+from ledger._run import init
 from ledger.integrations._common import check_init_kwargs, plain
 
 try:

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ledger._root import open_root
 from ledger.sweeps._agent import Agent
 from ledger.sweeps._errors import SweepConfigError, SweepNotFoundError
 from ledger.sweeps._status import SweepStatus, sweep_status
-from ledger.sweeps._sweep import Sweep, create_sweep, existing_root, find_sweep, load_config_file, open_root
+from ledger.sweeps._sweep import Sweep, create_sweep, find_sweep, load_config_file
 
 if TYPE_CHECKING:
     import os
@@ -42,7 +43,7 @@ def _existing(
     project: str | None,
     storage_options: Mapping[str, Any] | None,
 ) -> Sweep:
-    return find_sweep(existing_root(root, storage_options), sweep_id, project, storage_options)
+    return find_sweep(open_root(root, storage_options), sweep_id, project, storage_options)
 
 
 def create(
@@ -69,7 +70,7 @@ def create(
         doc, where = dict(config), "sweep config"
     else:
         doc, where = load_config_file(config)
-    storage = open_root(root, storage_options)
+    storage = open_root(root, storage_options, create=True)
     return create_sweep(storage, doc, where=where, project=project, name=name, storage_options=storage_options).id
 
 

@@ -18,22 +18,20 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ledger import _format
+from ledger import _format, _settings
 from ledger._capture import current_user
-from ledger._run import _env_float
 from ledger._storage import retrying
 
 if TYPE_CHECKING:
     from ledger._storage import Storage
 
-DEFAULT_LEASE_S = 120.0
 _CLAIM_NAME = re.compile(r"(\d+)(?:\.(\d+))?")
 
 
 def lease_seconds() -> float:
     """``$LEDGER_SWEEP_LEASE``: seconds without an agent heartbeat after which its claim
     may be taken over (default 120). The agent heartbeats every quarter of it."""
-    return _env_float("LEDGER_SWEEP_LEASE", DEFAULT_LEASE_S)
+    return _settings.get(_settings.SWEEP_LEASE)
 
 
 def hostname() -> str:
@@ -122,7 +120,7 @@ class AgentBeat:
             user=doc.get("user"),
             started=str(doc.get("started") or ""),
             heartbeat=str(doc.get("heartbeat") or ""),
-            lease_s=float(doc.get("lease_s") or DEFAULT_LEASE_S),
+            lease_s=float(doc.get("lease_s") or _settings.SWEEP_LEASE.default),
             trial=doc.get("trial"),
             trials_run=int(doc.get("trials_run") or 0),
             ended=doc.get("ended"),

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
+    from ledger._query import Series
     from ledger.sweeps._config import Hyperband
 
 
@@ -35,14 +34,10 @@ class Verdict:
         )
 
 
-def history_of(records: Iterable[dict[str, Any]], metric: str) -> list[float]:
-    """The logged values of ``metric``, in order (non-numbers and NaN skipped, as W&B does)."""
-    out = []
-    for rec in records:
-        v = rec.get(metric)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v):
-            out.append(float(v))
-    return out
+def history_of(series: Series) -> list[float]:
+    """A run's logged values of the metric as hyperband counts them: its series (the series
+    engine's, ``RunView.series``) in order, NaN skipped as W&B does."""
+    return [v for v in series.y.tolist() if not math.isnan(v)]
 
 
 def reached_band(hb: Hyperband, count: int) -> int | None:

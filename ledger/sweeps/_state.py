@@ -9,18 +9,15 @@ the crashed one).
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ledger._query._ledger import open_ledger
+from ledger._query import describe, open_ledger
 from ledger.sweeps._search import Flat, Observation, constants, observed_params
 
 if TYPE_CHECKING:
-    from ledger._query._ledger import RunView
+    from ledger._query import RunView
     from ledger.sweeps._sweep import Sweep
-
-FINAL = ("finished", "failed", "killed")
 
 
 @dataclass
@@ -40,12 +37,6 @@ class Trial:
         return self.status in ("finished", "failed", "killed", "early_terminated")
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _judge(trial: Trial, folds: int, metric: str | None) -> None:
     runs = list(trial.runs.values())
     statuses = [r.status for r in runs]
@@ -62,11 +53,10 @@ def _judge(trial: Trial, folds: int, metric: str | None) -> None:
         trial.status = "incomplete"
     else:
         trial.status = "finished"
-        values = [_number(r.summary.get(metric)) for r in runs] if metric else []
-        numbers = [v for v in values if v is not None]
-        if metric and numbers and len(numbers) == len(values):
-            trial.objective = statistics.fmean(numbers)
-            trial.spread = statistics.stdev(numbers) if len(numbers) > 1 else None
+        stat = describe(r.summary.get(metric) for r in runs) if metric else None
+        if stat is not None and stat.n and stat.n == len(runs):  # every fold has a number
+            trial.objective = stat.mean
+            trial.spread = stat.std
 
 
 def read_trials(sweep: Sweep) -> dict[int, Trial]:

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ledger import _format
+from ledger import _format, _root
 from ledger._errors import CorruptFileError
-from ledger._run import _default_project, _open_root, claim_id, default_root
 from ledger._storage import Storage, retrying
 from ledger.sweeps._claims import SweepFiles
 from ledger.sweeps._config import SweepConfig, parse_config
@@ -48,23 +47,6 @@ class Sweep:
         if self.config.method == "grid":
             caps.append(grid_size(self.config))
         return min(caps) if caps else None
-
-
-def open_root(root: str | os.PathLike[str] | None, storage_options: Mapping[str, Any] | None) -> Storage:
-    """The ledger root (made if absent, as ``ledger.init`` does)."""
-    return _open_root(root, storage_options)
-
-
-def existing_root(root: str | os.PathLike[str] | None, storage_options: Mapping[str, Any] | None) -> Storage:
-    """The ledger root a sweep is looked up in; it must exist (nothing is created)."""
-    storage = Storage(os.fspath(root) if root is not None else default_root(), storage_options)
-    try:
-        marker = retrying(lambda: storage.read_bytes(_format.ROOT_MARKER))
-    except FileNotFoundError:
-        msg = f"no ledger at {storage.url} (no {_format.ROOT_MARKER}); pass the sweep's root (--root, root=)"
-        raise SweepNotFoundError(msg) from None
-    _format.check_root_marker(marker, storage.full(_format.ROOT_MARKER))
-    return storage
 
 
 def load_config_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
@@ -107,59 +89,63 @@ def create_sweep(
     config = parse_config(doc, where)
     if config.method == "bayes":
         check_bayes_available()
-    project = _format.check_name("project", project or config.project or _default_project())
+    project = _format.check_name("project", project or config.project or _root.default_project())
     try:
         data = _format.yaml_dump(doc)
     except yaml.YAMLError as exc:
         msg = f"{where}: the config holds values that are not plain YAML data ({exc})"
         raise SweepConfigError(msg) from None
-    sweep_id = claim_id(
+    sweep_id = _root.claim_id(
         storage, time.time(), lambda sid: (f"{_format.sweep_dir(project, sid)}/{_format.SWEEP_CONFIG}", data), "sweep"
     )
     return Sweep(storage, storage_options, project, sweep_id, config)
 
 
-def _projects(storage: Storage, project: str | None) -> list[str]:
-    if project is not None:
-        return [_format.check_name("project", project)]
-    return [e.name for e in storage.list_dir("") if e.is_dir and not e.name.startswith(".")]
-
-
 def find_sweep(
     storage: Storage,
-    sweep_id: str,
+    ref: str,
     project: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Sweep:
-    """The sweep with this id (or unique id prefix), in ``project`` or any project."""
-    if not isinstance(sweep_id, str) or not sweep_id:
-        msg = f"sweep id must be a non-empty string, got {sweep_id!r}"
+    """The sweep with this id, or the one whose id starts with ``ref`` or whose ``name`` is
+    ``ref``, in ``project`` or any project."""
+    if not isinstance(ref, str) or not ref:
+        msg = f"sweep id must be a non-empty string, got {ref!r}"
         raise SweepNotFoundError(msg)
-    projects = _projects(storage, project)
-    exact: list[tuple[str, str]] = []
-    prefixed: list[tuple[str, str]] = []
-    for p in projects:
-        for entry in storage.list_dir(f"{_format.project_dir(p)}/{_format.SWEEPS_DIR}"):
-            if entry.is_dir and entry.name.startswith(sweep_id):
-                (exact if entry.name == sweep_id else prefixed).append((p, entry.name))
-    matches = exact or prefixed
-    if len(matches) != 1:
-        if matches:
-            shown = ", ".join(f"{p}/{s}" for p, s in matches[:5])
-            msg = f"sweep id prefix {sweep_id!r} is ambiguous: {len(matches)} sweeps match ({shown}); say more of it"
-        else:
-            looked = ", ".join(projects) or "none"
-            msg = (
-                f"no sweep {sweep_id!r} under {storage.url} (looked in projects: {looked}); "
-                f"make one with `ledger sweep create sweep.yaml`"
-            )
-        raise SweepNotFoundError(msg)
-    p, found = matches[0]
-    path = f"{_format.sweep_dir(p, found)}/{_format.SWEEP_CONFIG}"
+    projects = [_format.check_name("project", project)] if project is not None else _root.projects(storage)
+    found = [  # (project, id, name)
+        (p, entry.name, _sweep_name(storage, p, entry.name))
+        for p in projects
+        for entry in storage.list_dir(f"{_format.project_dir(p)}/{_format.SWEEPS_DIR}")
+        if entry.is_dir
+    ]
+    where = f"{storage.url} (looked in projects: {', '.join(projects) or 'none'})"
+    p, sweep_id, _name = _root.pick(
+        ref,
+        found,
+        id_of=lambda f: f[1],
+        name_of=lambda f: f[2],
+        what="sweep",
+        where=where,
+        error=SweepNotFoundError,
+        hint="; make one with `ledger sweep create sweep.yaml`",
+    )
+    path = f"{_format.sweep_dir(p, sweep_id)}/{_format.SWEEP_CONFIG}"
     try:
         data = retrying(lambda: storage.read_bytes(path))
     except FileNotFoundError:
-        msg = f"sweep {found!r} has no {_format.SWEEP_CONFIG} ({storage.full(path)}); it was not created by ledger"
+        msg = f"sweep {sweep_id!r} has no {_format.SWEEP_CONFIG} ({storage.full(path)}); it was not created by ledger"
         raise SweepNotFoundError(msg) from None
     config = parse_config(_format.yaml_load(data, storage.full(path)), storage.full(path))
-    return Sweep(storage, storage_options, p, found, config)
+    return Sweep(storage, storage_options, p, sweep_id, config)
+
+
+def _sweep_name(storage: Storage, project: str, sweep_id: str) -> str | None:
+    """A sweep's ``name`` key (None if it has none or its config cannot be read)."""
+    path = f"{_format.sweep_dir(project, sweep_id)}/{_format.SWEEP_CONFIG}"
+    try:
+        doc = _format.yaml_load(storage.read_bytes(path), storage.full(path))
+    except (OSError, CorruptFileError):
+        return None
+    name = doc.get("name") if isinstance(doc, dict) else None
+    return name if isinstance(name, str) else None

@@ -34,7 +34,7 @@ interval = float(ss.get("refresh_s", 10))
 
 keys: dict[str, None] = {}
 for r in everyone:
-    keys.update(dict.fromkeys(data.series(src, r, tick_=data.tick(interval))))
+    keys.update(dict.fromkeys(data.series_keys(src, r, tick_=data.tick(interval))))
 metric_options = sorted(keys)
 if not metric_options:
     st.info("The selected runs have no metrics logged yet.")
@@ -44,7 +44,7 @@ if "c_metrics" not in ss or not set(ss["c_metrics"]) <= set(metric_options):
 
 st.multiselect("Metrics", metric_options, key="c_metrics", persist_state=ui.KEPT)
 controls = st.columns([3, 2, 1, 2, 1])
-controls[0].radio("x axis", charts.X_AXES, key="c_x", persist_state=ui.KEPT, horizontal=True)
+controls[0].radio("x axis", list(charts.X_AXES), key="c_x", persist_state=ui.KEPT, horizontal=True)
 controls[1].slider("Smoothing (EMA)", 0.0, 0.99, step=0.01, key="c_smoothing", persist_state=ui.KEPT)
 controls[2].toggle("Log y", key="c_log", persist_state=ui.KEPT)
 controls[3].radio("Group band", charts.BANDS, key="c_band", persist_state=ui.KEPT, horizontal=True, disabled=not groups)
@@ -52,17 +52,14 @@ controls[4].selectbox("Per row", (1, 2, 3, 4), key="c_grid", persist_state=ui.KE
 
 x_axis, smoothing, log_y = ss["c_x"], float(ss["c_smoothing"]), bool(ss["c_log"])
 band_kind, per_row, metrics = ss["c_band"], int(ss["c_grid"]), list(ss["c_metrics"])
+view = data.View(x=charts.X_AXES[x_axis], samples=charts.DEFAULT_MAX_POINTS, smoothing=smoothing)
 run_labels = [data.label(r) for r in runs]
 group_labels = [f"{label} ({len(rs)} runs)" for label, rs in members.items()]
 order = run_labels + group_labels
 
 
-def line_of(run: ledger.RunView, metric: str, tick: int, label: str) -> charts.Line | None:
-    found = data.series(src, run, tick_=tick).get(metric)
-    if found is None:
-        return None
-    steps, times, values = found
-    return charts.Line(label, charts.x_values(steps, times, x_axis), values)
+def non_finite(curve: ledger.Series) -> int:
+    return int(np.sum(~np.isfinite(curve.y)))
 
 
 @st.fragment(run_every=ui.refresh_every(any_running))
@@ -74,26 +71,20 @@ def panels() -> None:
             row = st.columns(per_row)
         lines, bands, gaps = [], [], 0
         for run, label in zip(runs, run_labels, strict=True):
-            line = line_of(run, metric, tick, label)
-            if line is not None:
-                gaps += int(np.sum(~np.isfinite(line.y)))
-                lines.append(charts.line_frame(charts.prepare(line, smoothing=smoothing, log_y=log_y)))
+            curve = data.curve(src, run, metric, view, tick)
+            if len(curve.x):
+                gaps += non_finite(curve)
+                lines.append(charts.line_frame(charts.line_of(label, curve, log_y=log_y)))
         for rs, shown_label in zip(members.values(), group_labels, strict=True):
-            prepared = []
-            for run in rs:
-                line = line_of(run, metric, tick, shown_label)
-                if line is not None:
-                    gaps += int(np.sum(~np.isfinite(line.y)))
-                    prepared.append(line)
-            if not prepared:
+            curves = [c for c in (data.curve(src, r, metric, view, tick) for r in rs) if len(c.x)]
+            if not curves:
                 continue
+            gaps += sum(non_finite(c) for c in curves)
             if x_axis == "wall time":  # runs of a group ran at different times: draw each, no band
-                lines += charts.member_frames(prepared, smoothing=smoothing, log_y=log_y)
+                lines += charts.member_frames([charts.line_of(shown_label, c, log_y=log_y) for c in curves])
                 continue
-            smoothed = [
-                charts.Line(p.label, p.x, charts.ema(charts.gaps(p.y, log_y=log_y), smoothing)) for p in prepared
-            ]
-            bands.append(charts.band_frame(shown_label, charts.group_band(smoothed), band_kind, log_y=log_y))
+            group_band = data.band(src, rs, metric, view, tick)
+            bands.append(charts.band_frame(shown_label, group_band, band_kind, log_y=log_y))
         line_data = pd.concat(lines, ignore_index=True) if lines else pd.DataFrame(columns=["source", "x", "y"])
         band_data = pd.concat(bands, ignore_index=True) if bands else pd.DataFrame(columns=["source", "x", "y"])
         with row[i % per_row]:

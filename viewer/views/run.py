@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import ledger
+from ledger._units import hms
 from viewer import charts, data, tables, ui
 
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")  # never .svg: it may carry script
@@ -56,7 +57,7 @@ overview = {
     "tags": run.tags,
     "created": meta.get("created"),
     "ended": meta.get("ended"),
-    "duration": tables.duration(run.duration_s),
+    "duration": hms(run.duration_s),
     "heartbeat": meta.get("heartbeat"),
     "user": meta.get("user"),
     "host": host.get("hostname"),
@@ -135,15 +136,16 @@ def live() -> None:
         st.download_button("Download output.log", log, file_name=f"{run.id}-output.log", mime="text/plain")
 
     st.subheader("System")
-    system = data.series(src, run, "system", tick)
-    if not system:
+    names = data.series_keys(src, run, "system", tick)
+    if not names:
         st.caption("No system metrics were sampled.")
     else:
+        view = data.View(x="relative", stream="system")
         row = st.columns(3)
-        for i, (name, (steps, times, values)) in enumerate(system.items()):
+        for i, name in enumerate(names):
             if i and i % 3 == 0:
                 row = st.columns(3)
-            line = charts.prepare(charts.Line(name, charts.x_values(steps, times, "relative time"), values))
+            line = charts.line_of(name, data.curve(src, run, name, view, tick))
             with row[i % 3]:
                 chart = charts.chart(
                     charts.line_frame(line), pd.DataFrame(), title=name, x_axis="relative time", height=180

@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
+from ledger import _format
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -17,14 +19,6 @@ if TYPE_CHECKING:
 
 _MAX_ITEMS = 8  # per section: a summary, not the whole manifest
 _MAX_TEXT = 60  # characters of one value
-
-_STATUS_COLORS = {
-    "running": "#1f6feb",
-    "finished": "#1a7f37",
-    "failed": "#cf222e",
-    "killed": "#9a6700",
-    "crashed": "#cf222e",
-}
 
 
 def _flat(prefix: str, mapping: Mapping[str, Any], out: dict[str, Any]) -> None:
@@ -68,7 +62,7 @@ def _section(title: str, mapping: Mapping[str, Any]) -> str:
 def run_html(run: Run, manifest: Manifest, duration_s: float) -> str:
     """The run as a small HTML table: identity, status, duration, config and summary excerpts, folder."""
     status = manifest.status
-    color = _STATUS_COLORS.get(status, "inherit")
+    color = _format.STATUS_COLOURS.get(status, "inherit")
     where = " / ".join(
         html.escape(str(v)) for v in (manifest.project, manifest.group, manifest.job_type) if v is not None
     )

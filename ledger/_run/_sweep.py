@@ -3,7 +3,8 @@
 merges the trial's parameters into its config and records ``sweep: {id, trial, fold}``.
 
 Only the first ``init()`` per trial in a process joins; later runs of that process (an
-evaluation run, say) are ordinary runs. This module stays light: ``init()`` imports it.
+evaluation run, say) are ordinary runs. The agent (``ledger.sweeps``) sets the variables
+with :func:`trial_env`; the variables are declared in ``ledger._settings``.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from ledger import _settings
+
 log = logging.getLogger("ledger")
 
-ENV_ID = "LEDGER_SWEEP_ID"
-ENV_TRIAL = "LEDGER_SWEEP_TRIAL"
-ENV_FOLD = "LEDGER_SWEEP_FOLD"
-ENV_PARAMS = "LEDGER_SWEEP_PARAMS"
-ENV_GROUP = "LEDGER_SWEEP_GROUP"
-ENV_ROOT = "LEDGER_SWEEP_ROOT"
-ENV_PROJECT = "LEDGER_SWEEP_PROJECT"
-ENV_NAMES = (ENV_ID, ENV_TRIAL, ENV_FOLD, ENV_PARAMS, ENV_GROUP, ENV_ROOT, ENV_PROJECT)
+ENV_ID = _settings.SWEEP_ID.name
+ENV_TRIAL = _settings.SWEEP_TRIAL.name
+ENV_FOLD = _settings.SWEEP_FOLD.name
+ENV_PARAMS = _settings.SWEEP_PARAMS.name
+ENV_GROUP = _settings.SWEEP_GROUP.name
+ENV_ROOT = _settings.SWEEP_ROOT.name
+ENV_PROJECT = _settings.SWEEP_PROJECT.name
+ENV_NAMES = tuple(s.name for s in _settings.SWEEP_TRIAL_SETTINGS)
 
 _joined: set[tuple[str, int, int | None]] = set()
 
@@ -57,8 +60,8 @@ def trial_env(
         ENV_GROUP: group or "",
         ENV_ROOT: root,
         ENV_PROJECT: project,
-        "LEDGER_ROOT": root,  # other runs of the program and ledger.open() default to these
-        "LEDGER_PROJECT": project,
+        _settings.ROOT.name: root,  # other runs of the program and ledger.open() default to these
+        _settings.PROJECT.name: project,
     }
 
 
@@ -87,20 +90,20 @@ def join_sweep(
     """What ``init()`` uses for the run: the trial's root, project, config and group if the
     environment names a trial this process has not joined yet, else the arguments as given."""
     unchanged = Joined(root, project, config, group, None)
-    env = os.environ
-    sweep_id = env.get(ENV_ID)
+    sweep_id = _settings.get(_settings.SWEEP_ID)
     if not sweep_id:
         return unchanged
-    trial = _int(ENV_TRIAL, env.get(ENV_TRIAL, ""))
-    fold = _int(ENV_FOLD, env[ENV_FOLD]) if env.get(ENV_FOLD) else None
+    trial = _int(ENV_TRIAL, _settings.get(_settings.SWEEP_TRIAL) or "")
+    fold_text = _settings.get(_settings.SWEEP_FOLD)
+    fold = _int(ENV_FOLD, fold_text) if fold_text else None
     key = (sweep_id, trial, fold)
     if key in _joined:
         return unchanged
     try:
-        params = json.loads(env.get(ENV_PARAMS) or "{}")
+        params = json.loads(_settings.get(_settings.SWEEP_PARAMS) or "{}")
     except ValueError:
         params = None
-    sweep_root, sweep_project = env.get(ENV_ROOT), env.get(ENV_PROJECT)
+    sweep_root, sweep_project = _settings.get(_settings.SWEEP_ROOT), _settings.get(_settings.SWEEP_PROJECT)
     if not isinstance(params, dict) or not sweep_root or not sweep_project:
         msg = (
             f"${ENV_ID} is set but ${ENV_PARAMS}, ${ENV_ROOT} or ${ENV_PROJECT} is missing or malformed; "
@@ -125,6 +128,5 @@ def join_sweep(
     merged = merge(config, params)
     if fold is not None:
         merged["fold"] = fold
-    return Joined(
-        sweep_root, sweep_project, merged, env.get(ENV_GROUP) or group, {"id": sweep_id, "trial": trial, "fold": fold}
-    )
+    block = {"id": sweep_id, "trial": trial, "fold": fold}
+    return Joined(sweep_root, sweep_project, merged, _settings.get(_settings.SWEEP_GROUP) or group, block)

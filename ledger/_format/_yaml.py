@@ -1,0 +1,92 @@
+"""YAML as every reader reads it: block style, safe loading, and strings that no YAML 1.1 or
+1.2 reader can take for another type.
+
+PyYAML writes YAML 1.1 and quotes strings its own (1.1) resolver would read as another
+type, but leaves plain some that YAML 1.2 readers (js-yaml, ruamel in 1.2 mode, Go's
+yaml.v3) resolve differently: ``1e3`` and ``1e-3`` (floats in 1.2, no dot needed),
+``0o7`` (a 1.2 octal), and ``y``/``n`` (booleans in strict 1.1 readers). Those are
+written quoted here, so a config string stays a string for any reader.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from ledger._errors import CorruptFileError, FormatVersionError
+from ledger._format._names import FORMAT_VERSION
+
+# Plain scalars some YAML reader resolves to a non-string: the YAML 1.2 core schema's null,
+# bool, int and float forms, plus YAML 1.1's one-letter booleans. Matched against whole
+# strings; a match is written in quotes.
+_AMBIGUOUS = re.compile(
+    r"""(?x)
+    (?:~|null|Null|NULL|true|True|TRUE|false|False|FALSE|[yYnN])
+  | [-+]?[0-9]+ | 0o[0-7]+ | 0x[0-9a-fA-F]+
+  | [-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
+  | [-+]?\.(?:inf|Inf|INF) | \.(?:nan|NaN|NAN)
+    """
+)
+
+
+class _Dumper(yaml.CSafeDumper):
+    """The C safe dumper, with strings a YAML 1.2 reader could mistake always quoted."""
+
+
+def _represent_str(dumper: _Dumper, value: str) -> yaml.ScalarNode:
+    if _AMBIGUOUS.fullmatch(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
+    return dumper.represent_str(value)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def yaml_dump(data: Mapping[str, Any]) -> bytes:
+    """Block-style YAML 1.1 that YAML 1.2 readers read the same; keys in the given order,
+    unicode kept (small, stable diffs)."""
+    text: str = yaml.dump(
+        dict(data),
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1000,
+    )
+    return text.encode("utf-8")
+
+
+def yaml_load(data: bytes, where: str) -> Any:
+    """Parse YAML with the safe C loader only (tags such as !!python/object are refused)."""
+    try:
+        return yaml.load(data, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as exc:
+        msg = f"{where}: not valid YAML ({str(exc).splitlines()[0]})"
+        raise CorruptFileError(msg) from exc
+
+
+def sorted_tree(value: Any) -> Any:
+    """Mappings with their keys sorted at every depth (config and summary are stored so)."""
+    if isinstance(value, Mapping):
+        return {k: sorted_tree(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [sorted_tree(v) for v in value]
+    return value
+
+
+def root_marker() -> bytes:
+    """The content of ``ledger.yaml``."""
+    return yaml_dump({"format": FORMAT_VERSION})
+
+
+def check_root_marker(data: bytes, where: str) -> None:
+    """Fail clearly on a root written in a format this version cannot read."""
+    doc = yaml_load(data, where)
+    if not isinstance(doc, dict) or "format" not in doc:
+        msg = f"{where}: not a ledger root marker (expected a mapping with 'format: {FORMAT_VERSION}')"
+        raise CorruptFileError(msg)
+    if doc["format"] != FORMAT_VERSION:
+        raise FormatVersionError(where, doc["format"], FORMAT_VERSION)

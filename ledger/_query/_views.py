@@ -1,0 +1,335 @@
+"""RunView and SweepView: one run, or one sweep, as read from a ledger."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ledger import _format, _reader
+from ledger._media import LoggedHistogram, LoggedImage
+from ledger._query import _filter, _series
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
+
+    from ledger._query._runset import RunSet
+    from ledger._storage import Storage
+
+log = logging.getLogger("ledger")
+
+
+def require_pandas() -> None:
+    """pandas is imported only by the methods that return DataFrames; say how to get it."""
+    try:
+        import pandas as pd  # noqa: F401, PLC0415
+    except ImportError:
+        msg = "this needs pandas: pip install 'experiment-ledger[analysis]' (or pip install pandas)"
+        raise ImportError(msg) from None
+
+
+# Parsed streams of recently read runs, keyed by the stream files' sizes and versions: a
+# chart that asks for several metrics of a run reads its files once.
+_COLUMNS_KEPT = 256
+_columns: OrderedDict[tuple[Any, ...], _series.Columns] = OrderedDict()
+_columns_lock = threading.Lock()
+
+
+class RunView:
+    """One run as read from the ledger: its manifest, and its streams on demand.
+
+    ``status`` is the status readers should show: a ``running`` run whose heartbeat is
+    stale reads ``crashed``.
+    """
+
+    __slots__ = ("_incoming", "_storage", "doc", "status")
+
+    def __init__(self, storage: Storage, doc: dict[str, Any], now: float) -> None:
+        self._storage = storage
+        self.doc = doc
+        self.status: str = _format.read_status(doc.get("status"), doc.get("heartbeat"), doc.get("heartbeat_s"), now)
+        self._incoming: list[tuple[str, str]] = []  # (relation, run id) of runs that link here
+
+    def __repr__(self) -> str:
+        return f"<RunView {self.id} {self.name!r} project={self.project!r} status={self.status}>"
+
+    @property
+    def id(self) -> str:
+        """The run id."""
+        return str(self.doc["id"])
+
+    @property
+    def project(self) -> str:
+        """The project the run belongs to."""
+        return str(self.doc["project"])
+
+    @property
+    def name(self) -> str | None:
+        """The run's display name."""
+        return self.doc.get("name")
+
+    @property
+    def group(self) -> str | None:
+        """The run's group, or None."""
+        return self.doc.get("group")
+
+    @property
+    def job_type(self) -> str | None:
+        """The run's job type, or None."""
+        return self.doc.get("job_type")
+
+    @property
+    def tags(self) -> list[str]:
+        """The run's tags."""
+        return list(self.doc.get("tags") or [])
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's config (nested, as logged)."""
+        return dict(self.doc.get("config") or {})
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The run's summary: one value per metric name."""
+        return dict(self.doc.get("summary") or {})
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The whole manifest (run.yaml) as a dict."""
+        return dict(self.doc)
+
+    @property
+    def duration_s(self) -> float:
+        """Active seconds (summed over resumes)."""
+        return float(self.doc.get("duration_s") or 0.0)
+
+    @property
+    def gpu_count(self) -> int:
+        """GPUs the run used (0 when none were recorded)."""
+        return int(self.doc.get("gpu_count") or 0)
+
+    @property
+    def dir(self) -> str:
+        """The run folder (a local path or a URL)."""
+        return self._storage.full(self._folder)
+
+    @property
+    def _folder(self) -> str:
+        return _format.run_dir(self.project, self.id)
+
+    def links(self) -> list[tuple[str, str, str]]:
+        """Related runs both ways: (relation, run id, "out" or "in"). ``parent`` and
+        ``links`` of this run go out; runs naming this one come in (``attached`` when a run
+        attached summary values here)."""
+        out = []
+        if self.doc.get("parent"):
+            out.append(("parent", str(self.doc["parent"]), "out"))
+        out += [(rel, str(rid), "out") for rel, rid in (self.doc.get("links") or {}).items()]
+        out += [(rel, rid, "in") for rel, rid in self._incoming]
+        return out
+
+    def update_summary(self, values: Mapping[str, Any], *, by: Any) -> None:
+        """Attach results to this run's summary from another run, e.g. an evaluation job:
+        ``lg.run(train_id).update_summary({"eval/acc": 0.91}, by=eval_run)``.
+
+        ``by`` is the live run doing it (``ledger.init`` in this process). The values are
+        stored in *its* run.yaml, so this run's files are never rewritten (each run folder has
+        one writer); readers merge them into this run's summary.
+        """
+        attach = getattr(by, "_attach", None)
+        if attach is None:
+            msg = "update_summary: by= must be the live run attaching the values (the one ledger.init returned)"
+            raise TypeError(msg)
+        attach(self.id, values)
+        self.doc = {**self.doc, "summary": {**(self.doc.get("summary") or {}), **values}}
+
+    def get(self, field: str, default: Any = None) -> Any:
+        """A field by its filter name: ``r.get("config.model.lr")``, ``r.get("summary.acc")``."""
+        value = _filter.getter(_filter.parse_field(field))(self)
+        return default if value is None else value
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def records(self, stream: str = "metrics") -> list[dict[str, Any]]:
+        """The records of ``metrics`` (default) or ``system``, as dicts, in order (no pandas)."""
+        read = _reader.read_stream(self._storage, self._folder, stream)
+        for note in read.torn + read.corrupt:
+            log.warning("ledger: %s", note)
+        return read.records
+
+    def _columns(self, stream: str) -> _series.Columns:
+        spec = _reader.stream_spec(stream)
+        names = _reader.stream_names(self._storage, self._folder, spec)
+        token: list[Any] = [self._storage.url, self._folder, stream]
+        for name in names:
+            try:
+                st = self._storage.stat(f"{self._folder}/{name}")
+            except FileNotFoundError:
+                continue
+            token += [name, st.size, st.version]
+        key = tuple(token)
+        with _columns_lock:
+            found = _columns.get(key)
+            if found is not None:
+                _columns.move_to_end(key)
+                return found
+        cols = _series.columns(self.records(stream))
+        with _columns_lock:
+            _columns[key] = cols
+            while len(_columns) > _COLUMNS_KEPT:
+                _columns.popitem(last=False)
+        return cols
+
+    def series_keys(self, stream: str = "metrics") -> list[str]:
+        """The names under which the run logged numbers to ``metrics`` (or ``system``), sorted."""
+        return list(self._columns(stream).keys)
+
+    def series(
+        self,
+        key: str,
+        *,
+        x: str = "step",
+        samples: int | None = None,
+        smoothing: float = 0.0,
+        stream: str = "metrics",
+    ) -> _series.Series:
+        """The run's values of ``key`` as a curve: ``.x`` (``x="step"``, ``"time"``: wall time
+        in epoch seconds, or ``"relative"``: seconds since the run's first record) and ``.y``
+        (as logged, NaN and infinities kept), numpy arrays of the records that hold a number
+        under ``key``. ``samples=N`` downsamples to about N points keeping each bucket's min
+        and max; ``smoothing`` in [0, 1) applies a debiased EMA first. Empty if never logged."""
+        return _series.series(self._columns(stream), key, x=x, samples=samples, smoothing=smoothing)
+
+    def history(self, keys: Iterable[str] | None = None) -> DataFrame:
+        """The metrics as a DataFrame: ``_step``, ``_time`` and one column per metric
+        (only ``keys`` if given). NaN stays NaN; a metric missing at a step is NaN."""
+        return records_frame(self.records("metrics"), keys)
+
+    def system(self) -> DataFrame:
+        """The sampled system utilisation (system.jsonl) as a DataFrame."""
+        return records_frame(self.records("system"), None)
+
+    # -- media and files -------------------------------------------------------------------
+
+    def _media(self, key: str, kind: str) -> list[tuple[int, dict[str, Any]]]:
+        """(step, reference) of every ``kind`` logged under ``key``, in order."""
+        out: list[tuple[int, dict[str, Any]]] = []
+        for rec in self.records("metrics"):
+            out.extend((int(rec[_format.STEP]), r) for r in _format.references(rec.get(key), kind))
+        return out
+
+    def _read_run_file(self, path: str) -> bytes:
+        return self._storage.read_bytes(f"{self._folder}/{_format.check_relative_file(path)}")
+
+    def images(self, key: str) -> list[LoggedImage]:
+        """The images logged under ``key``, in step order (``.read()`` gives the PNG,
+        ``.to_numpy()`` the pixels)."""
+        return [
+            LoggedImage(step, str(ref["path"]), int(ref.get("width") or 0), int(ref.get("height") or 0),
+                        ref.get("caption"), self._read_run_file)
+            for step, ref in self._media(key, "image")
+        ]  # fmt: skip
+
+    def table(self, key: str, step: int | None = None) -> DataFrame:
+        """The table logged under ``key`` at ``step`` (default: the latest) as a DataFrame."""
+        require_pandas()
+        import pandas as pd  # noqa: PLC0415
+
+        refs = self._media(key, "table")
+        if step is not None:
+            refs = [(s, r) for s, r in refs if s == step]
+        if not refs:
+            at = f" at step {step}" if step is not None else ""
+            msg = f"run {self.id} has no table {key!r}{at}"
+            raise KeyError(msg)
+        return pd.read_csv(io.BytesIO(self._read_run_file(str(refs[-1][1]["path"]))))
+
+    def histograms(self, key: str) -> list[LoggedHistogram]:
+        """The histograms logged under ``key``: step, bin edges and counts, in step order."""
+        return [
+            LoggedHistogram(step, [float(e) for e in ref["edges"]], [int(c) for c in ref["counts"]])
+            for step, ref in self._media(key, "histogram")
+        ]
+
+    def output(self) -> str:
+        """The captured console output (output.log and its segments), or '' if none."""
+        return _reader.read_text(self._storage, self._folder)
+
+    def files(self) -> dict[str, int]:
+        """The files saved with ``run.save`` (under ``files/``): relative path -> size in bytes,
+        sorted by path. Read one with ``read_file("files/" + path)``."""
+        out: dict[str, int] = {}
+        pending = [""]
+        while pending:
+            sub = pending.pop()
+            base = f"{self._folder}/{_format.FILES_DIR}" + (f"/{sub}" if sub else "")
+            for entry in self._storage.list_dir(base):
+                rel = f"{sub}/{entry.name}" if sub else entry.name
+                if entry.is_dir:
+                    pending.append(rel)
+                else:
+                    out[rel] = self._storage.stat(f"{base}/{entry.name}").size
+        return dict(sorted(out.items()))
+
+    def read_file(self, name: str) -> bytes:
+        """The bytes of a file in the run folder by its relative path (``code.patch``,
+        ``requirements.txt``, ``files/plot.png``); FileNotFoundError if the run has none."""
+        parts = name.split("/")
+        if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            msg = f"not a path inside the run folder: {name!r}"
+            raise ValueError(msg)
+        return self._storage.read_bytes(f"{self._folder}/{name}")
+
+
+def record_columns(records: Iterable[Mapping[str, Any]], keys: Iterable[str] | None = None) -> list[str]:
+    """``_step``, ``_time``, then ``keys`` or every key in first-seen order."""
+    if keys is not None:
+        return [*_format.RESERVED, *[k for k in keys if k not in _format.RESERVED]]
+    seen: dict[str, None] = dict.fromkeys(_format.RESERVED)
+    for rec in records:
+        for k in rec:
+            seen.setdefault(k, None)
+    return list(seen)
+
+
+def records_frame(records: list[dict[str, Any]], keys: Iterable[str] | None) -> DataFrame:
+    """Records as a DataFrame (the columns of :func:`record_columns`; missing values NaN)."""
+    require_pandas()
+    import pandas as pd  # noqa: PLC0415
+
+    wanted = record_columns(records, keys)
+    columns = {k: [rec.get(k, math.nan) for rec in records] for k in wanted}
+    return pd.DataFrame(columns, columns=wanted)
+
+
+class SweepView:
+    """A sweep as found in the ledger: its config (sweep.yaml, as given) and its trials' runs."""
+
+    def __init__(self, sweep_id: str, project: str, config: dict[str, Any], runs: RunSet) -> None:
+        self.id = sweep_id
+        self.project = project
+        self.config = config
+        """The sweep's configuration, as given to ``ledger sweep create``."""
+        self.runs = runs
+        """The runs of its trials (``sweep.id`` in their manifests), in creation order."""
+
+    def __repr__(self) -> str:
+        return f"<SweepView {self.id} project={self.project!r} ({len(self.runs)} runs)>"
+
+    @property
+    def name(self) -> str | None:
+        """The sweep's ``name`` key, if it has one."""
+        name = self.config.get("name")
+        return name if isinstance(name, str) else None
+
+    @property
+    def metric(self) -> tuple[str, str] | None:
+        """The sweep's metric as (name, goal), goal ``maximize`` or ``minimize``; None if unset."""
+        metric = self.config.get("metric")
+        if not isinstance(metric, Mapping) or not isinstance(metric.get("name"), str):
+            return None
+        return str(metric["name"]), str(metric.get("goal") or "minimize")

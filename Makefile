@@ -29,7 +29,8 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/ledger ls --root example_project/results --project digits --columns name,group,job_type,status,summary.val/acc
 	$(BIN)/ledger view example_project/results
 
-## make test: lint, type-check and run the whole test suite
+## make test: lint, type-check and run the whole test suite. CI, from the environment (.ci/run
+## exports CI=1) or `make test CI=1`, reaches pytest: tests/conftest.py then fails every skip.
 test: $(VENV)/.installed-dev lint
 	$(BIN)/python -m pytest
 

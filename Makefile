@@ -1,10 +1,10 @@
-# The two commands of the README. Both make .venv on first use and reinstall when
-# pyproject.toml changes.
+# The two commands of the README, and test-fast for the edit loop. All make .venv on first
+# use and reinstall when pyproject.toml changes.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test test-fast lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,15 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/ledger ls --root example_project/results --project digits --columns name,group,job_type,status,summary.val/acc
 	$(BIN)/ledger view example_project/results
 
-## make test: lint, type-check and run the whole test suite
+## make test: lint, type-check and run the whole test suite. CI, from the environment (.ci/run
+## exports CI=1) or `make test CI=1`, reaches pytest: tests/conftest.py then fails every skip.
 test: $(VENV)/.installed-dev lint
 	$(BIN)/python -m pytest
+
+## make test-fast: the edit loop; every test but the slow-marked ones, and no lint (make lint),
+## so a formatting nit never hides a test result
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

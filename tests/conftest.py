@@ -1,4 +1,10 @@
-"""Shared fixtures: real folders under tmp_path, a clean memory:// store, clean process state."""
+"""Shared fixtures: real folders under tmp_path, a clean memory:// store, clean process state.
+
+Under CI (the environment variable CI set to anything non-empty, as .ci/run does) every skip
+is a failure: the guards (importorskip, skipif, pytest.skip) are for a developer's machine
+without an optional extra; in CI, where the dev extra is installed, a skip means a broken
+install and would otherwise hide its tests.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,41 @@ import fsspec
 import pytest
 
 import ledger
+
+pytest_plugins = ["pytester"]  # tests/test_skips_under_ci.py runs tiny sessions with this conftest
+
+CI = bool(os.environ.get("CI"))
+CI_SKIP_MESSAGE = "CI is set: a missing optional package is a broken install"
+
+
+def _skip_as_failure(report: pytest.CollectReport | pytest.TestReport) -> None:
+    """Turn a skipped report into a failed one that says why it skipped (xfail stays as it is)."""
+    if not (CI and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # (path, line from 1, "Skipped: reason")
+        path, line, reason = longrepr
+        where = f" ({path}:{line})"
+    else:
+        reason, where = str(longrepr), ""
+    report.outcome = "failed"
+    report.longrepr = f"{reason}{where}\n{CI_SKIP_MESSAGE}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport():  # pluggy passes only the arguments a hook names
+    """Skips in setup (skipif marks, fixtures) and in the test body."""
+    report = yield
+    _skip_as_failure(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report():
+    """Skips at module level (a module's importorskip): under CI, an error collecting it."""
+    report = yield
+    _skip_as_failure(report)
+    return report
 
 
 @pytest.fixture(autouse=True)

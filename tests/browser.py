@@ -52,12 +52,17 @@ def _ledger_command() -> list[str]:
 
 
 @contextlib.contextmanager
-def served(root: str | Path, *, timeout: float = 90) -> Iterator[str]:
-    """`ledger view ROOT` on a free loopback port; yields its URL once it answers."""
+def served(
+    root: str | Path, *, timeout: float = 90, ledger: str | Path | None = None, cwd: str | Path | None = None
+) -> Iterator[str]:
+    """`ledger view ROOT` on a free loopback port (this environment's `ledger`, or the script
+    ``ledger``, run in ``cwd``); yields its URL once it answers."""
     port = loopback_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    command = [str(ledger)] if ledger else _ledger_command()
     proc = subprocess.Popen(
-        [*_ledger_command(), "view", str(root), "--port", str(port), "--no-browser"],
+        [*command, "view", str(root), "--port", str(port), "--no-browser"],
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -7,16 +7,21 @@ links); everything they show is read through ``viewer.data``.
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 
-_REPO = str(Path(__file__).resolve().parent.parent)
-if _REPO not in sys.path:  # `streamlit run` puts only viewer/ on the path; pages import viewer.*
-    sys.path.insert(0, _REPO)
+import streamlit as st
 
-import streamlit as st  # noqa: E402
+import ledger
 
-import ledger  # noqa: E402
-from viewer import data, ui  # noqa: E402
+# Streamlit runs this file and the pages as scripts, and they import `viewer.*`: make this
+# folder the package `viewer`, be it a checkout's viewer/ or the wheel's ledger/_viewer/ (the
+# wheel installs no top-level `viewer`, which other distributions could also claim).
+if "viewer" not in sys.modules:
+    sys.modules["viewer"] = types.ModuleType("viewer", "The ledger viewer's modules.")
+    sys.modules["viewer"].__path__ = [str(Path(__file__).resolve().parent)]
+
+from viewer import data, ui
 
 st.set_page_config(page_title="ledger", page_icon="📒", layout="wide")
 ui.keep_state()

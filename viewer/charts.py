@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import altair as alt
 import numpy as np
@@ -123,10 +123,10 @@ def chart(
     log_y: bool = False,
     order: Sequence[str] = (),
     height: int = 260,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:  # what alt.layer is typed to return
     """One panel: run lines (colour by source, broken at gaps) and group bands with their mean."""
     x_title = x_axis
-    x_type = "quantitative"
+    x_type: Literal["quantitative", "temporal"] = "quantitative"
     lines, bands = lines.copy(), bands.copy()
     if x_axis == "wall time":
         x_type = "temporal"
@@ -155,7 +155,7 @@ def chart(
             .mark_area(opacity=0.2)
             .encode(x=x_enc, y=alt.Y("lo:Q", scale=y_scale, title=None), y2="hi:Q", color=colour, detail="segment:N")
         )
-    tooltip: list = ["source:N", alt.Tooltip("x", type=x_type, title=x_title), "y:Q"]
+    tooltip: list[Any] = ["source:N", alt.Tooltip("x", type=x_type, title=x_title), "y:Q"]
     for frame, width, extra in ((bands, 2.0, ["lo:Q", "hi:Q", "n:Q"]), (lines, 1.5, [])):
         if len(frame):
             layers.append(
@@ -186,7 +186,7 @@ def histogram_cells(entries: list[tuple[int, dict[str, Any]]]) -> pd.DataFrame:
 
 def histogram_heatmap(key: str, entries: list[tuple[int, dict[str, Any]]]) -> alt.Chart:
     """Histograms over steps: x the step, y the bins, colour the count."""
-    return (
+    return (  # type: ignore[no-any-return]  # altair types mark_*() as Any
         alt.Chart(histogram_cells(entries), title=key)
         .mark_rect()
         .encode(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 
 import streamlit as st
 
@@ -11,7 +11,7 @@ from viewer import data
 
 # Widgets whose values outlive the page that shows them (the Runs page's filters also drive
 # Compute and Sweeps) are made with persist_state=KEPT.
-KEPT = "session"  # the persist_state of those widgets
+KEPT: Final = "session"  # the persist_state of those widgets (Final: typed as that literal)
 SEL_RUNS = "sel_runs"  # selected run ids, in the order they were picked
 SEL_GROUPS = "sel_groups"  # selected groups: label -> run ids
 _SEL_SLOT = "_sel_slot"  # the sidebar placeholder that shows the selection

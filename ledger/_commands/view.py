@@ -26,9 +26,16 @@ from ledger._root import open_root
 FIRST_PORT = 8501
 PORT_TRIES = 100
 START_TIMEOUT_S = 60.0
-APP = Path(__file__).resolve().parents[2] / "viewer" / "app.py"
 ROOT_ENV = _settings.VIEW_ROOT.name  # read by viewer/data.py
 OPTIONS_ENV = _settings.VIEW_STORAGE_OPTIONS.name
+
+
+def app_path() -> Path:
+    """The viewer's app.py: in the package when installed from a wheel, else in the source checkout."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "_viewer" / "app.py"  # the wheel ships viewer/ as ledger/_viewer (pyproject.toml)
+    checkout = package.parent / "viewer" / "app.py"  # an editable install runs the repository's viewer/
+    return checkout if not installed.is_file() and checkout.is_file() else installed
 
 
 def is_loopback(host: str) -> bool:
@@ -162,15 +169,16 @@ def view_command(
     if importlib.util.find_spec("streamlit") is None:
         msg = "the viewer needs Streamlit: pip install 'experiment-ledger[viewer]'"
         raise click.ClickException(msg)
-    if not APP.is_file():
-        msg = f"the viewer's files are not installed ({APP} is missing): install ledger from a source checkout"
+    app = app_path()
+    if not app.is_file():
+        msg = f"the viewer's files are not installed ({app} is missing): reinstall experiment-ledger"
         raise click.ClickException(msg)
     port = port or free_port(host)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 (naming it, not binding)
     url = f"http://[{shown_host}]:{port}" if ":" in shown_host else f"http://{shown_host}:{port}"
     env = {**os.environ, ROOT_ENV: storage.url, OPTIONS_ENV: json.dumps(options)}
     command = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-m", "streamlit", "run", str(app),
         "--server.headless", "true",  # we open the browser ourselves, only where there is a display
         "--server.address", host,
         "--server.port", str(port),

@@ -25,7 +25,7 @@ ids = st.multiselect(
     "Runs",
     list(labels),
     default=list(labels)[:MAX_COMPARED],
-    format_func=labels.get,
+    format_func=labels.__getitem__,  # every option is a key
     max_selections=MAX_COMPARED,
     key="cmp_runs",
 )
@@ -51,7 +51,7 @@ if hide_equal:
 
 
 def mark(row: pd.Series) -> list[str]:
-    return [HIGHLIGHT if differs[row.name] else ""] * len(row)
+    return [HIGHLIGHT if differs[str(row.name)] else ""] * len(row)  # the index: str keys (tables.compare)
 
 
 for section in ("", "config.", "summary.", "git.", "host.", "packages."):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import shlex
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -29,11 +31,12 @@ labels = {r.id: data.label(r) for r in known}
 left, right = st.columns([3, 2])
 choice = left.selectbox("Run", options, format_func=lambda i: labels.get(i, i), key="run_pick") if options else None
 typed = right.text_input("or a run id (a unique prefix is enough)", key="run_typed").strip()
-if not typed and choice is None:
+wanted = typed or choice
+if wanted is None:
     ui.need_selection("a run")
     st.stop()
 try:
-    run = data.run(src, typed or choice)
+    run = data.run(src, wanted)
 except ledger.RunNotFoundError as exc:
     st.error(str(exc))
     st.stop()
@@ -46,7 +49,7 @@ if meta.get("notes"):
     st.text(meta["notes"])
 
 # ---- overview -----------------------------------------------------------------------------------
-host = meta.get("host") if isinstance(meta.get("host"), dict) else {}
+host = meta["host"] if isinstance(meta.get("host"), dict) else {}
 gpus = host.get("gpus") or []
 overview = {
     "id": run.id,
@@ -69,7 +72,7 @@ overview = {
 }
 
 
-def kv(mapping: dict, key_title: str = "field") -> pd.DataFrame:
+def kv(mapping: dict[str, Any], key_title: str = "field") -> pd.DataFrame:
     """A two-column table whose values are text (exact, and safe for Arrow)."""
     return pd.DataFrame({key_title: list(mapping), "value": [tables.text(v) for v in mapping.values()]})
 
@@ -211,7 +214,7 @@ for path, size in files.items():
     size_col.text(f"{size:,} B")
     button_col.download_button(
         "Download",
-        lambda p=path: data.saved_file(src, run.id, p),
+        functools.partial(data.saved_file, src, run.id, path),
         file_name=path.rsplit("/", 1)[-1],
         mime=mimetypes.guess_type(path)[0] or "application/octet-stream",
         key=f"dl-{path}",

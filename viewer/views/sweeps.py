@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 import altair as alt
 import pandas as pd
@@ -29,7 +29,7 @@ def number(value: object) -> float:
 
 def trials_table(sweep: Any, params: list[str], metric: str | None) -> pd.DataFrame:
     """One row per trial (its folds' metric averaged), in trial order."""
-    by_trial: dict[object, list] = {}
+    by_trial: dict[object, list[Any]] = {}
     for run in sweep.runs:
         info = run.meta.get("sweep") or {}
         by_trial.setdefault(info.get("trial"), []).append(run)
@@ -39,7 +39,7 @@ def trials_table(sweep: Any, params: list[str], metric: str | None) -> pd.DataFr
         scores = [number(r.summary.get(metric)) for r in runs] if metric else []
         finite = [s for s in scores if math.isfinite(s)]
         statuses = Counter(r.status for r in runs)
-        row = {
+        row: dict[str, Any] = {
             "trial": trial,
             "runs": len(runs),
             "status": ", ".join(f"{s}" if n == 1 else f"{s} x{n}" for s, n in statuses.items()),
@@ -139,7 +139,7 @@ for sweep in sweeps:
         for i, p in enumerate(params):
             # Field names are fixed ("param", "score"): Vega reads dots in names as nesting.
             numeric = pd.to_numeric(scored[p], errors="coerce")
-            kind = "quantitative" if numeric.notna().all() else "nominal"
+            kind: Literal["quantitative", "nominal"] = "quantitative" if numeric.notna().all() else "nominal"
             points = pd.DataFrame(
                 {"param": numeric if kind == "quantitative" else scored[p], "score": scored[metric_name]}
             )

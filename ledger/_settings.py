@@ -36,8 +36,15 @@ class Setting(Generic[T]):
 
     @property
     def default_text(self) -> str:
-        """The default as the README shows it."""
-        return "" if self.default is None else str(self.default)
+        """The default as the README shows it: ``-`` for none, switches as ``1``/``0``."""
+        value = self.default
+        if value is None:
+            return "-"
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
 
 
 def _text(value: str) -> str | None:

@@ -124,6 +124,22 @@ class TestRejectedValues:
             run.log({key: 1})
         run.finish()
 
+    @pytest.mark.parametrize(
+        "data",
+        [{"a/b": 1, "a": {"b": 2}}, {"a": {"b": 2}, "a/b": 1}, {"x": {"y/z": 1}, "x/y": {"z": 2}}],
+        ids=["flat-first", "nested-first", "both-nested"],
+    )
+    def test_one_name_given_twice_in_a_call_is_an_error_naming_both(self, tmp_dir, data):
+        run = quiet_init("p", root="results")
+        run.log({"a/b": 0, "x/y/z": 0})  # the names are known: the flat one takes the fast path
+        with pytest.raises(ValueError, match=r"is given twice in one call, as \[.+\] and as \[.+\]") as e:
+            run.log(data)
+        flat = "a/b" if "a/b" in str(e.value) else "x/y/z"
+        assert f"'{flat}' is given twice" in str(e.value)
+        run.log({"a/b": 3})
+        run.finish()
+        assert [r.get("a/b") for r in history(tmp_dir / "results", "p", run.id)] == [0, 3]  # nothing logged
+
     @pytest.mark.parametrize("key", ["", 3, None])
     def test_bad_keys_raise(self, tmp_dir, key):
         run = quiet_init("p", root="results")

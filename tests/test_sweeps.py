@@ -195,6 +195,12 @@ def test_hyperband_stops_the_bad_trials(tmp_path):
     assert ledger.sweeps.status(sweep_id, root=root).trials == {"finished": 3, "early_terminated": 3}
     text = (root / "p/runs" / runs[4].id / "run.yaml").read_text()
     assert list(yaml.safe_load(text))[-2:] == ["error", "stop_reason"]  # manifest key order
+    stopped = run_cli(
+        "ls", "--root", "results", "--where", 'stop_reason == "early_terminated"', "--columns", "id", "--format", "csv",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.split() == ["id", *(runs[n].id for n in (4, 5, 6))]
 
 
 LEASE_TRAIN = """

@@ -112,7 +112,7 @@ class Ledger:
     def disk_usage(self, by: str = "project", project: str | None = None) -> list[dict[str, Any]]:
         """What takes space, largest first: one dict per project, group, run or kind (metrics,
         system, media, files, patches, logs, manifests, other) with bytes, files and runs."""
-        from ledger._usage import usage  # noqa: PLC0415
+        from ledger._query._usage import usage  # noqa: PLC0415 (du only)
 
         groups = {(r.project, r.id): r.group for r in self._runs}
         buckets = usage(self._storage, groups, by, project)

@@ -236,7 +236,7 @@ class Run:
             self._raise_closed("log")
         rec: dict[str, Any] = {_STEP: None, _TIME: None}
         known = self._known_keys
-        slow = 0  # names added by the slow path, beyond one per item
+        slow: int | None = None  # names the slow path added beyond one per item, once it ran
         media = False
         for k, v in data.items():
             t = type(v)
@@ -247,9 +247,9 @@ class Run:
                 added, is_media = _format.add_item(
                     rec, k, v, known=known, media_names=self._media_keys, is_media=is_media_value
                 )
-                slow += added - 1
+                slow = (slow or 0) + added - 1
                 media |= is_media
-        if slow and len(rec) != len(data) + slow + 2:  # a nested dict gave a name twice
+        if slow is not None and len(rec) != len(data) + slow + 2:  # a nested dict gave a name twice
             raise _format.collision_error(data)
         if step is None:
             step = self._next_step

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ledger import _format
 from ledger._query import describe, open_ledger
 from ledger.sweeps._search import Flat, Observation, constants, observed_params
 
@@ -34,7 +35,7 @@ class Trial:
     @property
     def done(self) -> bool:
         """Nothing more will happen to it: it finished, failed or was stopped."""
-        return self.status in ("finished", "failed", "killed", "early_terminated")
+        return self.status in (*_format.FINAL_STATUSES, "early_terminated")
 
 
 def _judge(trial: Trial, folds: int, metric: str | None) -> None:

@@ -18,7 +18,7 @@ import os
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ledger import _format, _reader, _settings
-from ledger._errors import InvalidNameError, LedgerNotFoundError, RunNotFoundError
+from ledger._errors import InvalidNameError, LedgerNotFoundError, RunNotFoundError, StorageError
 from ledger._storage import Storage, open_storage, retrying
 
 if TYPE_CHECKING:
@@ -74,6 +74,11 @@ def open_root(
     processes start at once. Either way a root of another format is a FormatVersionError.
     """
     storage = open_storage(root if root is not None else default_root(), storage_options)
+    if create and not storage.caps.writes:
+        msg = (
+            f"{storage.url} is read-only (a published ledger over http(s)); runs and sweeps go into a folder or a store"
+        )
+        raise StorageError(msg)
     try:
         marker = retrying(lambda: storage.read_bytes(_format.ROOT_MARKER))
     except FileNotFoundError:
@@ -121,6 +126,9 @@ def claim_id(storage: Storage, t: float, make: Callable[[str], tuple[str, bytes]
     """A new id made from time ``t`` whose file ``make(id)`` -> (path, content) this call
     created. Ids are random, but 8 processes starting in the same second could still meet:
     the exclusive create decides, and the loser draws again."""
+    if not storage.caps.conditional_create:
+        msg = f"{storage.url} cannot create files only-if-absent, so it cannot take new {what}s safely"
+        raise StorageError(msg)
     for _attempt in range(20):
         new_id = _format.new_run_id(t)
         path, data = make(new_id)

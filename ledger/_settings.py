@@ -195,8 +195,3 @@ def get(setting: Setting[T]) -> T:
         if setting.default is not None:
             msg += f" ({setting.default_text})"
         raise SettingError(msg) from None
-
-
-def is_set(setting: Setting[object]) -> bool:
-    """Whether the variable is set to a non-empty value."""
-    return bool(os.environ.get(setting.name))

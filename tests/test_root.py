@@ -91,3 +91,10 @@ def test_a_corrupt_manifest_is_skipped_with_a_warning(tmp_dir, caplog):
     assert lg.runs().ids == [good.id]
     assert f"{bad.id}/run.yaml: not valid YAML" in caplog.text
     assert len(lg.skipped) == 1
+
+
+def test_runs_cannot_be_written_into_a_published_ledger(tmp_dir):
+    with pytest.raises(ledger.StorageError, match=r"http://127\.0\.0\.1:9/paper is read-only \(a published ledger"):
+        ledger.init("p", root="http://127.0.0.1:9/paper", capture_output=False, system_metrics=False)
+    with pytest.raises(ledger.StorageError, match="read-only"):
+        ledger.sweeps.create({"method": "grid", "parameters": {"a": {"values": [1]}}}, root="https://127.0.0.1:9/x")

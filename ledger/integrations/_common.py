@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import inspect
-import math
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -171,8 +170,3 @@ def number(value: Any) -> float | None:
         if isinstance(inner, (int, float)) and not isinstance(inner, bool):
             return float(inner)
     return None
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """NaN and infinities as None (for values that decide a status), else the value."""
-    return value if value is not None and math.isfinite(value) else None

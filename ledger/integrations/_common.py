@@ -65,6 +65,11 @@ class RunHolder:
         """The run written to last (None before the first write of an integration-made run)."""
         return self._run
 
+    def copy(self) -> RunHolder:
+        """A holder for a copy of the integration (scikit-learn's ``clone`` deep-copies
+        estimators' callbacks): the same given run, or runs of its own from the same arguments."""
+        return RunHolder(self._who, None if self.owned else self._run, self._kwargs)
+
     def _new(self) -> Run:
         self._run = init(**self._kwargs)
         return self._run

@@ -73,10 +73,12 @@ def ledger_callback(run: Run | None = None, *, log_model: bool = False, **init_k
 class LedgerCallback:
     """What :func:`ledger_callback` returns: called by LightGBM after every boosting round."""
 
-    order = 25  # after record_evaluation (20), before early_stopping (30), which may end the training
     before_iteration = False
 
     def __init__(self, run: Run | None = None, *, log_model: bool = False, **init_kwargs: Any) -> None:
+        # After record_evaluation (20), before early_stopping (30), which may end the training.
+        # On the instance: LightGBM gives callbacks without one of their own an order of its choosing.
+        self.order = 25
         self._holder = RunHolder("lightgbm ledger_callback", run, init_kwargs)
         self._log_model = bool(log_model)
         self._booster: Any = None  # the model of the training under way, or ended but not yet recorded

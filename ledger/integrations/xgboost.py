@@ -69,6 +69,14 @@ class LedgerCallback(TrainingCallback):
         """The run being written (None before the first training when the callback makes its runs)."""
         return self._holder.run
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> LedgerCallback:
+        # scikit-learn's clone (GridSearchCV, cross_validate) deep-copies an estimator's
+        # callbacks: a copy writes to the same given run, or makes runs of its own.
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy._holder = self._holder.copy()  # noqa: SLF001
+        return copy
+
     def before_training(self, model: Any) -> Any:
         run = self._holder.begin()
         self._base = run.step

@@ -127,6 +127,19 @@ def test_the_scikit_learn_api_logs_its_eval_sets(tmp_path):
     assert (run.config["xgboost"]["max_depth"], run.config["xgboost"]["eta"]) == (2, 0.5)
 
 
+def test_scikit_learn_clones_make_a_run_each(tmp_path):
+    from sklearn.model_selection import cross_validate
+
+    x, y = data(200)
+    cb = LedgerCallback(project="xgb", root=tmp_path, group="cv", **QUIET)
+    model = xgb.XGBClassifier(n_estimators=3, max_depth=2, callbacks=[cb])
+    cross_validate(model, x, y, cv=2, params={"eval_set": [(x, y)], "verbose": False})
+
+    runs = ledger.open(tmp_path).runs()  # clone() deep-copies the callback: one run per fold
+    assert [(r.status, r.group, len(r.records())) for r in runs] == [("finished", "cv", 4)] * 2  # 3 rounds + importance
+    assert cb.run is None  # the estimator given was never fitted itself
+
+
 def test_cross_validation_logs_mean_and_std_over_folds(tmp_path):
     dtrain, _ = matrices()
     cb = LedgerCallback(project="xgb", root=tmp_path, **QUIET)

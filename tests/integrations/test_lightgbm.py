@@ -11,6 +11,7 @@ import ledger  # noqa: E402
 from ledger.integrations.lightgbm import LedgerCallback, ledger_callback  # noqa: E402
 from tests.helpers import run_python  # noqa: E402
 from tests.integrations import tabular  # noqa: E402
+from tests.integrations.notebooks import cell_text  # noqa: E402
 from tests.integrations.stops import run_stopped_script, stop_params  # noqa: E402
 
 QUIET = {"capture_output": False, "system_metrics": False}
@@ -201,3 +202,40 @@ def test_the_callback_is_a_lightgbm_callback_with_checked_arguments():
     assert (cb.order, cb.before_iteration) == (25, False)  # before early_stopping (30)
     with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) projet; .* ledger.init, which takes"):
         ledger_callback(projet="lgb")
+
+
+@pytest.mark.slow
+def test_in_jupyter_the_run_ends_with_the_cell_that_trained(tmp_path, run_notebook):
+    nbformat = pytest.importorskip("nbformat")
+    cells = [
+        DATA
+        + """
+from ledger.integrations.lightgbm import ledger_callback
+dtrain, dval = datasets()
+cb = ledger_callback(project="lgb", root="results", system_metrics=False)
+booster = lgb.train({"objective": "binary", "verbose": -1}, dtrain, num_boost_round=20, valid_sets=[dval],
+                    valid_names=["val"], callbacks=[lgb.early_stopping(2, verbose=False), cb])
+""",
+        """
+import ledger
+view = ledger.open("results", cache=False).run(cb.run.id)
+print(view.status, view.summary.get("best_iteration") == booster.best_iteration)
+""",
+        """
+def stop(env):
+    if env.iteration == 1:
+        raise FloatingPointError("loss diverged")
+stop.order = 40
+lgb.train({"objective": "binary", "verbose": -1}, dtrain, num_boost_round=5, valid_sets=[dval], callbacks=[cb, stop])
+""",
+        """
+view = ledger.open("results", cache=False).run(cb.run.id)
+print(view.status, "FloatingPointError: loss diverged" in view.doc["error"])
+""",
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c.strip()) for c in cells]
+    nb.cells[2].metadata["tags"] = ["raises-exception"]
+    nb = run_notebook(nb, tmp_path)
+    assert cell_text(nb.cells[1]).split() == ["finished", "True"]  # ended with the cell, booster's best in it
+    assert cell_text(nb.cells[3]).split() == ["failed", "True"]  # the cell's exception, with its traceback

@@ -127,7 +127,7 @@ class LedgerCallback:
         if not (self._all_rounds or best > 0):
             self._holder.end(
                 "failed",
-                f"LightGBM's training stopped after round {self._round + 1} of {self._rounds} "
+                f"LightGBM's training stopped after round {self._round - self._begin + 1} of {self._rounds} "
                 f"without early stopping (an exception?)",
             )
             return

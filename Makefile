@@ -14,8 +14,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
+# fastai goes in without its requirements (torchvision, spaCy): pyproject.toml's dev extra says why.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps 'fastai==2.8.12'
 	touch $@ $(VENV)/.installed
 
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python

@@ -4,7 +4,8 @@
     python example_project/run_all.py --root /tmp/results  # elsewhere
 
 Runs train_sklearn.py (logistic regression and random forest, 3 seeds, a train and an eval
-job each: 12 runs) and train_torch.py for 3 seeds (3 runs), each script in its own process
+job each: 12 runs), train_torch.py for 3 seeds (3 runs) and train_xgboost.py (gradient-boosted
+trees through ledger's XGBoost callback, 3 seeds: 3 runs), each script in its own process
 so that every run records the command that made it; then the example sweep (sweep.yaml:
 bayes over the MLP's learning rate and width, 3-fold cross-validated) for --sweep-trials
 trials (default 2: 6 runs), with `ledger sweep create` and `ledger agent` as a user types
@@ -30,6 +31,7 @@ def commands() -> list[list[str]]:
     python = sys.executable
     out = [[python, str(HERE / "train_sklearn.py"), "--seeds", *map(str, SEEDS)]]
     out += [[python, str(HERE / "train_torch.py"), "--seed", str(seed)] for seed in SEEDS]
+    out.append([python, str(HERE / "train_xgboost.py"), "--seeds", *map(str, SEEDS)])
     return out
 
 

@@ -1,5 +1,6 @@
 """Framework integrations: a few added lines log a Keras, PyTorch Lightning, Hugging Face
-Transformers, scikit-learn or Optuna workload into the ledger.
+Transformers, scikit-learn, Optuna, XGBoost, LightGBM, Hugging Face Accelerate, fastai or
+PyTorch Ignite workload into the ledger.
 
 Each lives in its own module and imports its framework only when that module is imported,
 so ``import ledger`` and ``import ledger.integrations`` import no framework::
@@ -9,6 +10,11 @@ so ``import ledger`` and ``import ledger.integrations`` import no framework::
     from ledger.integrations.transformers import LedgerCallback   # Hugging Face Trainer
     from ledger.integrations.sklearn import log_estimator, log_cv, log_search
     from ledger.integrations.optuna import LedgerCallback         # study.optimize(callbacks=...)
+    from ledger.integrations.xgboost import LedgerCallback        # xgb.train(callbacks=...)
+    from ledger.integrations.lightgbm import ledger_callback      # lgb.train(callbacks=...)
+    from ledger.integrations.accelerate import LedgerTracker      # Accelerator(log_with=...)
+    from ledger.integrations.fastai import LedgerCallback         # Learner(cbs=...)
+    from ledger.integrations.ignite import LedgerLogger           # Ignite's logger style
 
 Every integration either writes to a run you give it (``run=``; you finish it) or makes
 its own from the keyword arguments it does not know, passed on to :func:`ledger.init`

@@ -6,14 +6,19 @@ from __future__ import annotations
 import dataclasses
 import enum
 import inspect
+import os
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ledger._lifecycle import format_error, status_for
+from ledger._media import MAX_TABLE_ROWS, Table
 from ledger._run import init
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ledger._run import Run
 
 _INIT_PARAMS = frozenset(inspect.signature(init).parameters)
@@ -59,6 +64,11 @@ class RunHolder:
     def run(self) -> Run | None:
         """The run written to last (None before the first write of an integration-made run)."""
         return self._run
+
+    def copy(self) -> RunHolder:
+        """A holder for a copy of the integration (scikit-learn's ``clone`` deep-copies
+        estimators' callbacks): the same given run, or runs of its own from the same arguments."""
+        return RunHolder(self._who, None if self.owned else self._run, self._kwargs)
 
     def _new(self) -> Run:
         self._run = init(**self._kwargs)
@@ -170,3 +180,26 @@ def number(value: Any) -> float | None:
         if isinstance(inner, (int, float)) and not isinstance(inner, bool):
             return float(inner)
     return None
+
+
+def importance_table(features: Sequence[str], scores: Mapping[str, Mapping[str, float]]) -> Table | None:
+    """Feature importance as a table: one row per feature, one column per kind of importance
+    (``scores[kind][feature]``; a feature a kind does not name scores 0), the most important
+    first by the first kind. None when there is nothing to show."""
+    kinds = [kind for kind, by_feature in scores.items() if by_feature]
+    if not kinds:
+        return None
+    names = list(dict.fromkeys([*features, *(f for kind in kinds for f in scores[kind])]))
+    first = scores[kinds[0]]
+    names.sort(key=lambda name: -float(first.get(name, 0.0)))  # stable: features in their own order among equals
+    rows = [[name, *(float(scores[kind].get(name, 0.0)) for kind in kinds)] for name in names[:MAX_TABLE_ROWS]]
+    return Table(rows, columns=["feature", *kinds])
+
+
+def save_model_file(run: Run, name: str, write: Callable[[str], Any]) -> str:
+    """``write(path)`` a model file in a temporary folder and save it into the run's ``files/``
+    as ``name``; returns its path in the run."""
+    with tempfile.TemporaryDirectory(prefix="ledger-model-") as tmp:
+        path = os.path.join(tmp, os.path.basename(name))
+        write(path)
+        return run.save(path, name=name)

@@ -11,7 +11,10 @@ from ledger.integrations._common import RunHolder, plain
 from tests.helpers import run_python
 
 QUIET = {"capture_output": False, "system_metrics": False}
-FRAMEWORKS = {"keras", "tensorflow", "torch", "lightning", "transformers", "sklearn", "optuna", "IPython"}
+FRAMEWORKS = {
+    "keras", "tensorflow", "torch", "lightning", "transformers", "sklearn", "optuna", "IPython",
+    "xgboost", "lightgbm", "accelerate", "fastai", "ignite",
+}  # fmt: skip
 
 
 def test_importing_the_integrations_package_or_the_sklearn_module_imports_no_framework(tmp_path):

@@ -17,6 +17,7 @@ from tests.integrations.notebooks import cell_text
 pytest.importorskip("sklearn")
 torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
+pytest.importorskip("xgboost")
 
 EXAMPLE = REPO / "example_project"
 FAMILIES = ("logreg", "random-forest")
@@ -45,7 +46,7 @@ def example_results(tmp_path_factory):
 
 def test_run_all_writes_the_complete_example(example_results):
     where, stdout = example_results
-    assert "21 runs in" in stdout
+    assert "24 runs in" in stdout
     lg = ledger.open(where / "results", cache=False)
     assert lg.skipped == []
     runs = lg.runs(project="digits")
@@ -58,6 +59,7 @@ def test_run_all_writes_the_complete_example(example_results):
         ("random-forest", "train"): 3,
         ("random-forest", "eval"): 3,
         ("mlp", "train"): 3,
+        ("xgboost", "train"): 3,
         ("mlp-lr-width-trial-1", "train"): 3,  # the example sweep: 2 trials x 3 folds
         ("mlp-lr-width-trial-2", "train"): 3,
     }
@@ -107,13 +109,32 @@ def test_torch_mlp_runs(example_results):
         assert weights["0.weight"].shape == (run.config["width"], 64)
 
 
+def test_xgboost_runs(example_results):
+    where, _ = example_results
+    runs = ledger.open(where / "results", cache=False).runs(project="digits", group="xgboost")
+    assert [r.config["seed"] for r in runs] == [0, 1, 2]
+    for run in runs:
+        assert run.status == "finished"
+        params = run.config["xgboost"]
+        assert (params["objective"], params["num_class"], params["max_depth"]) == ("multi:softprob", 10, 4)
+        assert params["eval_metric"] == ["mlogloss", "merror"]
+        rounds = [r for r in run.records() if "validation_1/merror" in r]
+        assert [r["_step"] for r in rounds] == list(range(len(rounds)))
+        assert run.summary["best_iteration"] == len(rounds) - 11  # early stopping waited 10 rounds
+        assert run.summary["best_score"] == rounds[run.summary["best_iteration"]]["validation_1/merror"]
+        assert 0.85 < run.summary["test/acc"] <= 1.0
+        importance = run.table("feature_importance")
+        assert len(importance) == 64
+        assert importance["feature"][0].startswith("pixel_")
+
+
 def test_the_notebook_answers_its_questions(example_results, run_notebook, tmp_path):
     where, _ = example_results
     shutil.copy(EXAMPLE / "explore.ipynb", where / "explore.ipynb")
     nb = run_notebook(where / "explore.ipynb", where)
     texts = [cell_text(c) for c in nb.cells if c.cell_type == "code"]
     assert texts[0].strip() == (
-        "21 runs in groups ['logreg', 'mlp', 'mlp-lr-width-trial-1', 'mlp-lr-width-trial-2', 'random-forest']"
+        "24 runs in groups ['logreg', 'mlp', 'mlp-lr-width-trial-1', 'mlp-lr-width-trial-2', 'random-forest', 'xgboost']"
     )
     hours = texts[2]
     assert all(group in hours for group in ("logreg", "mlp", "random-forest"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import textwrap
 
@@ -179,3 +181,47 @@ def test_arguments_are_checked_with_a_clear_error(tmp_path):
         LedgerCallback(projet="k")
     with pytest.raises(ValueError, match="log_every_n_batches must be a positive int"):
         LedgerCallback(log_every_n_batches=0)
+
+
+@pytest.mark.slow
+def test_the_callback_on_the_tensorflow_backend(tmp_path):
+    """Keras picks its backend once, at import: TensorFlow gets a fresh interpreter (and this
+    process, which runs Keras on torch, never imports it)."""
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed (pip install tensorflow-cpu)")
+    script = textwrap.dedent(
+        """
+        import json, os
+        import keras, numpy as np
+        from ledger.integrations.keras import LedgerCallback
+
+        assert keras.backend.backend() == "tensorflow", keras.backend.backend()
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.Dense(2, activation="softmax")], name="tiny")
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        rng = np.random.default_rng(0)
+        x = rng.random((64, 4)).astype("float32")
+        y = (x.sum(axis=1) > 2).astype("int32")
+        cb = LedgerCallback(project="k", root="results", system_metrics=False, log_every_n_batches=2)
+        history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0, callbacks=[cb])
+        test = model.evaluate(x, y, verbose=0, callbacks=[cb], return_dict=True)
+        print(json.dumps({"history": history.history, "test": test, "params": model.count_params()}))
+        """
+    )
+    proc = run_python(script, tmp_path, env={"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    reported = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    (run,) = ledger.open(tmp_path / "results").runs()
+    assert run.status == "finished"
+    records = run.records()
+    epochs = [r for r in records if "epoch" in r]
+    assert [(r["_step"], r["epoch"]) for r in epochs] == [(3, 0), (6, 1), (9, 2)]  # 3 batches per epoch
+    for name, values in reported["history"].items():
+        assert [r[name] for r in epochs] == pytest.approx(values), name
+    assert [r["_step"] for r in records if "batch/loss" in r] == [2, 4, 6, 8]
+    assert records[-1]["test/accuracy"] == pytest.approx(reported["test"]["accuracy"])
+    assert run.config["keras"]["params"] == reported["params"]
+    assert run.config["keras"]["optimizer"]["name"] == "adam"

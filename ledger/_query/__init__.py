@@ -4,36 +4,46 @@
   ``index.json`` where folders cannot be listed);
 - :mod:`._filter`: the ``where`` language (never ``eval``);
 - :mod:`._views`: :class:`RunView` and :class:`SweepView`, one run or sweep;
-- :mod:`._runset`: :class:`RunSet`: sorting, rows and columns, groups, mean ± std, compute hours;
+- :mod:`._aggregate`: one number from many (mean, std, n, CI, median/IQR) and group tables;
+- :mod:`._runset`: :class:`RunSet`: sorting, rows and columns, groups, aggregates, compute hours and cost;
 - :mod:`._series`: the series engine: curves, downsampling, group bands;
 - :mod:`._ledger`: :class:`Ledger` and :func:`open_ledger`.
 
 Nothing here imports the run writer.
 """
 
-from ledger._query._ledger import Ledger, index_state, open_ledger
-from ledger._query._runset import (
-    BASE_COLUMNS,
+from ledger._query._aggregate import (
+    STATS,
+    Aggregate,
+    Cell,
     Described,
-    RunSet,
-    compute_table,
+    aggregate_runs,
+    best_rows,
     describe,
     finite_number,
-    flatten,
     group_key,
 )
+from ledger._query._ledger import Ledger, index_state, open_ledger
+from ledger._query._runset import BASE_COLUMNS, ComputeRow, RunSet, check_price, compute_table, flatten
 from ledger._query._series import Band, Series
 from ledger._query._views import RunView, SweepView, record_columns
 
 __all__ = [
     "BASE_COLUMNS",
+    "STATS",
+    "Aggregate",
     "Band",
+    "Cell",
+    "ComputeRow",
     "Described",
     "Ledger",
     "RunSet",
     "RunView",
     "Series",
     "SweepView",
+    "aggregate_runs",
+    "best_rows",
+    "check_price",
     "compute_table",
     "describe",
     "finite_number",

@@ -14,8 +14,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+# W&B's sweep engine (`sweeps`), the tests' reference for sweeps: its metadata pins numpy<2,
+# which would take every other package back to numpy 1; it runs on numpy 2, so it is installed
+# without its dependencies (the dev extra lists the ones it imports).
+SWEEPS_REFERENCE := sweeps==0.3.0
+
+$(VENV)/.installed-dev: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps '$(SWEEPS_REFERENCE)'
 	touch $@ $(VENV)/.installed
 
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python

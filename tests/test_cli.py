@@ -6,9 +6,12 @@ import csv
 import io
 import json
 import subprocess
+import time
 
 import pytest
 
+import ledger
+from ledger import _format
 from tests.helpers import REPO, quiet_init
 
 
@@ -142,6 +145,54 @@ class TestShowAndHistory:
         rows = list(csv.reader(io.StringIO(out)))
         assert rows[0] == ["_step", "_time", "acc"]
         assert [(r[0], round(float(r[2]), 4)) for r in rows[1:]] == [("3", 0.93), ("4", 0.94)]
+
+    def test_exact_names_work_wherever_an_id_does(self, results, ledger_cli):
+        code, out, err = ledger_cli("show", "vit-1", "--root", str(results))
+        assert code == 0, err
+        assert "  name      vit-1" in out
+        code, out, err = ledger_cli("history", "vit-1", "--root", str(results), "--keys", "acc", "--format", "csv")
+        assert code == 0, err
+        assert len(out.splitlines()) == 6
+        code, out, err = ledger_cli("show", "vit-1", "--root", str(results), "--project", "paper", "--format", "json")
+        assert json.loads(out)["name"] == "vit-1"
+
+    def test_history_tables_show_iso_times(self, results, ledger_cli):
+        code, out, _ = ledger_cli("history", "vit-1", "--root", str(results), "--keys", "acc", "--tail", "1")
+        assert code == 0
+        header, row = out.splitlines()
+        assert header.split() == ["_step", "_time", "acc"]
+        step, stamp, acc = row.split()
+        assert (step, acc) == ("4", "0.94")
+        assert stamp.endswith("Z")
+        assert stamp.startswith(time.strftime("%Y-", time.gmtime()))
+        _, out, _ = ledger_cli("history", "vit-1", "--root", str(results), "--tail", "1", "--format", "json")
+        assert isinstance(json.loads(out)[0]["_time"], float)  # programs get the number
+
+    def test_show_lists_relations_sweep_and_attached_values(self, tmp_dir, ledger_cli):
+        train = quiet_init("p", root="results", name="train")
+        train.log({"loss": 1.0})
+        train.finish()
+        with quiet_init("p", root="results", name="eval", parent=train.id, links={"evaluates": train.id}) as ev:
+            ledger.open("results").run(train.id).update_summary({"eval/acc": 0.91}, by=ev)
+        rerun = quiet_init("p", root="results", name="rerun")
+        rerun.finish()
+        path = tmp_dir / "results/p/runs" / rerun.id / "run.yaml"
+        doc = _format.yaml_load(path.read_bytes(), str(path))
+        doc["reproduces"] = train.id
+        doc["sweep"] = {"id": "20261129-000000-abcdef", "trial": 3, "fold": 1}
+        path.write_bytes(_format.yaml_dump(doc))
+        code, out, err = ledger_cli("show", "train", "--root", "results")
+        assert code == 0, err
+        relations = out.split("relations\n")[1].split("config")[0]
+        assert f"parent (from)     {ev.id} eval" in relations
+        assert f"evaluates (from)  {ev.id} eval" in relations
+        assert f"attached by {ev.id}\n  eval/acc  0.91" in out
+        _, out, _ = ledger_cli("show", "eval", "--root", "results")
+        assert f"parent     {train.id} train" in out
+        assert f"evaluates  {train.id} train" in out
+        _, out, _ = ledger_cli("show", "rerun", "--root", "results")
+        assert "  sweep     20261129-000000-abcdef trial 3, fold 1" in out
+        assert f"reproduces  {train.id} train" in out
 
     def test_unknown_run_is_a_one_line_error(self, results, ledger_cli):
         code, _, err = ledger_cli("show", "--root", str(results), "nope")
@@ -319,6 +370,19 @@ class TestUsage:
         code, _, err = ledger_cli("ls", "--root", "results")
         assert code == 1
         assert "format 2 is not supported" in err
+
+    def test_help_lists_whole_descriptions(self, tmp_dir, ledger_cli):
+        code, out, _ = ledger_cli("--help")
+        assert code == 0
+        commands = out.split("Commands:")[1]
+        flat = " ".join(commands.split())
+        assert "..." not in commands
+        assert (
+            "stats Runs, hours and GPU hours (and their cost, with --price) per group, job type, user, month, host or project."
+            in flat
+        )
+        code, out, _ = ledger_cli("sweep", "--help")
+        assert "..." not in out.split("Commands:")[1]
 
     def test_the_installed_command_runs(self, results):
         proc = subprocess.run(

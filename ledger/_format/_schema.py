@@ -312,7 +312,9 @@ class Manifest:
         "list[mapping]", factory=list, written="when_set", meaning="the data the run read: {name, digest, context, ...}"
     )
     error: str | None = _f("str", written="when_set", meaning="the traceback, or why the run was stopped")
-    imported_from: dict[str, Any] | None = _f("mapping", written="when_set", private=("source",), column="flat")
+    imported_from: dict[str, Any] | None = _f(
+        "mapping", written="when_set", private=("source", "artifact_uri"), column="flat"
+    )
     stop_reason: str | None = _f("str", written="when_set", meaning="early_terminated, lease_expired")
     # Keys this version does not know (written by a newer 1.x writer or by hand): kept as is.
     extra: dict[str, Any] = field(default_factory=dict)

@@ -93,6 +93,7 @@ class ImportedRun:
     skipped: list[str] = field(default_factory=list)  # what could not be kept, for the report
     parent_source_id: str | None = None  # the source id of the run this one belongs to (MLflow's parentRunId)
     datasets: list[dict[str, Any]] = field(default_factory=list)  # what it read: {name, digest, context, ...}
+    artifact_uri: str | None = None  # where the source tool keeps its artifacts (MLflow)
 
 
 def open_source(source: str, what: str) -> Storage:
@@ -230,7 +231,12 @@ def _manifest(run: ImportedRun, project: str) -> Manifest:
         git=run.git,
         config=normalize_config(run.config),
         summary=normalize_config(run.summary if run.summary is not None else last_values(run.records)),
-        imported_from={"kind": run.kind, "id": run.source_id, "source": run.source},
+        imported_from={
+            "kind": run.kind,
+            "id": run.source_id,
+            "source": run.source,
+            **({"artifact_uri": run.artifact_uri} if run.artifact_uri else {}),
+        },
         datasets=[dict(d) for d in run.datasets],
     )
 

@@ -150,6 +150,7 @@ def _load_files(store: Storage, rel: str, meta: dict[str, Any], exp: dict[str, A
         )
     )
     run.skipped += skipped
+    run.artifact_uri = meta.get("artifact_uri") or None
     artifacts = f"{rel}/artifacts"
     run.files = [(f"{artifacts}/{name}", name) for name in walk_files(store, artifacts)]
     run.files_from = store
@@ -311,6 +312,7 @@ def _load_client(client: Any, uri: str, r: Any, experiment: str) -> ImportedRun:
         )
     )
     run.skipped += skipped
+    run.artifact_uri = r.info.artifact_uri or None
     location = str(r.info.artifact_uri or "")
     if location.startswith("file:"):
         location = location[len("file://") :] if location.startswith("file://") else location[len("file:") :]

@@ -106,14 +106,16 @@ def _load(store: Storage, name: str, source_id: str, groups: list[list[str]]) ->
     config: dict[str, Any] = {}
     left_out: dict[str, set[str]] = {}
     skipped: list[str] = []
-    times: list[float] = []  # of the events that hold data: their own wall times
+    times: list[float] = []  # of the run's own events that hold data: their own wall times
+    hparams_times: list[float] = []  # of a folded add_hparams folder: written when add_hparams ran
     other_times: list[float] = []  # file headers and the like: when the file was written
+    own = set(groups[0])
     for rel in [f for files in groups for f in files]:
         for event in _events(store.full(rel)):
             if not event.HasField("summary"):
                 other_times.append(float(event.wall_time))
                 continue
-            times.append(float(event.wall_time))
+            (times if rel in own else hparams_times).append(float(event.wall_time))
             for value in event.summary.value:
                 plugin = value.metadata.plugin_data.plugin_name
                 if plugin == "hparams":
@@ -131,9 +133,10 @@ def _load(store: Storage, name: str, source_id: str, groups: list[list[str]]) ->
         f"{plugin!r} summaries (tags {', '.join(sorted(tags))}): only scalars are imported"
         for plugin, tags in sorted(left_out.items())
     ]
-    # A writer given explicit wall times (add_scalar(walltime=...)) writes its file header at
-    # the time it ran: the run's times are its data's, the header's only when there is no data.
-    times = times or other_times
+    # A writer given explicit wall times (add_scalar(walltime=...)) writes its file header, and
+    # add_hparams its folder, at the time it ran: the run's times are its data's, the others'
+    # only when it has no data.
+    times = times or hparams_times or other_times
     created = min(times) if times else 0.0
     return ImportedRun(
         kind=KIND,

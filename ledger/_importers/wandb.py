@@ -296,7 +296,8 @@ def _load(store: Storage, rel: str) -> ImportedRun:
     for record in scan.records:
         _fold(state, record)
     if state.run is None:
-        msg = f"{where}: no run record in it; it is not a complete W&B run file"
+        why = f" ({scan.problem.removeprefix(where + ': ')})" if scan.problem else ""
+        msg = f"{where}: no run record in it{why}; it is not a complete W&B run file"
         raise ImportSourceError(msg)
     run, env = state.run, state.env
     created = _seconds(run.start_time)

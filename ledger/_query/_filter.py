@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger import _format
-from ledger._errors import LedgerError
+from ledger._errors import LedgerError, LedgerWarning
 
 Getter = Callable[[Any], Any]
 Predicate = Callable[[Any], bool]
@@ -39,7 +39,7 @@ class FilterError(LedgerError, ValueError):
     """A ``where`` filter that cannot be parsed; the message points at the place."""
 
 
-class UnknownFieldWarning(UserWarning):
+class UnknownFieldWarning(LedgerWarning):
     """A filter names a field that no run in the ledger has (a misspelt metric or config
     key, which would silently match nothing); the message names the closest fields."""
 
@@ -60,6 +60,7 @@ _MLFLOW_NAMESPACES = {
 _MLFLOW_ATTRIBUTES = {
     "run_id": "id", "id": "id", "run_name": "name", "name": "name", "status": "status", "user_id": "user",
     "user": "user", "start_time": "created", "created": "created", "end_time": "ended", "ended": "ended",
+    "artifact_uri": "imported_from.artifact_uri",
 }  # fmt: skip
 _MLFLOW_BARE = {"run_id": "run_id", "run_name": "run_name"}  # attributes MLflow accepts without a prefix
 _MLFLOW_TAGS = {"mlflow.runName": "name", "mlflow.user": "user", "mlflow.source.git.commit": "git.commit"}
@@ -761,15 +762,19 @@ def known_names(runs: Iterable[Any]) -> list[str]:
 
 
 def suggest(name: str, known: Sequence[str], n: int = 3) -> tuple[str, ...]:
-    """The known names closest to ``name`` (difflib's ratio, also on the part after the
-    namespace, so ``summary.valacc`` finds ``summary.val_acc`` and ``config.val_acc`` too)."""
-    close = difflib.get_close_matches(name, known, n=n, cutoff=0.6)
-    tail = name.split(".", 1)[-1]
-    by_tail = {k.split(".", 1)[-1]: k for k in known}
-    for t in difflib.get_close_matches(tail, list(by_tail), n=n, cutoff=0.75):
-        if by_tail[t] not in close:
-            close.append(by_tail[t])
-    return tuple(close[:n])
+    """The known names closest to ``name``, closest first: compared on the part after the
+    namespace (``summary.valacc`` finds ``summary.val_acc``), names of another namespace only
+    when very close (``config.val_acc`` for ``summary.val_acc``)."""
+    head, _, tail = name.partition(".") if "." in name else ("", "", name)
+    scored = []
+    for candidate in known:
+        c_head, _, c_tail = candidate.partition(".") if "." in candidate else ("", "", candidate)
+        ratio = difflib.SequenceMatcher(None, tail.lower(), c_tail.lower()).ratio()
+        if c_tail and min(len(tail), len(c_tail)) >= 2 and (tail.startswith(c_tail) or c_tail.startswith(tail)):
+            ratio = max(ratio, 0.75)  # lrate -> lr, acc -> accuracy
+        if ratio >= (0.6 if c_head == head else 0.85):
+            scored.append((-ratio, c_head != head, candidate))
+    return tuple(c for _r, _other, c in sorted(scored)[:n])
 
 
 def unknown_fields(fields: Sequence[Field], runs: Sequence[Any]) -> list[UnknownField]:

@@ -362,3 +362,32 @@ def test_the_second_heartbeat_comes_soon_after_the_start(tmp_dir):
     assert _format.parse_iso(doc["heartbeat"]) - _format.parse_iso(doc["created"]) == pytest.approx(
         doc["duration_s"], abs=0.01
     )
+
+
+def test_the_readmes_everyday_one_liners_run(tmp_dir, ledger_cli):
+    """The README's one-liners (Python and shell), on a small ledger that has their fields."""
+    import shlex
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("Everyday questions, one line each:") : readme.index("**Aggregates**")]
+    python_block = section.split("```python\n")[1].split("```")[0]
+    shell_block = section.split("```bash\n")[1].split("```")[0]
+    for model, lr, seed, batch in [("cnn", 0.1, 0, 32), ("cnn", 0.01, 1, 64), ("mlp", 0.1, 0, 32)]:
+        with quiet_init(
+            "p", root="results", group=model, job_type="train",
+            config={"model": model, "lr": lr, "seed": seed, "batch_size": batch},
+        ) as run:  # fmt: skip
+            run.summary.update({"val_acc": lr * 5, "test_acc": lr * 4})
+    lg = ledger.open("results")
+    lines = [line for line in python_block.splitlines() if line.strip() and not line.startswith("#")]
+    results = [eval(line, {"lg": lg, "ledger": ledger}) for line in lines]  # the README's own lines
+    assert len(results) == 4
+    assert list(results[1]["group"]) == ["cnn", "mlp"]
+    assert len(results[2]) == 3
+    assert list(results[3].index) == [("p", "cnn", 0.1), ("p", "mlp", 0.1)]
+    for line in shell_block.splitlines():
+        args = shlex.split(line)
+        assert args[0] == "ledger"
+        code, out, err = ledger_cli(*args[1:], "--root", "results")
+        assert code == 0, (line, err)
+        assert out

@@ -25,6 +25,7 @@ from ledger._query import (
     compute_table,
     flatten,
     open_ledger,
+    parse_price,
     record_columns,
 )
 from ledger._root import open_root
@@ -293,25 +294,14 @@ def hours_text(hours: float) -> str:
     return f"{hours:.{digits}f}"
 
 
-def parse_price(values: tuple[str, ...]) -> dict[str, float] | None:
+def price_option(values: tuple[str, ...]) -> dict[str, float] | None:
     """--price gpu=2.5,cpu=0.1 (or repeated) as a mapping; None when not given."""
     if not values:
         return None
-    out: dict[str, float] = {}
-    for text in values:
-        for part in (p.strip() for p in text.split(",")):
-            key, sep, number = part.partition("=")
-            try:
-                out[key.strip()] = float(number)
-            except ValueError:
-                sep = ""
-            if not sep or not key.strip():
-                msg = (
-                    f"--price {part!r}: give NAME=PRICE per hour: gpu=2.5 (per GPU hour), cpu=0.1 (per hour of a "
-                    f"run without GPUs) or a GPU model, A100=3.0"
-                )
-                raise click.BadParameter(msg)
-    return out
+    try:
+        return parse_price(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command("stats")
@@ -327,7 +317,7 @@ def parse_price(values: tuple[str, ...]) -> dict[str, float] | None:
 def stats_command(by: str, price: tuple[str, ...], fmt: str, **opts: Any) -> None:
     """Runs, hours and GPU hours (and their cost, with --price) per group, job type, user,
     month, host or project."""
-    prices = parse_price(price)
+    prices = price_option(price)
     runs = select(open_for_cli(opts["root"]), opts, order_by=None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

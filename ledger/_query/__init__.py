@@ -24,7 +24,15 @@ from ledger._query._aggregate import (
     group_key,
 )
 from ledger._query._ledger import Ledger, index_state, open_ledger
-from ledger._query._runset import BASE_COLUMNS, ComputeRow, RunSet, check_price, compute_table, flatten
+from ledger._query._runset import (
+    BASE_COLUMNS,
+    ComputeRow,
+    RunSet,
+    check_price,
+    compute_table,
+    flatten,
+    parse_price,
+)
 from ledger._query._series import Band, Series
 from ledger._query._views import RunView, SweepView, record_columns
 
@@ -51,5 +59,6 @@ __all__ = [
     "group_key",
     "index_state",
     "open_ledger",
+    "parse_price",
     "record_columns",
 ]

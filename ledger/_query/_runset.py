@@ -319,6 +319,30 @@ def check_price(price: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def parse_price(texts: str | Iterable[str]) -> dict[str, float]:
+    """Prices written as text, ``"gpu=2.5, cpu=0.1"`` or ``["A100=3", "cpu=0.1"]`` (the CLI's
+    ``--price``, a viewer's text box), as the mapping ``price=`` takes; ValueError naming a
+    part that is not ``NAME=PRICE``."""
+    out: dict[str, float] = {}
+    for text in [texts] if isinstance(texts, str) else list(texts):
+        for part in (p.strip() for p in text.split(",")):
+            if not part:
+                continue
+            key, sep, number = part.partition("=")
+            try:
+                value = float(number)
+            except ValueError:
+                sep = ""
+            if not sep or not key.strip():
+                msg = (
+                    f"price {part!r}: give NAME=PRICE per hour: gpu=2.5 (per GPU hour), cpu=0.1 (per hour of a run "
+                    f"without GPUs) or a GPU model, A100=3.0"
+                )
+                raise ValueError(msg)
+            out[key.strip()] = value
+    return check_price(out)
+
+
 def gpu_price(model: str | None, price: Mapping[str, float]) -> float | None:
     """What an hour of GPU ``model`` costs: the longest model key found in its name, else
     the ``gpu`` price, else None."""

@@ -1,4 +1,5 @@
-"""The sweep config: the common subset of the W&B sweep schema, plus ``cv``, checked whole.
+"""The sweep config: W&B's sweep schema (all that runs without W&B's servers), plus ``cv``,
+checked whole.
 
 :func:`parse_config` turns the YAML mapping into a :class:`SweepConfig` or raises
 :class:`SweepConfigError` naming the key and what is allowed there. Nothing is written

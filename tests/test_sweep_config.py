@@ -336,3 +336,52 @@ class TestCommand:
             "--tag=lr0.1",  # ${name} of a parameter inside an item: ledger's own
         ]  # fmt: skip
         assert Path(sys.executable).parent.joinpath("python").samefile(sys.executable)
+
+
+def test_bayes_searches_every_distribution():
+    """TPE is told trials of every distribution of W&B's schema and asks values inside it."""
+    from ledger.sweeps._search import Observation, bayes_point, draw
+
+    pytest.importorskip("optuna")
+    specs = {
+        "cat": {"values": ["a", "b", "c"]},
+        "prob": {"values": [1, 2], "probabilities": [0.2, 0.8]},
+        "iu": {"min": 1, "max": 5},
+        "u": {"min": 0.0, "max": 1.0},
+        "qu": {"distribution": "q_uniform", "min": 0, "max": 10, "q": 2},
+        "lu": {"distribution": "log_uniform", "min": -4.0, "max": 0.0},
+        "luv": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1.0},
+        "qlu": {"distribution": "q_log_uniform", "min": 0.0, "max": 3.0, "q": 1},
+        "qluv": {"distribution": "q_log_uniform_values", "min": 8, "max": 64, "q": 8},
+        "ilu": {"distribution": "inv_log_uniform", "min": 0.0, "max": 3.0},
+        "iluv": {"distribution": "inv_log_uniform_values", "min": 0.01, "max": 1.0},
+        "n": {"distribution": "normal", "mu": 0.0, "sigma": 1.0},
+        "qn": {"distribution": "q_normal", "mu": 0.0, "sigma": 2.0, "q": 0.5},
+        "ln": {"distribution": "log_normal", "mu": 0.0, "sigma": 0.5},
+        "qln": {"distribution": "q_log_normal", "mu": 1.0, "sigma": 0.5, "q": 0.5},
+        "b": {"distribution": "beta", "a": 2.0, "b": 3.0},
+        "qb": {"distribution": "q_beta", "a": 2.0, "b": 3.0, "q": 0.1},
+    }
+    cfg = parse_config({"method": "bayes", "metric": {"name": "loss"}, "parameters": specs})
+    import random
+
+    rng = random.Random(0)
+    observations = [Observation({p.path: draw(p, rng) for p in cfg.params}, value=float(i)) for i in range(12)] + [
+        Observation({p.path: draw(p, rng) for p in cfg.params}, value=None)
+    ]
+    asked = bayes_point(cfg, observations, seed=1)
+    assert set(asked) == {p.path for p in cfg.params}
+    values = {p.name: asked[p.path] for p in cfg.params}
+    assert values["cat"] in ("a", "b", "c")
+    assert values["prob"] in (1, 2)
+    assert 1 <= values["iu"] <= 5
+    assert values["qu"] % 2 == 0
+    assert math.exp(-4) <= values["lu"] <= 1
+    assert 1e-4 <= values["luv"] <= 1
+    assert math.exp(-3) <= values["ilu"] <= 1
+    assert 0.01 <= values["iluv"] <= 1
+    assert 0 <= values["b"] <= 1
+    assert (values["qb"] * 10) == pytest.approx(round(values["qb"] * 10))
+    assert values["ln"] > 0
+    assert (values["qln"] * 2).is_integer()
+    assert values["qluv"] % 8 == 0

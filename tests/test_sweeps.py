@@ -627,3 +627,44 @@ def test_a_sweep_on_an_fsspec_store(memory_root):
         match=r"^no sweep 'nope' in memory:///ledger-test .*make one with `ledger sweep create",
     ):
         ledger.sweeps.status("nope", root=memory_root)
+
+
+MODULE_TRAIN = """
+import argparse, ledger
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float)
+p.add_argument("--bn", action="store_true")
+args = p.parse_args()
+with ledger.init(config=args, capture_output=False, system_metrics=False) as run:
+    run.log({"loss": args.lr * (0.5 if args.bn else 1.0)})
+"""
+
+
+@pytest.mark.slow
+def test_a_program_run_as_a_module_with_boolean_flags(tmp_path):
+    """W&B's `python -m ${program}` and ${args_no_boolean_flags}: the agent starts the module,
+    a true flag arrives as a bare --bn, a false one not at all (argparse's store_true)."""
+    (tmp_path / "trainpkg").mkdir()
+    write(tmp_path / "trainpkg/__init__.py", "")
+    write(tmp_path / "trainpkg/train.py", MODULE_TRAIN)
+    sweep_id = create(
+        tmp_path,
+        """
+        program: trainpkg.train
+        method: grid
+        command:
+          - ${env}
+          - ${interpreter}
+          - -m
+          - ${program}
+          - ${args_no_boolean_flags}
+        parameters:
+          lr: {values: [0.1]}
+          bn: {values: [true, false]}
+        """,
+    )
+    proc = run_cli("agent", sweep_id, "--root", "results", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    runs = sweep_runs(tmp_path / "results", sweep_id)
+    assert [(r.config["bn"], r.summary["loss"]) for r in runs] == [(True, 0.05), (False, 0.1)]
+    assert all(r.doc["command"]["module"] == "trainpkg.train" for r in runs)

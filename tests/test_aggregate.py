@@ -379,8 +379,15 @@ def test_the_readmes_everyday_one_liners_run(tmp_dir, ledger_cli):
         ) as run:  # fmt: skip
             run.summary.update({"val_acc": lr * 5, "test_acc": lr * 4})
     lg = ledger.open("results")
-    lines = [line for line in python_block.splitlines() if line.strip() and not line.startswith("#")]
-    results = [eval(line, {"lg": lg, "ledger": ledger}) for line in lines]  # the README's own lines
+    names: dict = {"lg": lg, "ledger": ledger}
+    results = []
+    for line in python_block.splitlines():  # the README's own lines: statements run, expressions kept
+        try:
+            code = compile(line, "README.md", "eval")
+        except SyntaxError:
+            exec(line, names)
+        else:
+            results.append(eval(code, names))
     assert len(results) == 4
     assert list(results[1]["group"]) == ["cnn", "mlp"]
     assert len(results[2]) == 3

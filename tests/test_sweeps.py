@@ -599,8 +599,16 @@ def test_the_example_project_sweep_runs(tmp_path):
     assert "trial 2 of 12" in agent.stderr
     runs = sweep_runs(tmp_path / "results", sweep_id)
     assert {r.project for r in runs} == {"digits"}
-    assert {r.group for r in runs} == {f"mlp-lr-width-{sweep_id}-trial-1", f"mlp-lr-width-{sweep_id}-trial-2"}
-    assert sorted(r.config["fold"] for r in runs) == [0, 0, 1, 1, 2, 2]
+    by_trial = {n: [r for r in runs if r.doc["sweep"]["trial"] == n] for n in (1, 2)}
+    assert {r.group for r in by_trial[1]} == {f"mlp-lr-width-{sweep_id}-trial-1"}
+    assert {r.group for r in by_trial[2]} == {f"mlp-lr-width-{sweep_id}-trial-2"}
+    # Trial 1 is the first of each fold: hyperband (W&B's rule, fold by fold) never stops it.
+    assert [(r.config["fold"], r.status) for r in by_trial[1]] == [(0, "finished"), (1, "finished"), (2, "finished")]
+    # Trial 2 meets trial 1's fold at each band: it runs every fold, or stops at the first one it loses.
+    second = [(r.config["fold"], r.status, r.doc.get("stop_reason")) for r in by_trial[2]]
+    assert [f for f, _, _ in second] == list(range(len(second)))
+    assert all(s == "finished" for _, s, _ in second[:-1])
+    assert second[-1][1:] in (("finished", None), ("killed", "early_terminated"))
     assert all(r.config["fold"] == r.doc["sweep"]["fold"] and r.config["epochs"] == 10 for r in runs)
     assert all(r.config["width"] in (16, 32, 64, 128) and 0.005 <= r.config["lr"] <= 0.5 for r in runs)
     assert all("val/loss" in r.summary for r in runs)

@@ -8,7 +8,8 @@ stopped and running ones, this one included): sorted from best to worst, the one
 ``int(len / eta)`` (as ``int((1 / eta) * len)``). A running run is judged at the latest band
 it has reached: with ``strict`` (W&B's default) its own ``b``-th value, without it the best
 value it ever logged, is compared with that threshold, and a run worse than it is stopped.
-So with ``eta: 3`` the top third go on.
+So with ``eta: 3`` the top third go on. With ``cv`` (ledger's own), the monitor judges a
+fold's run among the runs of the same fold only (``_monitor.py``).
 """
 
 from __future__ import annotations

@@ -100,10 +100,13 @@ class Monitor:
 
     def _refresh_others(self) -> None:
         """The histories of every other run of the sweep, as W&B's engine takes them (every
-        run, whatever its state); those of ended runs are read once."""
+        run, whatever its state); those of ended runs are read once. With cv, a fold is judged
+        among the runs of the same fold of the other trials (as if each fold were a W&B sweep
+        of its own): the folds of one trial are not rivals."""
         others = []
         for run in sweep_runs(self._sweep):
-            if run.id == self.run_id:
+            block = run.doc.get("sweep") or {}
+            if run.id == self.run_id or block.get("fold") != self._fold:
                 continue
             history = self._final.get(run.id)
             if history is None:

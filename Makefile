@@ -14,10 +14,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-# fastai goes in without its requirements (torchvision, spaCy): pyproject.toml's dev extra says why.
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+# W&B's sweep engine (`sweeps`), the tests' reference for sweeps: its metadata pins numpy<2,
+# which would take every other package back to numpy 1; it runs on numpy 2, so it is installed
+# without its dependencies (the dev extra lists the ones it imports). fastai goes in without its
+# requirements too (torchvision, spaCy): pyproject.toml's dev extra says why.
+SWEEPS_REFERENCE := sweeps==0.3.0
+
+$(VENV)/.installed-dev: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	$(BIN)/python -m pip install -q --no-deps 'fastai==2.8.12'
+	$(BIN)/python -m pip install -q --no-deps '$(SWEEPS_REFERENCE)' 'fastai==2.8.12'
 	touch $@ $(VENV)/.installed
 
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python

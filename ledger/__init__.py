@@ -33,7 +33,7 @@ from ledger._errors import (
 from ledger._media import Histogram, Image, Table
 from ledger._query import Band, Ledger, RunSet, RunView, Series
 from ledger._query import open_ledger as open  # noqa: A004 (ledger.open is the documented name)
-from ledger._query._filter import FilterError
+from ledger._query._filter import FilterError, UnknownFieldWarning
 from ledger._run import Config, Run, Summary, init
 from ledger._watch import Watcher, watch
 
@@ -62,6 +62,7 @@ __all__ = [
     "StorageError",
     "Summary",
     "Table",
+    "UnknownFieldWarning",
     "Watcher",
     "__version__",
     "active_run",

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ledger._commands._common import WholeHelpGroup
 from ledger._commands.importers import import_command
 from ledger._commands.maintenance import compact_command, du_command, recover_command
 from ledger._commands.query import (
@@ -30,7 +31,7 @@ class _BadUsage(click.ClickException):
     exit_code = 2
 
 
-class _Group(click.Group):
+class _Group(WholeHelpGroup):
     """The command group: errors ledger raises on purpose become one-line messages (exit 2
     for a filter that does not parse, which is bad usage; exit 1 for the others)."""
 

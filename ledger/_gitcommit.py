@@ -7,6 +7,7 @@ commits of several people merge without conflicts.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -88,13 +89,39 @@ def uncommitted_runs(storage: Storage) -> set[tuple[str, str]] | None:
     return found
 
 
-def _key_metric(summary: dict[str, Any]) -> str:
+def _number_text(key: str, value: Any) -> str:
+    return f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+
+
+def objective(run: Any, sweep_metrics: dict[str, str] | None = None) -> str | None:
+    """The metric a run is judged by: its sweep's metric (``sweep_metrics``: sweep id ->
+    metric name), else the first metric it defined with ``summary="min"`` or ``"max"``
+    (``define_metric``, a glob pattern matched against its summary), else None."""
+    summary = run.summary
+    sweep = run.doc.get("sweep") or {}
+    if sweep_metrics and isinstance(sweep, dict) and sweep.get("id") in sweep_metrics:
+        name = sweep_metrics[sweep["id"]]
+        if name in summary:
+            return str(name)
+    for pattern, kind in (run.doc.get("defined_metrics") or {}).items():
+        if kind in ("min", "max"):
+            found = [str(k) for k in summary if fnmatch.fnmatchcase(str(k), str(pattern))]
+            if found:
+                return min(found)
+    return None
+
+
+def _key_metric(run: Any, sweep_metrics: dict[str, str] | None = None) -> str:
+    summary = run.summary
+    name = objective(run, sweep_metrics)
+    if name is not None:
+        return _number_text(name, summary[name])
     for key in _KEY_METRICS:
         if key in summary:
-            return f"{key}={summary[key]:.4g}" if isinstance(summary[key], float) else f"{key}={summary[key]}"
+            return _number_text(key, summary[key])
     for key, value in sorted(summary.items()):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+            return _number_text(key, value)
     return ""
 
 
@@ -111,8 +138,11 @@ def commit_runs(
     *,
     message: str | None = None,
     size_limit: int = DEFAULT_SIZE_LIMIT,
+    sweep_metrics: dict[str, str] | None = None,
 ) -> Committed:
-    """Stage the folders of ``runs`` (RunViews) and make one commit naming them."""
+    """Stage the folders of ``runs`` (RunViews) and make one commit naming them, each with
+    its objective (its sweep's metric, else its defined min/max metric, else a usual name
+    such as val_acc) and value. ``sweep_metrics`` maps sweep ids to their metric names."""
     running = [r.id for r in runs if r.status == "running"]
     if running:
         more = f" (and {len(running) - 1} more)" if len(running) > 1 else ""
@@ -145,7 +175,11 @@ def commit_runs(
     if not any(staged):
         return result  # everything was committed already
     title = message or f"ledger: results of {len(runs)} run{'s' if len(runs) != 1 else ''}"
-    lines = [title, "", *(f"{r.id}  {r.name or ''}  {r.group or '-'}  {_key_metric(r.summary)}".rstrip() for r in runs)]
+    lines = [
+        title,
+        "",
+        *(f"{r.id}  {r.name or ''}  {r.group or '-'}  {_key_metric(r, sweep_metrics)}".rstrip() for r in runs),
+    ]
     _git(top, "commit", "-q", "-m", "\n".join(lines), "--", *folders, *extras)
     result.commit = _git(top, "rev-parse", "HEAD").strip()
     result.runs = [r.id for r in runs]

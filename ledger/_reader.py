@@ -102,6 +102,28 @@ def read_text(storage: Storage, folder: str, stem: str = "output") -> str:
     return "".join(data.decode("utf-8", errors="replace") for _name, data in chunks)
 
 
+def last_time(storage: Storage, folder: str) -> float | None:
+    """The latest ``_time`` among the last records of a run's record streams (metrics,
+    system): the last sign of life its files show. Only each stream's last file is read."""
+    latest: float | None = None
+    for spec in _format.STREAMS:
+        if not spec.records:
+            continue
+        for name in reversed(stream_names(storage, folder, spec)):
+            try:
+                data = storage.read_bytes(f"{folder}/{name}")
+            except FileNotFoundError:
+                continue
+            for line in reversed(data.rstrip(b"\n").split(b"\n")[-3:]):  # the last whole one (a torn one first)
+                rec = _format.decode_records(line + b"\n", name).records
+                stamp = rec[0].get(_format.TIME) if rec else None
+                if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+                    latest = float(stamp) if latest is None else max(latest, float(stamp))
+                    break
+            break
+    return latest
+
+
 def read_manifest(storage: Storage, project: str, run_id: str) -> Manifest:
     """The parsed run.yaml of a run (FileNotFoundError if absent, CorruptFileError if malformed)."""
     path = f"{_format.run_dir(project, run_id)}/{_format.MANIFEST}"

@@ -13,7 +13,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format
-from ledger._query import Band, RunSet, RunView, describe, finite_number
+from ledger._query import Band, Cell, RunSet, RunView, aggregate_runs, finite_number
 
 if TYPE_CHECKING:
     from ledger._storage import Storage
@@ -43,13 +43,11 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _mean_std(values: list[Any]) -> str:
-    stat = describe(values)
-    if stat.mean is None:
+def _mean_std(cell: Cell, runs: int) -> str:
+    if cell.mean is None:
         return "&ndash;"
-    if stat.std is None:  # a single value has no spread
-        return f"{stat.mean:.4g}"
-    return f"{stat.mean:.4g} &plusmn; {stat.std:.2g}"
+    text = cell.text(none="&mdash;").replace("±", "&plusmn;")
+    return text if cell.n == runs else f"{text} <span class='muted'>(n={cell.n})</span>"
 
 
 def _finite_points(band: Band) -> tuple[list[float], list[float], list[float], list[float]]:
@@ -137,7 +135,7 @@ def render_report(out: Storage, entries: list[dict[str, Any]]) -> str:
         runs = projects[project]
         views = [RunView(out, run["manifest"], now) for run in runs]
         html.append(f"<h2>{escape(project)}</h2>")
-        html.append(_table(runs))
+        html.append(_table(views))
         counts = Counter(k for view in views for k in view.series_keys())
         metrics = sorted(counts, key=lambda k: (-counts[k], k))[:_MAX_METRICS]
         if metrics:
@@ -159,26 +157,20 @@ def render_report(out: Storage, entries: list[dict[str, Any]]) -> str:
     return "\n".join(html)
 
 
-def _table(runs: list[dict[str, Any]]) -> str:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for run in runs:
-        groups.setdefault(str(run["manifest"].get("group") or "(no group)"), []).append(run)
-    keys = Counter(
-        k for run in runs for k, v in (run["manifest"].get("summary") or {}).items() if finite_number(v) is not None
-    )
+def _table(views: list[RunView]) -> str:
+    """Mean ± std per group of the most common summary metrics (the library's aggregate:
+    finished runs, n per cell, groups keyed by name within the project)."""
+    keys = Counter(k for view in views for k, v in view.summary.items() if finite_number(v) is not None)
     columns = sorted(keys, key=lambda k: (-keys[k], k))[:_MAX_COLUMNS]
+    table = aggregate_runs(views, "group", [f"summary.`{c}`" for c in columns])
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     rows = []
-    for name in sorted(groups):
-        members = groups[name]
-        cells = "".join(f"<td>{_mean_std(_values(members, c))}</td>" for c in columns)
-        rows.append(f"<tr><td>{escape(name)}</td><td>{len(members)}</td>{cells}</tr>")
-    return f"<table><tr><th>group</th><th>n</th>{head}</tr>{''.join(rows)}</table>"
-
-
-def _values(runs: list[dict[str, Any]], key: str) -> list[Any]:
-    """The summary values of ``key`` across runs."""
-    return [(run["manifest"].get("summary") or {}).get(key) for run in runs]
+    for row in table.rows:
+        name = "(no group)" if row.key[1] is None else str(row.key[1])
+        cells = "".join(f"<td>{_mean_std(row.cells[m], len(row.runs))}</td>" for m in table.metrics)
+        rows.append(f"<tr><td>{escape(name)}</td><td>{len(row.runs)}</td>{cells}</tr>")
+    note = f"<p class='muted'>{escape(table.describe_counts())}.</p>"
+    return f"<table><tr><th>group</th><th>n</th>{head}</tr>{''.join(rows)}</table>{note}"
 
 
 def _kv_table(mapping: dict[str, Any]) -> str:

@@ -164,7 +164,11 @@ SWEEP_ROOT: Setting[str | None] = Setting(
     "LEDGER_SWEEP_ROOT", None, "set by `ledger agent`: the sweep's root", _text, internal=True
 )
 SWEEP_PROJECT: Setting[str | None] = Setting(
-    "LEDGER_SWEEP_PROJECT", None, "set by `ledger agent`: the sweep's project", _text, internal=True
+    "LEDGER_SWEEP_PROJECT",
+    None,
+    "set by `ledger agent`: the sweep's project (empty when the sweep names none: init's project decides)",
+    _text,
+    internal=True,
 )
 VIEW_ROOT: Setting[str | None] = Setting(
     "LEDGER_VIEW_ROOT", None, "set by `ledger view`: the root the viewer shows", _text, internal=True

@@ -10,6 +10,7 @@ down, the encoded bytes stay in memory and every later flush tries again.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -19,7 +20,7 @@ from ledger import _format, _reader
 from ledger._storage import Storage, retrying
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 log = logging.getLogger("ledger")
 
@@ -155,14 +156,23 @@ class JsonlSink(StreamSink):
 
 
 class Ticker:
-    """The background thread of a run: calls each task every its interval seconds.
+    """The background thread of a run: calls each task every its interval seconds, and each
+    ``once`` task one time, after its delay (a run's early heartbeat).
 
     Intervals keep a fixed cadence (a slow write does not push later ticks back), and an
     exception in a task is reported and retried at its next tick: the thread never dies.
     """
 
-    def __init__(self, tasks: list[tuple[float, Callable[[], object]]], *, name: str) -> None:
-        self._tasks = tasks
+    def __init__(
+        self,
+        tasks: list[tuple[float, Callable[[], object]]],
+        *,
+        name: str,
+        once: Sequence[tuple[float, Callable[[], object]]] = (),
+    ) -> None:
+        self._tasks: list[tuple[float | None, Callable[[], object], float]] = [
+            (interval, task, interval) for interval, task in tasks
+        ] + [(None, task, delay) for delay, task in once]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
@@ -177,9 +187,9 @@ class Ticker:
 
     def _loop(self) -> None:
         start = time.monotonic()
-        due = [start + interval for interval, _ in self._tasks]
-        while not self._stop.wait(max(0.0, min(due) - time.monotonic())):
-            for i, (interval, task) in enumerate(self._tasks):
+        due = [start + first for _, _, first in self._tasks]
+        while not self._stop.wait(None if math.isinf(min(due)) else max(0.0, min(due) - time.monotonic())):
+            for i, (interval, task, _first) in enumerate(self._tasks):
                 now = time.monotonic()
                 if now < due[i]:
                     continue
@@ -187,7 +197,7 @@ class Ticker:
                     task()
                 except Exception:
                     log.exception("ledger: background writer error (the run goes on)")
-                due[i] = max(due[i] + interval, time.monotonic())
+                due[i] = math.inf if interval is None else max(due[i] + interval, time.monotonic())
 
 
 class MediaSink:

@@ -31,6 +31,7 @@ PUBLIC = {
     "StorageError",
     "Summary",
     "Table",
+    "UnknownFieldWarning",
     "Watcher",
     "__version__",
     "active_run",

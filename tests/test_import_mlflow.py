@@ -159,3 +159,40 @@ def test_sqlite_every_value(tmp_path, ledger_cli):
     code, out, _err = ledger_cli("import", "mlflow", str(tmp_path / "mlflow.db"), "--root", root)  # a path works
     assert code == 0
     assert "0 imported, 4 skipped" in out
+
+
+@pytest.mark.parametrize("store", ["file", "sqlite"])
+def test_nested_runs_datasets_and_none_params(store, file_store, tmp_path, ledger_cli):
+    """MLflow's parentRunId becomes the child's parent (whichever comes first in the source),
+    log_input datasets are recorded and filterable, and the param text 'None' stays text."""
+    import numpy as np
+
+    uri = file_store[0] if store == "file" else f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("nested")
+    with mlflow.start_run(run_name="parent") as parent:
+        mlflow.log_param("model", None)
+        with mlflow.start_run(run_name="child", nested=True) as child:
+            data = mlflow.data.from_numpy(np.zeros((4, 2)), targets=np.zeros(4), name="digits", digest="d1g35t")
+            mlflow.log_input(data, context="training")
+    mlflow.set_tracking_uri("")
+    code, out, err = ledger_cli("import", "mlflow", uri, "--root", "results")
+    assert code == 0, err
+    assert "1 dataset" in out
+    lg = ledger.open("results")
+    by_source = {r.doc["imported_from"]["id"]: r for r in lg.runs()}
+    got_parent, got_child = by_source[parent.info.run_id], by_source[child.info.run_id]
+    assert got_child.doc["parent"] == got_parent.id
+    assert ("parent", got_child.id, "in") in got_parent.links()
+    assert got_parent.config == {"model": "None"}
+    (dataset,) = got_child.doc["datasets"]
+    assert {k: dataset[k] for k in ("name", "digest", "context", "source_type")} == {
+        "name": "digits", "digest": "d1g35t", "context": "training", "source_type": "code",
+    }  # fmt: skip
+    assert lg.runs(where="datasets.context = 'training' and datasets.name = 'digits'").ids == [got_child.id]
+    assert got_child.doc["imported_from"]["artifact_uri"]
+    code, out, _ = ledger_cli("show", "child", "--root", "results")
+    assert code == 0
+    assert f"parent  {got_parent.id} parent" in out
+    assert "digits" in out
+    assert "context=training, digest=d1g35t, source_type=code" in out

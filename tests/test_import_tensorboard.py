@@ -85,3 +85,22 @@ def test_imported_twice_is_not_duplicated(tmp_path, ledger_cli):
     assert '"resnet/seed0": already imported as' in out
     assert "1 imported, 1 skipped" in out
     assert len(ledger.open("results").runs()) == 2
+
+
+def test_explicit_wall_times_are_the_runs_times(tmp_path, ledger_cli):
+    """Scalars logged with walltime= three years back (a replay, a conversion): the run lasts
+    as long as its data, not from then until the moment the file and add_hparams were written."""
+    w = tbx.SummaryWriter(str(tmp_path / "runs/replayed"))
+    past = T0 - 3 * 365 * 86400
+    for step in range(10):
+        w.add_scalar("loss", 1 / (step + 1), global_step=step, walltime=past + 60 * step)
+    w.add_hparams({"lr": 0.1}, {"hparam/final": 0.1})
+    w.close()
+    code, _out, err = ledger_cli("import", "tensorboard", str(tmp_path / "runs"), "--root", "results")
+    assert code == 0, err
+    (run,) = ledger.open("results").runs()
+    assert _format.parse_iso(run.doc["created"]) == pytest.approx(past, abs=1e-3)
+    assert _format.parse_iso(run.doc["ended"]) == pytest.approx(past + 540, abs=1e-3)
+    assert run.doc["duration_s"] == pytest.approx(540, abs=1e-3)
+    assert ledger.open("results").compute_hours(by="project")["hours"][0] == pytest.approx(540 / 3600, abs=1e-6)
+    assert run.config == {"lr": 0.1}

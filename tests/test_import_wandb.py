@@ -47,7 +47,12 @@ failed.finish(exit_code=3)
 def wandb_dir(tmp_path_factory) -> Path:
     """Two offline runs written by wandb itself (once: wandb takes seconds to start); its
     settings and caches stay in that temporary folder. Tests only read it."""
-    tmp_path = tmp_path_factory.mktemp("wandb-runs")
+    return write_offline_runs(WRITE, tmp_path_factory.mktemp("wandb-runs"))
+
+
+def write_offline_runs(script: str, tmp_path: Path) -> Path:
+    """Run ``script`` (wandb in offline mode, its settings and caches in ``tmp_path``); the
+    wandb/ folder it wrote."""
     env = {
         "WANDB_MODE": "offline",
         "WANDB_SILENT": "true",
@@ -56,7 +61,7 @@ def wandb_dir(tmp_path_factory) -> Path:
         "WANDB_CACHE_DIR": str(tmp_path / ".wandb-cache"),
         "WANDB_DATA_DIR": str(tmp_path / ".wandb-data"),
     }
-    proc = run_python(WRITE, tmp_path, env=env)
+    proc = run_python(script, tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     return tmp_path / "wandb"
 
@@ -129,3 +134,58 @@ def test_imported_twice_is_not_duplicated(wandb_dir, ledger_cli):
     assert code == 0
     assert "1 imported, 1 skipped" in out
     assert len(ledger.open("results").runs()) == 2
+
+
+FIVE = """
+import numpy as np, wandb
+for i in range(5):
+    run = wandb.init(project="five", name=f"run-{i}", config={"i": i})
+    for step in range(3):
+        row = {"loss": 1.0 / (i + step + 1)}
+        if i == 0:
+            row["sample"] = wandb.Image(np.full((8, 8, 3), step * 40, dtype=np.uint8))
+            row["preds"] = wandb.Table(columns=["x", "y"], data=[[step, step * 2]])
+        run.log(row, step=step)
+    run.finish()
+"""
+
+
+@pytest.fixture(scope="module")
+def five_runs(tmp_path_factory) -> Path:
+    """Five offline runs by wandb itself; run-0 logs images and tables."""
+    return write_offline_runs(FIVE, tmp_path_factory.mktemp("wandb-five"))
+
+
+def test_one_unreadable_run_of_five_is_reported_and_the_four_others_imported(five_runs, tmp_path, ledger_cli):
+    """A run killed while wandb wrote its first records (its file cut after 40 bytes): the
+    import goes on, imports the four others, names the broken one with the reason, exits 1."""
+    folder = tmp_path / "wandb"
+    shutil.copytree(five_runs, folder, symlinks=True)
+    runs = sorted(p for p in folder.glob("offline-run-*"))
+    assert len(runs) == 5
+    (victim,) = runs[2].glob("run-*.wandb")
+    victim.write_bytes(victim.read_bytes()[:40])
+    code, out, err = ledger_cli("import", "wandb", str(folder), "--root", "results")
+    assert code == 1
+    assert "4 imported, 0 skipped (already imported), 1 failed" in out
+    assert (
+        f"failed wandb run {victim.stem[len('run-') :]} ({victim}): {victim}: no run record in it (a torn record" in err
+    )
+    assert "could not import 1 of 5 runs" in err
+    names = sorted(r.name for r in ledger.open("results").runs())
+    assert len(names) == 4
+    assert set(names) < {f"run-{i}" for i in range(5)}
+    code, out, _err = ledger_cli("import", "wandb", str(folder), "--root", "results")  # again: only the broken one
+    assert code == 1
+    assert "0 imported, 4 skipped (already imported), 1 failed" in out
+
+
+def test_media_and_tables_are_listed_not_imported_as_metrics(five_runs, ledger_cli):
+    code, out, err = ledger_cli("import", "wandb", str(five_runs), "--root", "results")
+    assert code == 0, err
+    assert "'sample': 3 W&B image-file values (media and tables are listed, not imported as metrics" in out
+    assert "'preds': 3 W&B table-file values" in out
+    run = next(r for r in ledger.open("results").runs() if r.name == "run-0")
+    assert {k for rec in run.records() for k in rec} == {"_step", "_time", "loss"}  # no sample.width & co
+    assert set(run.summary) == {"loss"}
+    assert any(name.startswith("media/images/") for name in run.files())  # the files themselves are kept

@@ -65,6 +65,58 @@ class TestCommit:
         code, out, _ = ledger_cli("commit", "--all-finished")
         assert out.strip() == "nothing to commit: those runs are committed already"
 
+    def test_all_finished_means_finished_and_all_ended_adds_the_rest(self, tmp_path, ledger_cli, monkeypatch):
+        repo = new_repo(tmp_path / "code")
+        monkeypatch.chdir(repo)
+        ok = _train(repo / "results", "ok")
+        with quiet_init("paper", root="results", name="broke") as run:
+            run.finish(status="failed")
+        with quiet_init("paper", root="results", name="stopped") as run:
+            run.finish(status="killed")
+        code, out, err = ledger_cli("commit", "--all-finished")
+        assert code == 0, err
+        assert out.startswith("committed 1 run as ")
+        assert ok in _log(repo, "log", "-1", "--format=%B")
+        code, out, err = ledger_cli("commit", "--all-ended")
+        assert code == 0, err
+        assert out.startswith("committed 2 runs as ")
+        assert {"broke", "stopped"} <= set(_log(repo, "log", "-1", "--format=%B").split())
+
+    def test_the_message_names_each_runs_defined_or_sweep_metric(self, tmp_path, ledger_cli, monkeypatch):
+        repo = new_repo(tmp_path / "code")
+        monkeypatch.chdir(repo)
+        with quiet_init("paper", root="results", name="defined") as run:
+            run.define_metric("val/*", summary="min")
+            run.log({"acc": 0.5, "val/loss": 0.4})
+            run.log({"acc": 0.6, "val/loss": 0.3})
+        sweep_id = ledger.sweeps.create(
+            {"method": "grid", "metric": {"name": "score", "goal": "maximize"}, "parameters": {"x": {"values": [7]}}},
+            root="results",
+            project="paper",
+        )
+
+        def train():
+            with quiet_init() as trial:
+                trial.log({"acc": 0.1, "score": trial.config["x"] * 1.5})
+
+        ledger.sweeps.agent(sweep_id, function=train, root="results")
+        code, _out, err = ledger_cli("commit", "--all-finished")
+        assert code == 0, err
+        message = _log(repo, "log", "-1", "--format=%B")
+        assert "defined  -  val/loss=0.3" in message  # its define_metric(summary="min"), not acc
+        assert "score=10.5" in message  # the sweep's metric
+        assert ledger.open("results").run("defined").doc["defined_metrics"] == {"val/*": "min"}
+
+    def test_runs_are_named_by_id_prefix_or_exact_name(self, tmp_path, ledger_cli, monkeypatch):
+        repo = new_repo(tmp_path / "code")
+        monkeypatch.chdir(repo)
+        a = _train(repo / "results", "alpha")
+        b = _train(repo / "results", "beta")
+        code, out, err = ledger_cli("commit", "alpha", b[:-2])  # a unique start of its id
+        assert code == 0, err
+        assert out.startswith("committed 2 runs as ")
+        assert {a, b} <= set(_log(repo, "log", "-1", "--format=%B").split())
+
     def test_large_files_are_named_with_an_lfs_hint(self, tmp_path, ledger_cli, monkeypatch):
         repo = new_repo(tmp_path / "code")
         monkeypatch.chdir(repo)

@@ -14,7 +14,7 @@ import ledger
 import ledger.sweeps
 from ledger.sweeps import SweepConfigError
 from ledger.sweeps._command import build_command
-from ledger.sweeps._config import hyperband_bands, parse_config
+from ledger.sweeps._config import CUSTOM_METHOD, REFUSED_KEYS, hyperband_bands, parse_config
 from ledger.sweeps._search import draw, grid_point, grid_size, nest, random_point
 from tests.helpers import REPO
 
@@ -45,7 +45,7 @@ class TestWandbFiles:
         project = given.get("project", "p")  # the file's project key is the default project
         sweep_id = ledger.sweeps.create(path, root=tmp_path / "results", project=None if "project" in given else "p")
         stored = yaml.safe_load((tmp_path / f"results/{project}/sweeps/{sweep_id}/sweep.yaml").read_text())
-        assert stored == given
+        assert stored == {**given, "project": project}  # --project is recorded: the trials' runs go there
 
     def test_min_max_are_int_or_float_as_wandb_infers(self):
         cfg = parse_config(yaml.safe_load((WANDB / "random.yaml").read_text()))
@@ -84,10 +84,11 @@ class TestWandbFiles:
 class TestErrors:
     def test_unsupported_top_level_key_names_it_and_lists_the_allowed_ones(self, tmp_path):
         path = tmp_path / "sweep.yaml"
-        path.write_text("method: grid\nscheduler: {engine: optuna}\nparameters: {a: {values: [1, 2]}}\n")
+        path.write_text("method: grid\noptimizer: {engine: optuna}\nparameters: {a: {values: [1, 2]}}\n")
         expected = (
-            f"{path}: unknown key 'scheduler'; allowed: method, metric, parameters, early_terminate, run_cap, "
-            "program, command, cv, seed, randomize_order, name, description, project, entity, controller"
+            f"{path}: unknown key 'optimizer'; allowed: method, metric, parameters, early_terminate, run_cap, "
+            "program, command, cv, seed, randomize_order, name, description, project, entity, controller, "
+            "apiVersion, kind"
         )
         with pytest.raises(SweepConfigError, match=f"^{re.escape(expected)}$"):
             ledger.sweeps.create(path, root=tmp_path / "results", project="p")
@@ -99,23 +100,41 @@ class TestErrors:
             ({"parameters": {"a": {"value": 1}}}, "method: missing; use one of: grid, random, bayes"),
             ({"method": "hyperopt"}, "method: 'hyperopt' is not supported; use one of: grid, random, bayes"),
             (
-                {"method": "random", "parameters": {"lr": {"distribution": "beta", "min": 0, "max": 1}}},
+                {"method": "random", "parameters": {"lr": {"distribution": "dirichlet", "min": 0, "max": 1}}},
                 (
-                    "parameters.lr.distribution: 'beta' is not supported; use one of: constant, categorical, "
-                    "int_uniform, uniform, q_uniform, log_uniform, log_uniform_values, q_log_uniform_values, "
-                    "normal, q_normal, log_normal"
+                    "parameters.lr.distribution: 'dirichlet' is not supported; use one of: constant, categorical, "
+                    "categorical_w_probabilities, int_uniform, uniform, q_uniform, log_uniform, log_uniform_values, "
+                    "q_log_uniform, q_log_uniform_values, inv_log_uniform, inv_log_uniform_values, normal, q_normal, "
+                    "log_normal, q_log_normal, beta, q_beta"
                 ),
+            ),
+            (
+                {"method": "random", "parameters": {"lr": {"distribution": "beta", "min": 0, "max": 1}}},
+                "unknown key 'parameters.lr.min' for distribution 'beta'; allowed: distribution, a, b",
             ),
             (
                 {"method": "random", "parameters": {"lr": {"min": 0.0, "max": 1.0, "step": 0.1}}},
                 "unknown key 'parameters.lr.step' for distribution 'uniform'; allowed: distribution, min, max",
             ),
             (
-                {"method": "random", "parameters": {"lr": {"values": [1, 2], "probabilities": [0.5, 0.5]}}},
+                {"method": "random", "parameters": {"lr": {"values": [1, 2], "probabilities": [0.5, 0.25, 0.25]}}},
+                "parameters.lr.probabilities: has 3 numbers for 2 values",
+            ),
+            (
+                {"method": "random", "parameters": {"lr": {"values": [1, 2], "probabilities": [0.5, 0.6]}}},
+                "parameters.lr.probabilities: must sum to 1, they sum to 1.1",
+            ),
+            (
+                {"method": "grid", "parameters": {"lr": {"values": [1, 2], "probabilities": [0.5, 0.5]}}},
                 (
-                    "unknown key 'parameters.lr.probabilities' for distribution 'categorical'; allowed: "
-                    "distribution, values"
+                    "parameters.lr: distribution 'categorical_w_probabilities' cannot be enumerated by method: grid; "
+                    "use constant, categorical, int_uniform, q_uniform (and no probabilities)"
                 ),
+            ),
+            ({"method": "custom", "parameters": {"a": {"value": 1}}}, "method: " + CUSTOM_METHOD),
+            (
+                {"method": "grid", "job": "entity/project/job:v1", "parameters": {"a": {"value": 1}}},
+                "job: not supported: " + REFUSED_KEYS["job"],
             ),
             (
                 {"method": "random", "parameters": {"lr": {"min": 1.0, "max": 0.1}}},
@@ -149,8 +168,17 @@ class TestErrors:
                 "metric.goal: 'lower' is not one of: minimize, maximize",
             ),
             (
-                {"method": "grid", "metric": {"name": "l", "impute": "worst"}, "parameters": {"a": {"value": 1}}},
-                "unknown key 'metric.impute'; allowed: name, goal, target",
+                {"method": "grid", "metric": {"name": "l", "impute": "median"}, "parameters": {"a": {"value": 1}}},
+                "metric.impute: 'median' is not one of: worst, best, latest",
+            ),
+            (
+                {
+                    "method": "grid",
+                    "metric": {"name": "l"},
+                    "early_terminate": {"type": "hyperband", "min_iter": 3, "strict": "yes"},
+                    "parameters": {"a": {"value": 1}},
+                },
+                "early_terminate.strict: expected true or false, got 'yes'",
             ),
             (
                 {
@@ -159,7 +187,7 @@ class TestErrors:
                     "early_terminate": {"type": "hyperband", "max_iter": 27},
                     "parameters": {"a": {"value": 1}},
                 },
-                "early_terminate: give either min_iter, or max_iter together with s",
+                "early_terminate: give min_iter, or max_iter together with s (W&B's two forms)",
             ),
             (
                 {
@@ -190,7 +218,8 @@ class TestErrors:
                 },
                 (
                     "command[2]: unknown macro ${args_yaml}; use ${env}, ${interpreter}, ${program}, ${args}, "
-                    "${args_no_hyphens}, ${args_json}, ${args_json_file}, ${args_override_hydra}, or ${name} of a parameter"
+                    "${args_no_hyphens}, ${args_no_equals}, ${args_no_boolean_flags}, ${args_json}, ${args_json_file}, "
+                    "${args_append_hydra}, ${args_override_hydra}, ${envvar:NAME}, or ${name} of a parameter"
                 ),
             ),
             (
@@ -298,11 +327,61 @@ class TestCommand:
         argv = build_command(cfg, grid_point(cfg, 1, seed=0), "/tmp/params.json")
         env = ["/usr/bin/env"] if Path("/usr/bin/env").exists() else []
         assert argv == [
-            *env, sys.executable, "train.py",
-            "--lr=0.1", '--opt={"name": "adam"}', "--use_bn=True",
-            "lr=0.1", 'opt={"name": "adam"}', "use_bn=True",
+            *env, "python", "train.py",  # W&B's ${interpreter}; the trial's PATH starts at this Python's folder
+            "--lr=0.1", "--opt={'name': 'adam'}", "--use_bn=True",  # values as Python's str, as W&B's agent
+            "lr=0.1", "opt={'name': 'adam'}", "use_bn=True",
             '{"lr": 0.1, "opt": {"name": "adam"}, "use_bn": true}',
             "/tmp/params.json",
-            "++lr=0.1", "++opt.name=adam", "++use_bn=True",
-            "--tag=lr0.1",
+            "++lr=0.1", "++opt={'name': 'adam'}", "++use_bn=True",
+            "--tag=lr0.1",  # ${name} of a parameter inside an item: ledger's own
         ]  # fmt: skip
+        assert Path(sys.executable).parent.joinpath("python").samefile(sys.executable)
+
+
+def test_bayes_searches_every_distribution():
+    """TPE is told trials of every distribution of W&B's schema and asks values inside it."""
+    from ledger.sweeps._search import Observation, bayes_point, draw
+
+    pytest.importorskip("optuna")
+    specs = {
+        "cat": {"values": ["a", "b", "c"]},
+        "prob": {"values": [1, 2], "probabilities": [0.2, 0.8]},
+        "iu": {"min": 1, "max": 5},
+        "u": {"min": 0.0, "max": 1.0},
+        "qu": {"distribution": "q_uniform", "min": 0, "max": 10, "q": 2},
+        "lu": {"distribution": "log_uniform", "min": -4.0, "max": 0.0},
+        "luv": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1.0},
+        "qlu": {"distribution": "q_log_uniform", "min": 0.0, "max": 3.0, "q": 1},
+        "qluv": {"distribution": "q_log_uniform_values", "min": 8, "max": 64, "q": 8},
+        "ilu": {"distribution": "inv_log_uniform", "min": 0.0, "max": 3.0},
+        "iluv": {"distribution": "inv_log_uniform_values", "min": 0.01, "max": 1.0},
+        "n": {"distribution": "normal", "mu": 0.0, "sigma": 1.0},
+        "qn": {"distribution": "q_normal", "mu": 0.0, "sigma": 2.0, "q": 0.5},
+        "ln": {"distribution": "log_normal", "mu": 0.0, "sigma": 0.5},
+        "qln": {"distribution": "q_log_normal", "mu": 1.0, "sigma": 0.5, "q": 0.5},
+        "b": {"distribution": "beta", "a": 2.0, "b": 3.0},
+        "qb": {"distribution": "q_beta", "a": 2.0, "b": 3.0, "q": 0.1},
+    }
+    cfg = parse_config({"method": "bayes", "metric": {"name": "loss"}, "parameters": specs})
+    import random
+
+    rng = random.Random(0)
+    observations = [Observation({p.path: draw(p, rng) for p in cfg.params}, value=float(i)) for i in range(12)] + [
+        Observation({p.path: draw(p, rng) for p in cfg.params}, value=None)
+    ]
+    asked = bayes_point(cfg, observations, seed=1)
+    assert set(asked) == {p.path for p in cfg.params}
+    values = {p.name: asked[p.path] for p in cfg.params}
+    assert values["cat"] in ("a", "b", "c")
+    assert values["prob"] in (1, 2)
+    assert 1 <= values["iu"] <= 5
+    assert values["qu"] % 2 == 0
+    assert math.exp(-4) <= values["lu"] <= 1
+    assert 1e-4 <= values["luv"] <= 1
+    assert math.exp(-3) <= values["ilu"] <= 1
+    assert 0.01 <= values["iluv"] <= 1
+    assert 0 <= values["b"] <= 1
+    assert (values["qb"] * 10) == pytest.approx(round(values["qb"] * 10))
+    assert values["ln"] > 0
+    assert (values["qln"] * 2).is_integer()
+    assert values["qluv"] % 8 == 0

@@ -159,8 +159,8 @@ with ledger.init(config=args, capture_output=False, system_metrics=False, flush_
 
 @pytest.mark.slow
 def test_hyperband_stops_the_bad_trials(tmp_path):
-    """Grid order puts three good trials first; each bad one is judged at band 2 (its third
-    value) against them, falls outside the top 1/3 and is stopped."""
+    """Grid order puts three good trials first; each bad one is judged at band 2 (its second
+    value, as W&B judges) against them, falls outside the top 1/3 and is stopped."""
     write(tmp_path / "train.py", HYPERBAND_TRAIN)
     sweep_id = create(
         tmp_path,
@@ -188,7 +188,7 @@ def test_hyperband_stops_the_bad_trials(tmp_path):
         assert (run.status, run.doc["stop_reason"]) == ("killed", "early_terminated")
         assert "hyperband" in run.doc["error"]
         assert "1/3" in run.doc["error"]
-        assert 3 <= len(run.records()) < 2000
+        assert 2 <= len(run.records()) < 2000
     made = claims(root, sweep_id)
     assert [made[str(n)]["outcome"] for n in range(1, 7)] == ["finished"] * 3 + ["early_terminated"] * 3
     assert "trial 4 early_terminated" in proc.stderr
@@ -288,7 +288,12 @@ def test_create_with_an_unsupported_key_fails_and_writes_nothing(tmp_path):
     write(tmp_path / "sweep.yaml", "method: grid\nparameters: {a: {values: [1]}}\nmetrics: [{name: a}]\n")
     proc = run_cli("sweep", "create", "sweep.yaml", "--root", "results", cwd=tmp_path)
     assert proc.returncode == 1
-    assert proc.stderr.startswith("Error: sweep.yaml: unknown key 'metrics'; allowed: method, metric, parameters,")
+    assert proc.stderr.startswith("Error: sweep.yaml: metrics: not supported: several metrics need `method: custom`")
+    assert not list(tmp_path.glob("results/*/sweeps"))
+    write(tmp_path / "sweep.yaml", "method: grid\nparameters: {a: {values: [1]}}\nmetricz: {name: a}\n")
+    proc = run_cli("sweep", "create", "sweep.yaml", "--root", "results", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("Error: sweep.yaml: unknown key 'metricz'; allowed: method, metric, parameters,")
     assert not list(tmp_path.glob("results/*/sweeps"))
 
 
@@ -366,9 +371,10 @@ def test_cv_runs_every_fold_in_one_group_and_scores_the_mean(tmp_path, monkeypat
 
     ledger.sweeps.agent(sweep_id, function=train, root="results")
     runs = sweep_runs(tmp_path / "results", sweep_id)
+    g1, g2 = f"kfold-{sweep_id}-trial-1", f"kfold-{sweep_id}-trial-2"  # unique to the sweep
     assert [(r.group, r.config["depth"], r.config["fold"], r.doc["sweep"]["fold"]) for r in runs] == [
-        ("kfold-trial-1", 2, 0, 0), ("kfold-trial-1", 2, 1, 1), ("kfold-trial-1", 2, 2, 2),
-        ("kfold-trial-2", 4, 0, 0), ("kfold-trial-2", 4, 1, 1), ("kfold-trial-2", 4, 2, 2),
+        (g1, 2, 0, 0), (g1, 2, 1, 1), (g1, 2, 2, 2),
+        (g2, 4, 0, 0), (g2, 4, 1, 1), (g2, 4, 2, 2),
     ]  # fmt: skip
     status = ledger.sweeps.status(sweep_id, root="results")
     assert status.best_trial == 1
@@ -378,6 +384,70 @@ def test_cv_runs_every_fold_in_one_group_and_scores_the_mean(tmp_path, monkeypat
     text = run_cli("sweep", "status", sweep_id, "--root", "results", cwd=tmp_path).stdout
     assert "best: trial 1, val_loss = 2.1 ± 0.1 (std over folds)" in text
     assert "trials: 2 of 2 claimed: 2 finished" in text
+
+
+def test_the_same_sweep_twice_never_shares_a_group(tmp_path, monkeypatch):
+    """Two sweeps made from one file (same name): their cv groups stay apart, so a group's
+    mean ± std is over the folds of one parameter set (version 1 mixed them: the first
+    `make demo` showed "1.037 ± 0.785, n=6")."""
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "name": "kfold",
+        "method": "random",
+        "run_cap": 1,
+        "metric": {"name": "val_loss"},
+        "cv": {"folds": 2},
+        "parameters": {"depth": {"values": [1, 2, 3, 4, 5, 6, 7, 8]}},
+    }
+    ids = [ledger.sweeps.create(config | {"seed": seed}, root="results", project="p") for seed in (1, 2)]
+
+    def train():
+        with quiet() as run:
+            run.log({"val_loss": float(run.config["depth"])})
+
+    for sweep_id in ids:
+        ledger.sweeps.agent(sweep_id, function=train, root="results")
+    lg = ledger.open("results")
+    groups = lg.runs("p").groups("group")
+    assert set(groups) == {f"kfold-{i}-trial-1" for i in ids}
+    for members in groups.values():
+        assert len(members) == 2
+        assert len({r.config["depth"] for r in members}) == 1  # one parameter set per group
+    table = lg.runs("p").aggregate(by="group", metrics="summary.val_loss")
+    assert (table["summary.val_loss", "std"] == 0).all()
+    assert list(table["summary.val_loss", "n"]) == [2, 2]
+
+
+def test_a_sweep_without_a_project_goes_where_init_asks(tmp_path, monkeypatch, capsys):
+    """A sweep file without `project:` (and no --project): each trial's run goes to the project
+    its ledger.init(project=...) asks for, and the agent says so; the sweep still finds it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LEDGER_PROJECT", "home")
+    sweep_id = ledger.sweeps.create(
+        {"method": "grid", "metric": {"name": "acc", "goal": "maximize"}, "parameters": {"x": {"values": [1, 2]}}},
+        root="results",
+    )
+    assert (tmp_path / f"results/home/sweeps/{sweep_id}/sweep.yaml").exists()
+
+    def train():
+        with quiet(project="mnist") as run:
+            run.log({"acc": run.config["x"] / 10})
+
+    ledger.sweeps.agent(sweep_id, function=train, root="results")
+    err = capsys.readouterr().err
+    assert "the sweep names no project: each trial's runs go to the project its program's" in err
+    runs = sweep_runs(tmp_path / "results", sweep_id)
+    assert [(r.project, r.config["x"]) for r in runs] == [("mnist", 1), ("mnist", 2)]
+    status = ledger.sweeps.status(sweep_id, root="results")
+    assert (status.trials, status.best_trial) == ({"finished": 2}, 2)
+    (view,) = ledger.open("results").sweeps()
+    assert len(view.runs) == 2
+
+    pinned = ledger.sweeps.create(
+        {"method": "grid", "parameters": {"x": {"values": [3]}}}, root="results", project="fixed"
+    )
+    ledger.sweeps.agent(pinned, function=train, root="results")
+    assert [r.project for r in sweep_runs(tmp_path / "results", pinned)] == ["fixed"]  # the sweep decides
 
 
 def test_target_reached_means_no_new_trials(tmp_path, monkeypatch, capsys):
@@ -529,8 +599,16 @@ def test_the_example_project_sweep_runs(tmp_path):
     assert "trial 2 of 12" in agent.stderr
     runs = sweep_runs(tmp_path / "results", sweep_id)
     assert {r.project for r in runs} == {"digits"}
-    assert {r.group for r in runs} == {"mlp-lr-width-trial-1", "mlp-lr-width-trial-2"}
-    assert sorted(r.config["fold"] for r in runs) == [0, 0, 1, 1, 2, 2]
+    by_trial = {n: [r for r in runs if r.doc["sweep"]["trial"] == n] for n in (1, 2)}
+    assert {r.group for r in by_trial[1]} == {f"mlp-lr-width-{sweep_id}-trial-1"}
+    assert {r.group for r in by_trial[2]} == {f"mlp-lr-width-{sweep_id}-trial-2"}
+    # Trial 1 is the first of each fold: hyperband (W&B's rule, fold by fold) never stops it.
+    assert [(r.config["fold"], r.status) for r in by_trial[1]] == [(0, "finished"), (1, "finished"), (2, "finished")]
+    # Trial 2 meets trial 1's fold at each band: it runs every fold, or stops at the first one it loses.
+    second = [(r.config["fold"], r.status, r.doc.get("stop_reason")) for r in by_trial[2]]
+    assert [f for f, _, _ in second] == list(range(len(second)))
+    assert all(s == "finished" for _, s, _ in second[:-1])
+    assert second[-1][1:] in (("finished", None), ("killed", "early_terminated"))
     assert all(r.config["fold"] == r.doc["sweep"]["fold"] and r.config["epochs"] == 10 for r in runs)
     assert all(r.config["width"] in (16, 32, 64, 128) and 0.005 <= r.config["lr"] <= 0.5 for r in runs)
     assert all("val/loss" in r.summary for r in runs)
@@ -557,3 +635,44 @@ def test_a_sweep_on_an_fsspec_store(memory_root):
         match=r"^no sweep 'nope' in memory:///ledger-test .*make one with `ledger sweep create",
     ):
         ledger.sweeps.status("nope", root=memory_root)
+
+
+MODULE_TRAIN = """
+import argparse, ledger
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float)
+p.add_argument("--bn", action="store_true")
+args = p.parse_args()
+with ledger.init(config=args, capture_output=False, system_metrics=False) as run:
+    run.log({"loss": args.lr * (0.5 if args.bn else 1.0)})
+"""
+
+
+@pytest.mark.slow
+def test_a_program_run_as_a_module_with_boolean_flags(tmp_path):
+    """W&B's `python -m ${program}` and ${args_no_boolean_flags}: the agent starts the module,
+    a true flag arrives as a bare --bn, a false one not at all (argparse's store_true)."""
+    (tmp_path / "trainpkg").mkdir()
+    write(tmp_path / "trainpkg/__init__.py", "")
+    write(tmp_path / "trainpkg/train.py", MODULE_TRAIN)
+    sweep_id = create(
+        tmp_path,
+        """
+        program: trainpkg.train
+        method: grid
+        command:
+          - ${env}
+          - ${interpreter}
+          - -m
+          - ${program}
+          - ${args_no_boolean_flags}
+        parameters:
+          lr: {values: [0.1]}
+          bn: {values: [true, false]}
+        """,
+    )
+    proc = run_cli("agent", sweep_id, "--root", "results", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    runs = sweep_runs(tmp_path / "results", sweep_id)
+    assert [(r.config["bn"], r.summary["loss"]) for r in runs] == [(True, 0.05), (False, 0.1)]
+    assert all(r.doc["command"]["module"] == "trainpkg.train" for r in runs)

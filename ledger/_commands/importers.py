@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ledger import _format
@@ -31,7 +33,12 @@ def import_command(kind: str, source: str, root: str | None, project: str | None
     storage = open_root(root, create=True)
     outcomes = import_runs(storage, kind, found, project=project, default_project=default_project)
     imported = skipped = 0
+    failed: list[str] = []
     for o in outcomes:
+        if o.error is not None:
+            failed.append(o.label)
+            click.echo(f"failed {o.label}: {o.error}", err=True)
+            continue
         if o.manifest is None:
             skipped += 1
             click.echo(f"skipped {o.label}: already imported as {o.existing}")
@@ -45,10 +52,19 @@ def import_command(kind: str, source: str, root: str | None, project: str | None
             parts.append(f"{len(run.system)} system records")
         if run.files:
             parts.append(f"{len(run.files)} file{'s' if len(run.files) != 1 else ''}")
+        if run.datasets:
+            parts.append(f"{len(run.datasets)} dataset{'s' if len(run.datasets) != 1 else ''}")
+        if m.parent:
+            parts.append(f"parent {m.parent}")
         click.echo(f"imported {o.label} -> {m.project}/{m.id} ({m.status}; {', '.join(parts)})")
         for note in o.notes:
             click.echo(f"  left out: {note}")
     if not outcomes:
         click.echo(f"no {kind} runs found in {source}")
         return
-    click.echo(f"{imported} imported, {skipped} skipped (already imported) into {storage.url}")
+    click.echo(f"{imported} imported, {skipped} skipped (already imported), {len(failed)} failed into {storage.url}")
+    if failed:
+        click.echo(
+            f"could not import {len(failed)} of {len(outcomes)} runs (reasons above): " + "; ".join(failed), err=True
+        )
+        sys.exit(1)

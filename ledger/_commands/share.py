@@ -17,19 +17,23 @@ from ledger._storage import open_storage
 
 @click.command("commit")
 @click.argument("run_ids", nargs=-1)
-@click.option("--all-finished", is_flag=True, help="Every ended run (finished, failed, killed) not committed yet.")
+@click.option("--all-finished", is_flag=True, help="Every finished run that git does not have yet.")
+@click.option(
+    "--all-ended", is_flag=True, help="Every ended run (finished, failed, killed, crashed) that git does not have yet."
+)
 @click.option("-m", "--message", help="The commit's first line (the runs are listed below it).")
 @click.option("--size-limit", type=click.IntRange(min=1), default=DEFAULT_SIZE_LIMIT // 2**20, show_default=True,
               help="Warn about files larger than this many MB.")  # fmt: skip
 @root_option
 @project_option
 def commit_command(
-    run_ids: tuple[str, ...], all_finished: bool, message: str | None, size_limit: int, root: str | None,
-    project: str | None,
+    *, run_ids: tuple[str, ...], all_finished: bool, all_ended: bool, message: str | None, size_limit: int,
+    root: str | None, project: str | None,
 ) -> None:  # fmt: skip
-    """Stage run folders and make one git commit that names them."""
-    if not run_ids and not all_finished:
-        msg = "name the runs to commit, or pass --all-finished"
+    """Stage run folders and make one git commit that names them, each with its metric.
+    RUN_IDS are ids, unique starts of ids, or exact run names."""
+    if not run_ids and not all_finished and not all_ended:
+        msg = "name the runs to commit, or pass --all-finished (finished runs) or --all-ended (every ended run)"
         raise click.UsageError(msg)
     lg = open_for_cli(root)
     storage = open_root(lg.root)
@@ -37,13 +41,15 @@ def commit_command(
         runs = [lg.run(r, project=project) for r in run_ids]
     else:
         pending = uncommitted_runs(storage)
+        statuses = list(_format.ENDED_STATUSES) if all_ended else ["finished"]
         runs = [
-            r for r in lg.runs(project, status=list(_format.FINAL_STATUSES))
+            r for r in lg.runs(project, status=statuses)
             if pending is None or (r.project, r.id) in pending
         ]  # fmt: skip
     if project is not None:
         runs = [r for r in runs if r.project == project]
-    result = commit_runs(storage, runs, message=message, size_limit=size_limit * 2**20)
+    sweep_metrics = {s.id: s.metric[0] for s in lg.sweeps(project) if s.metric is not None}
+    result = commit_runs(storage, runs, message=message, size_limit=size_limit * 2**20, sweep_metrics=sweep_metrics)
     for path, size in result.large_files:
         click.echo(f"warning: {path} is {size / 2**20:.0f} MB (over {size_limit} MB)", err=True)
     if result.lfs_patterns:

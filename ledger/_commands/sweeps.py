@@ -10,7 +10,7 @@ import click
 import orjson
 
 from ledger import _format
-from ledger._commands._common import project_option, root_option
+from ledger._commands._common import WholeHelpGroup, project_option, root_option
 from ledger._root import open_root
 from ledger.sweeps._agent import Agent
 from ledger.sweeps._status import render, sweep_status
@@ -24,7 +24,7 @@ def _find(sweep_id: str, root: str | None, project: str | None) -> Sweep:
     return find_sweep(open_root(root), sweep_id, project)
 
 
-@click.group("sweep")
+@click.group("sweep", cls=WholeHelpGroup)
 def sweep_group() -> None:
     """Hyperparameter sweeps coordinated through the ledger root (no server)."""
 

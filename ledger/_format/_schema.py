@@ -19,7 +19,7 @@ from ledger._format._names import FORMAT_VERSION, MANIFEST, PATCH, REQUIREMENTS,
 from ledger._format._yaml import sorted_tree, yaml_dump, yaml_load
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 # ---- statuses -------------------------------------------------------------------------------
 
@@ -95,6 +95,44 @@ def compute_hours(duration_s: object, gpu_count: object) -> tuple[float, float]:
     gpus = int(gpu_count) if isinstance(gpu_count, int) and not isinstance(gpu_count, bool) else 0
     hours = seconds / 3600
     return hours, hours * gpus
+
+
+def gpu_models(doc: Mapping[str, Any]) -> list[str | None]:
+    """The GPU model of each of a run's ``gpu_count`` GPUs, as recorded in ``host.gpus``
+    (the ones ``CUDA_VISIBLE_DEVICES`` in ``host.scheduler`` names, by index or UUID, when it
+    is set); None for a GPU whose model was not recorded. [] for a run without GPUs."""
+    count = doc.get("gpu_count")
+    if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+        return []
+    found = doc.get("host")
+    host: Mapping[str, Any] = found if isinstance(found, dict) else {}
+    gpus = [g for g in (host.get("gpus") or []) if isinstance(g, dict)]
+    scheduler = host.get("scheduler")
+    visible = scheduler.get("CUDA_VISIBLE_DEVICES") if isinstance(scheduler, dict) else None
+    if isinstance(visible, str) and visible.strip():
+        wanted = [v.strip() for v in visible.split(",") if v.strip()]
+        picked = [g for w in wanted for g in gpus if str(g.get("index")) == w or str(g.get("uuid") or "") == w]
+        gpus = picked or gpus
+    names = [g.get("name") if isinstance(g.get("name"), str) else None for g in gpus[:count]]
+    return names + [None] * (count - len(names))
+
+
+def crashed_seconds(duration_s: object, intervals: object, last_time: float | None) -> float:
+    """The active seconds of a crashed run: ``duration_s`` as its last heartbeat wrote it, or,
+    when the run's last record is later (it died before its next heartbeat), the closed
+    intervals plus its last record's time minus the start of its open interval."""
+    seconds = float(duration_s) if isinstance(duration_s, (int, float)) and not isinstance(duration_s, bool) else 0.0
+    if last_time is None or not isinstance(intervals, list) or not intervals:
+        return seconds
+    last = intervals[-1]
+    start = last.get("start") if isinstance(last, dict) else None
+    if not isinstance(start, str) or last.get("end") is not None:
+        return seconds
+    try:
+        opened = parse_iso(start)
+    except ValueError:
+        return seconds
+    return max(seconds, active_seconds(intervals[:-1]) + max(0.0, last_time - opened))
 
 
 def active_seconds(intervals: object) -> float:
@@ -257,14 +295,26 @@ class Manifest:
     git: dict[str, Any] | None = _f("mapping", private=("root",), column="flat")
     config: dict[str, Any] = _f("mapping", factory=dict, column="deep")
     summary: dict[str, Any] = _f("mapping", factory=dict, column="deep")
+    defined_metrics: dict[str, str] = _f(
+        "mapping",
+        factory=dict,
+        written="when_set",
+        column="flat",
+        meaning="define_metric: name -> min, max, mean, last",
+    )
     sweep: dict[str, Any] | None = _f("mapping", column="flat", meaning="{id, trial, fold} of sweep trials")
     resumed_from: str | None = _f("str")
     reproduces: str | None = _f("str", meaning="the run that `ledger reproduce --run` re-ran")
     parent: str | None = _f("str", meaning="the run this one belongs to (an eval job's training run)")
     links: dict[str, str] = _f("mapping", factory=dict, written="when_set", column="flat")
     attach: dict[str, dict[str, Any]] = _f("mapping", factory=dict, written="when_set")
+    datasets: list[dict[str, Any]] = _f(
+        "list[mapping]", factory=list, written="when_set", meaning="the data the run read: {name, digest, context, ...}"
+    )
     error: str | None = _f("str", written="when_set", meaning="the traceback, or why the run was stopped")
-    imported_from: dict[str, Any] | None = _f("mapping", written="when_set", private=("source",), column="flat")
+    imported_from: dict[str, Any] | None = _f(
+        "mapping", written="when_set", private=("source", "artifact_uri"), column="flat"
+    )
     stop_reason: str | None = _f("str", written="when_set", meaning="early_terminated, lease_expired")
     # Keys this version does not know (written by a newer 1.x writer or by hand): kept as is.
     extra: dict[str, Any] = field(default_factory=dict)

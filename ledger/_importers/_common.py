@@ -91,6 +91,9 @@ class ImportedRun:
     files: list[tuple[str, str]] = field(default_factory=list)
     files_from: Storage | None = None
     skipped: list[str] = field(default_factory=list)  # what could not be kept, for the report
+    parent_source_id: str | None = None  # the source id of the run this one belongs to (MLflow's parentRunId)
+    datasets: list[dict[str, Any]] = field(default_factory=list)  # what it read: {name, digest, context, ...}
+    artifact_uri: str | None = None  # where the source tool keeps its artifacts (MLflow)
 
 
 def open_source(source: str, what: str) -> Storage:
@@ -145,13 +148,12 @@ def keep_metric_name(key: str, skipped: list[str]) -> str | None:
 
 def param_value(text: str) -> Any:
     """An MLflow-style string parameter as the value it was logged as, when that is certain:
-    ``'0.01'`` -> 0.01, ``'3'`` -> 3, ``'True'`` -> True, ``'None'`` -> None; text whose
-    number would print differently (``'007'``, ``'1e-3'``) stays text, so str() of the stored
-    value is always the source's text."""
+    ``'0.01'`` -> 0.01, ``'3'`` -> 3, ``'True'`` -> True; text whose number would print
+    differently (``'007'``, ``'1e-3'``) stays text, and so does ``'None'`` (MLflow stores
+    ``str(None)`` and cannot tell it from the text): str() of the stored value is always the
+    source's text, so MLflow filters on ``params.*`` see what MLflow sees."""
     if text in ("True", "False"):
         return text == "True"
-    if text == "None":
-        return None
     try:
         as_int = int(text)
     except ValueError:
@@ -229,11 +231,17 @@ def _manifest(run: ImportedRun, project: str) -> Manifest:
         git=run.git,
         config=normalize_config(run.config),
         summary=normalize_config(run.summary if run.summary is not None else last_values(run.records)),
-        imported_from={"kind": run.kind, "id": run.source_id, "source": run.source},
+        imported_from={
+            "kind": run.kind,
+            "id": run.source_id,
+            "source": run.source,
+            **({"artifact_uri": run.artifact_uri} if run.artifact_uri else {}),
+        },
+        datasets=[dict(d) for d in run.datasets],
     )
 
 
-def write_run(storage: Storage, run: ImportedRun, project: str) -> Manifest:
+def write_run(storage: Storage, run: ImportedRun, project: str, *, parent: str | None = None) -> Manifest:
     """Write ``run`` as a run folder of ``project`` under the root of ``storage``.
 
     The id is made from the source's start time, like a live run's, and claimed by an
@@ -244,6 +252,7 @@ def write_run(storage: Storage, run: ImportedRun, project: str) -> Manifest:
     """
     _format.check_name("project", project)
     final = _manifest(run, project)
+    final.parent = parent
     now = time.time()
     claim = Manifest(
         id="",

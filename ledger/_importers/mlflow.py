@@ -43,6 +43,9 @@ _CLIENT_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "d
 _NAME_TAG, _USER_TAG, _NOTE_TAG = "mlflow.runName", "mlflow.user", "mlflow.note.content"
 _GIT_TAGS = {"mlflow.source.git.commit": "commit", "mlflow.source.git.branch": "branch"}
 _REMOTE_TAG = "mlflow.source.git.repoURL"
+_PARENT_TAG = "mlflow.parentRunId"
+_CONTEXT_TAG = "mlflow.data.context"
+_DATASET_KEYS = ("name", "digest", "source_type", "source", "schema", "profile")
 # MLflow's SQL stores cannot hold infinities and store +-sys.float_info.max instead.
 _FLOAT_MAX = 1.7976931348623157e308
 
@@ -143,13 +146,54 @@ def _load_files(store: Storage, rel: str, meta: dict[str, Any], exp: dict[str, A
             params=_values(store, f"{rel}/params"),
             tags=_values(store, f"{rel}/tags"),
             points=points,
+            datasets=_file_datasets(store, rel),
         )
     )
     run.skipped += skipped
+    run.artifact_uri = meta.get("artifact_uri") or None
     artifacts = f"{rel}/artifacts"
     run.files = [(f"{artifacts}/{name}", name) for name in walk_files(store, artifacts)]
     run.files_from = store
     return run
+
+
+def _dataset(meta: dict[str, Any], tags: dict[str, Any]) -> dict[str, Any]:
+    """A dataset as the manifest's ``datasets`` holds it: its keys that have a value, and its
+    ``context`` (MLflow's ``mlflow.data.context`` input tag)."""
+    out = {k: meta[k] for k in _DATASET_KEYS if isinstance(meta.get(k), str) and meta[k]}
+    if isinstance(tags.get(_CONTEXT_TAG), str):
+        out["context"] = tags[_CONTEXT_TAG]
+    return out
+
+
+def _file_datasets(store: Storage, rel: str) -> list[dict[str, Any]]:
+    """The datasets of a run of the file store: ``inputs/<id>/meta.yaml`` names one of the
+    experiment's ``datasets/<id>/meta.yaml``."""
+    out = []
+    exp_dir = rel.rsplit("/", 1)[0]
+    for entry in store.list_dir(f"{rel}/inputs"):
+        meta_path = f"{rel}/inputs/{entry.name}/meta.yaml"
+        if not entry.is_dir or not store.exists(meta_path):
+            continue
+        link = _yaml(store, meta_path)
+        source = str(link.get("source_id") or "")
+        if link.get("source_type") != "DATASET" or not source or "/" in source or source.startswith("."):
+            continue
+        dataset_path = f"{exp_dir}/datasets/{source}/meta.yaml"
+        if store.exists(dataset_path):
+            tags = link.get("tags")
+            out.append(_dataset(_yaml(store, dataset_path), tags if isinstance(tags, dict) else {}))
+    return out
+
+
+def _client_datasets(r: Any) -> list[dict[str, Any]]:
+    inputs = getattr(r, "inputs", None)
+    out = []
+    for item in getattr(inputs, "dataset_inputs", None) or ():
+        d = item.dataset
+        meta = {k: getattr(d, k, None) for k in _DATASET_KEYS}
+        out.append(_dataset(meta, {t.key: t.value for t in item.tags or ()}))
+    return out
 
 
 # ---- shared by both ways in -----------------------------------------------------------------
@@ -170,6 +214,7 @@ class _Raw:
     params: dict[str, str]
     tags: dict[str, str]
     points: list[Point]
+    datasets: list[dict[str, Any]]
 
 
 def _run(raw: _Raw) -> ImportedRun:
@@ -195,6 +240,8 @@ def _run(raw: _Raw) -> ImportedRun:
         git=git or None,
         config={k: param_value(v) for k, v in raw.params.items()},
         records=records,
+        parent_source_id=tags.get(_PARENT_TAG) or None,
+        datasets=raw.datasets,
     )
 
 
@@ -261,9 +308,11 @@ def _load_client(client: Any, uri: str, r: Any, experiment: str) -> ImportedRun:
             params=dict(r.data.params),
             tags=dict(r.data.tags),
             points=points,
+            datasets=_client_datasets(r),
         )
     )
     run.skipped += skipped
+    run.artifact_uri = r.info.artifact_uri or None
     location = str(r.info.artifact_uri or "")
     if location.startswith("file:"):
         location = location[len("file://") :] if location.startswith("file://") else location[len("file:") :]

@@ -2,7 +2,8 @@
 
 As TensorBoard itself sees a log folder, every folder below SOURCE that holds event files
 (``*tfevents*``) is one run, named by its path below SOURCE. Scalars become metrics under
-their tags (``train/loss``), with each event's step and wall time; hparams (the HParams
+their tags (``train/loss``), with each event's step and wall time; the run starts and ends
+with its data's wall times (not with the file header's, which is when the file was written); hparams (the HParams
 plugin's session info) become the config. ``add_hparams`` of tensorboardX and PyTorch
 writes them into a sub-folder named by a timestamp: one such sub-folder is folded into
 the run above it, so the run has its config and the hparam metrics.
@@ -105,12 +106,16 @@ def _load(store: Storage, name: str, source_id: str, groups: list[list[str]]) ->
     config: dict[str, Any] = {}
     left_out: dict[str, set[str]] = {}
     skipped: list[str] = []
-    times: list[float] = []
+    times: list[float] = []  # of the run's own events that hold data: their own wall times
+    hparams_times: list[float] = []  # of a folded add_hparams folder: written when add_hparams ran
+    other_times: list[float] = []  # file headers and the like: when the file was written
+    own = set(groups[0])
     for rel in [f for files in groups for f in files]:
         for event in _events(store.full(rel)):
-            times.append(float(event.wall_time))
             if not event.HasField("summary"):
+                other_times.append(float(event.wall_time))
                 continue
+            (times if rel in own else hparams_times).append(float(event.wall_time))
             for value in event.summary.value:
                 plugin = value.metadata.plugin_data.plugin_name
                 if plugin == "hparams":
@@ -128,6 +133,10 @@ def _load(store: Storage, name: str, source_id: str, groups: list[list[str]]) ->
         f"{plugin!r} summaries (tags {', '.join(sorted(tags))}): only scalars are imported"
         for plugin, tags in sorted(left_out.items())
     ]
+    # A writer given explicit wall times (add_scalar(walltime=...)) writes its file header, and
+    # add_hparams its folder, at the time it ran: the run's times are its data's, the others'
+    # only when it has no data.
+    times = times or hparams_times or other_times
     created = min(times) if times else 0.0
     return ImportedRun(
         kind=KIND,

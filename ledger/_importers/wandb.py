@@ -190,6 +190,7 @@ class _State:
     system: list[dict[str, Any]] = field(default_factory=list)
     output: list[str] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)
+    media: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (W&B _type, values logged)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -202,10 +203,42 @@ def _update(target: dict[str, Any], config_record: Any) -> None:
         target.pop(_key(item), None)
 
 
+def _split_media(items: Any) -> tuple[list[tuple[str, Any]], dict[str, str]]:
+    """(key, value) of the items that are not W&B media, and the media among them: key ->
+    its ``_type`` (``image-file``, ``table-file``, ``histogram``, ...). A media value arrives
+    either whole (a mapping with ``_type``) or as one item per field (``img._type``,
+    ``img.width``, ...: the nested keys of newer wandb releases)."""
+    plain: list[tuple[str, Any]] = []
+    nested: dict[str, list[tuple[str, Any]]] = {}
+    for item in items:
+        key, value = _key(item), _value(item)
+        if len(item.nested_key) > 1:
+            nested.setdefault(item.nested_key[0], []).append((key, value))
+        else:
+            plain.append((key, value))
+    media: dict[str, str] = {}
+    for top, pairs in nested.items():
+        kind = next((v for k, v in pairs if k == f"{top}._type"), None)
+        if isinstance(kind, str):
+            media[top] = kind
+        else:
+            plain.extend(pairs)
+    kept = []
+    for key, value in plain:
+        if isinstance(value, dict) and isinstance(value.get("_type"), str):
+            media[key] = value["_type"]
+        else:
+            kept.append((key, value))
+    return kept, media
+
+
 def _history(state: _State, history: Any) -> None:
     row: dict[str, Any] = {"_step": None, "_time": None}
-    for item in history.item:
-        key, value = _key(item), _value(item)
+    items, media = _split_media(history.item)
+    for key, kind in media.items():
+        _, count = state.media.get(key, (kind, 0))
+        state.media[key] = (kind, count + 1)
+    for key, value in items:
         if key == "_step":
             row["_step"] = int(value)
         elif key == "_timestamp":
@@ -216,7 +249,7 @@ def _history(state: _State, history: Any) -> None:
             if name is not None:
                 row[name] = number
             elif number is None:
-                state.left_out.setdefault(key, type(value).__name__ if not isinstance(value, dict) else "media")
+                state.left_out.setdefault(key, type(value).__name__)
     if row["_step"] is None:
         row["_step"] = int(history.step.num)
     if len(row) > 2:  # a row of media or text only leaves no record
@@ -233,8 +266,13 @@ def _fold(state: _State, record: Any) -> None:
     elif kind == "history":
         _history(state, record.history)
     elif kind == "summary":
-        for item in record.summary.update:
-            state.summary[_key(item)] = _value(item)
+        items, media = _split_media(record.summary.update)
+        for key in media:
+            state.summary.pop(key, None)
+            state.summary = {k: v for k, v in state.summary.items() if not k.startswith(f"{key}.")}
+        for key, value in items:
+            if key.split(".", 1)[0] not in state.media:
+                state.summary[key] = value
         for item in record.summary.remove:
             state.summary.pop(_key(item), None)
     elif kind == "stats":
@@ -258,7 +296,8 @@ def _load(store: Storage, rel: str) -> ImportedRun:
     for record in scan.records:
         _fold(state, record)
     if state.run is None:
-        msg = f"{where}: no run record in it; it is not a complete W&B run file"
+        why = f" ({scan.problem.removeprefix(where + ': ')})" if scan.problem else ""
+        msg = f"{where}: no run record in it{why}; it is not a complete W&B run file"
         raise ImportSourceError(msg)
     run, env = state.run, state.env
     created = _seconds(run.start_time)
@@ -272,6 +311,11 @@ def _load(store: Storage, rel: str) -> ImportedRun:
     if scan.problem is not None:
         state.skipped.append(scan.problem)
     state.skipped += [f"{k!r} values of type {t}: only numbers are metrics" for k, t in sorted(state.left_out.items())]
+    state.skipped += [
+        f"{k!r}: {n} W&B {t} value{'s' if n != 1 else ''} (media and tables are listed, not imported as metrics; "
+        f"their files are under files/media/)"
+        for k, (t, n) in sorted(state.media.items())
+    ]
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
     files_dir = f"{folder}/files" if folder else "files"
     saved = [n for n in walk_files(store, files_dir) if n not in _OWN_FILES]

@@ -4,36 +4,54 @@
   ``index.json`` where folders cannot be listed);
 - :mod:`._filter`: the ``where`` language (never ``eval``);
 - :mod:`._views`: :class:`RunView` and :class:`SweepView`, one run or sweep;
-- :mod:`._runset`: :class:`RunSet`: sorting, rows and columns, groups, mean ± std, compute hours;
+- :mod:`._aggregate`: one number from many (mean, std, n, CI, median/IQR) and group tables;
+- :mod:`._runset`: :class:`RunSet`: sorting, rows and columns, groups, aggregates, compute hours and cost;
 - :mod:`._series`: the series engine: curves, downsampling, group bands;
 - :mod:`._ledger`: :class:`Ledger` and :func:`open_ledger`.
 
 Nothing here imports the run writer.
 """
 
+from ledger._query._aggregate import (
+    STATS,
+    Aggregate,
+    Cell,
+    Described,
+    aggregate_runs,
+    best_rows,
+    describe,
+    finite_number,
+    group_key,
+)
 from ledger._query._ledger import Ledger, index_state, open_ledger
 from ledger._query._runset import (
     BASE_COLUMNS,
-    Described,
+    ComputeRow,
     RunSet,
+    check_price,
     compute_table,
-    describe,
-    finite_number,
     flatten,
-    group_key,
+    parse_price,
 )
 from ledger._query._series import Band, Series
 from ledger._query._views import RunView, SweepView, record_columns
 
 __all__ = [
     "BASE_COLUMNS",
+    "STATS",
+    "Aggregate",
     "Band",
+    "Cell",
+    "ComputeRow",
     "Described",
     "Ledger",
     "RunSet",
     "RunView",
     "Series",
     "SweepView",
+    "aggregate_runs",
+    "best_rows",
+    "check_price",
     "compute_table",
     "describe",
     "finite_number",
@@ -41,5 +59,6 @@ __all__ = [
     "group_key",
     "index_state",
     "open_ledger",
+    "parse_price",
     "record_columns",
 ]

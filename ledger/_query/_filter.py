@@ -4,22 +4,32 @@
     status == "finished" and group in ["a", "b"] and name ~ "resnet.*"
     not (job_type == "eval") and summary.`val loss` < 0.3
 
-MLflow ``search_runs`` strings work unchanged (``metrics.x`` is ``summary.x``, ``params.x``
-is ``config.x``, ``attributes.status``, ``tags.`mlflow.user```, ``=``, ``LIKE``, ``IN (...)``),
-and W&B/Mongo-style dicts (``{"$and": [{"config.lr": {"$lt": 0.01}}]}``) compile to the
-same tree. A field a run does not have is null: comparisons with it are false.
+MLflow ``search_runs`` strings work unchanged, with MLflow's semantics in MLflow's
+namespaces: ``metrics.x`` (or ``metric.x``) is ``summary.x`` and compares numbers;
+``params.x`` (``param.x``) is ``config.x`` compared as the text MLflow stores for a param
+(``str(value)``: ``params.lr LIKE '0.0%'`` matches 0.01, ``'0.010'`` does not equal it,
+``'None'`` is a text); ``tags.x`` (``tag.x``) a ``key=value`` tag; ``attributes.x``
+(``attr.x``, ``run.x``, and bare ``run_id``, ``run_name``) the run's id (or the id it had in
+the tool it was imported from), name, status (MLflow's ``FINISHED``, ``RUNNING``, ...),
+user and times (ms); ``datasets.name|digest|context`` the datasets a run recorded (true when
+any of them matches). Ledger's own namespaces (``config.*``, ``summary.*``) compare typed
+values. W&B/Mongo-style dicts (``{"$and": [{"config.lr": {"$lt": 0.01}}]}``) compile to the
+same tree, with W&B's names: ``display_name``, ``state``, ``sweep`` (its id),
+``config.<key>.value``. A field a run does not have is null: comparisons with it are false
+(:func:`unknown_fields` finds fields that no run has, with the closest names).
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ledger import _format
-from ledger._errors import LedgerError
+from ledger._errors import LedgerError, LedgerWarning
 
 Getter = Callable[[Any], Any]
 Predicate = Callable[[Any], bool]
@@ -29,6 +39,11 @@ class FilterError(LedgerError, ValueError):
     """A ``where`` filter that cannot be parsed; the message points at the place."""
 
 
+class UnknownFieldWarning(LedgerWarning):
+    """A filter names a field that no run in the ledger has (a misspelt metric or config
+    key, which would silently match nothing); the message names the closest fields."""
+
+
 MISSING: Any = None  # a field a run lacks reads as null
 
 # Every manifest field can be filtered on: alone (``status``), or with keys below it for
@@ -36,13 +51,22 @@ MISSING: Any = None  # a field a run lacks reads as null
 TOP_LEVEL, NESTED = _format.filter_fields()
 TIMESTAMPS = frozenset(_format.TIMESTAMP_FIELDS)
 
-# MLflow's names for the same things.
-_MLFLOW_PREFIX = {"metrics": "summary", "params": "config"}
+# MLflow's namespaces (and their other spellings, as MLflow's own parser accepts them).
+_MLFLOW_NAMESPACES = {
+    "metrics": "metrics", "metric": "metrics", "params": "params", "param": "params", "parameter": "params",
+    "parameters": "params", "attributes": "attributes", "attribute": "attributes", "attr": "attributes",
+    "run": "attributes", "datasets": "datasets", "dataset": "datasets",
+}  # fmt: skip
 _MLFLOW_ATTRIBUTES = {
     "run_id": "id", "id": "id", "run_name": "name", "name": "name", "status": "status", "user_id": "user",
     "user": "user", "start_time": "created", "created": "created", "end_time": "ended", "ended": "ended",
+    "artifact_uri": "imported_from.artifact_uri",
 }  # fmt: skip
+_MLFLOW_BARE = {"run_id": "run_id", "run_name": "run_name"}  # attributes MLflow accepts without a prefix
 _MLFLOW_TAGS = {"mlflow.runName": "name", "mlflow.user": "user", "mlflow.source.git.commit": "git.commit"}
+# MLflow's run statuses for ours: a crashed run never told its tool it ended.
+MLFLOW_STATUS = {"running": "RUNNING", "crashed": "RUNNING", "finished": "FINISHED", "failed": "FAILED",
+                 "killed": "KILLED"}  # fmt: skip
 # W&B's names (its public API filters) for the same things.
 _WANDB_FIELDS = {
     "display_name": "name", "displayName": "name", "state": "status", "created_at": "created",
@@ -55,10 +79,15 @@ _WANDB_FIELDS = {
 
 @dataclass(frozen=True)
 class Field:
-    """A resolved field: the canonical path (``("config", "model", "lr")``)."""
+    """A resolved field: the canonical path (``("config", "model", "lr")``) and how it is
+    read and compared: ``kind`` is ``""`` (typed values), ``param`` (MLflow params: the
+    value's text), ``metric`` (MLflow metrics: numbers only), ``status`` (MLflow's status
+    names), ``run_id`` (the id, or the id in the source tool), ``dataset`` (one key of every
+    recorded dataset) or ``wandb_config`` (W&B's ``config.<key>.value``)."""
 
     path: tuple[str, ...]
     text: str = ""
+    kind: str = ""
 
     @property
     def dotted(self) -> str:
@@ -73,13 +102,39 @@ class Field:
         return self.path == ("status",)
 
     @property
-    def params_text(self) -> bool:
-        """MLflow params are text: compare numbers sensibly with their text form."""
-        return self.path[0] == "config"
+    def many(self) -> bool:
+        """The field reads as several values; a comparison holds when one of them matches
+        (``!=`` and ``not in``: when none does)."""
+        return self.kind in ("status", "run_id", "dataset")
 
 
-def resolve_field(parts: Sequence[str], text: str = "") -> Field:
-    """Map the parts of a dotted field (any dialect) to our canonical path."""
+def _unknown(parts: Sequence[str]) -> FilterError:
+    fields = ", ".join(sorted(TOP_LEVEL)) + ", " + ", ".join(f"{n}.*" for n in sorted(NESTED))
+    mlflow = "MLflow's metrics.*, params.*, tags.*, attributes.*, datasets.*"
+    msg = f"unknown field {'.'.join(parts)!r}; fields are {fields} (and {mlflow})"
+    return FilterError(msg)
+
+
+def _mlflow_field(namespace: str, rest: list[str], text: str) -> Field:
+    if namespace == "metrics":
+        return Field(("summary", *rest), text, "metric")
+    if namespace == "params":
+        return Field(("config", *rest), text, "param")
+    if namespace == "datasets":
+        return Field(("datasets", ".".join(rest)), text, "dataset")  # name, digest, context, source, ...
+    key = " ".join(rest).lower().replace(" ", "_")
+    if key not in _MLFLOW_ATTRIBUTES:
+        known = ", ".join(sorted(_MLFLOW_ATTRIBUTES))
+        msg = f"unknown MLflow attribute {'.'.join(rest)!r}; known: {known}"
+        raise FilterError(msg)
+    target = _MLFLOW_ATTRIBUTES[key]
+    kind = {"id": "run_id", "status": "status"}.get(target, "")
+    return Field(tuple(target.split(".")), text, kind)
+
+
+def resolve_field(parts: Sequence[str], text: str = "", *, dialect: str = "") -> Field:
+    """Map the parts of a dotted field (any dialect) to our canonical path. ``dialect`` is
+    ``wandb`` for W&B dict filters (``config.<key>.value``)."""
     if not parts:
         msg = "empty field name"
         raise FilterError(msg)
@@ -87,65 +142,106 @@ def resolve_field(parts: Sequence[str], text: str = "") -> Field:
     if head in _WANDB_FIELDS:
         mapped = _WANDB_FIELDS[head].split(".")
         head, rest = mapped[0], mapped[1:] + rest
-    if head in _MLFLOW_PREFIX and rest:
-        head = _MLFLOW_PREFIX[head]
-    elif head == "attributes" and rest:
-        key = " ".join(rest).lower().replace(" ", "_")
-        if key not in _MLFLOW_ATTRIBUTES:
-            known = ", ".join(sorted(_MLFLOW_ATTRIBUTES))
-            msg = f"unknown MLflow attribute {'.'.join(rest)!r}; known: {known}"
-            raise FilterError(msg)
-        return Field(tuple(_MLFLOW_ATTRIBUTES[key].split(".")), text)
-    elif head == "tags" and rest:
+    if not rest and head in _MLFLOW_BARE:
+        return _mlflow_field("attributes", [_MLFLOW_BARE[head]], text)
+    if head in _MLFLOW_NAMESPACES and rest:
+        return _mlflow_field(_MLFLOW_NAMESPACES[head], rest, text)
+    if head in ("tags", "tag") and rest:
         key = ".".join(rest)
         if key in _MLFLOW_TAGS:
             return Field(tuple(_MLFLOW_TAGS[key].split(".")), text)
         return Field(("tags", key), text)  # a "key=value" (or "key:value") tag
+    if head == "sweep" and not rest:
+        return Field(("sweep", "id"), text)  # W&B's {"sweep": id}; `sweep == null` still asks for none
+    if dialect == "wandb" and head == "config" and len(rest) >= 2 and rest[-1] == "value":
+        return Field(("config", *rest[:-1]), text, "wandb_config")
     if head in TOP_LEVEL and not rest:
         return Field((head,), text)
-    if head in NESTED and rest:
-        return Field((head, *rest), text)
     if head in NESTED:
-        return Field((head,), text)
-    fields = ", ".join(sorted(TOP_LEVEL)) + ", " + ", ".join(f"{n}.*" for n in sorted(NESTED))
-    mlflow = "MLflow's metrics.*, params.*, attributes.*, tags.*"
-    msg = f"unknown field {'.'.join(parts)!r}; fields are {fields} (and {mlflow})"
-    raise FilterError(msg)
+        return Field((head, *rest), text)
+    raise _unknown(parts)
 
 
-def _dig(value: Any, keys: Sequence[str]) -> Any:
-    """Walk nested mappings; a key may itself contain dots (``{"model.lr": 1}``)."""
+_ABSENT = object()  # a key a mapping does not have (None is a value: YAML's null)
+
+
+def _find(value: Any, keys: Sequence[str]) -> Any:
+    """Walk nested mappings, _ABSENT where a key is missing; a key may itself contain dots
+    (``{"model.lr": 1}``)."""
     if not keys:
         return value
     if not isinstance(value, Mapping):
-        return MISSING
+        return _ABSENT
     for n in range(1, len(keys) + 1):  # shortest key first: nested beats dotted
         key = ".".join(keys[:n])
         if key in value:
-            found = _dig(value[key], keys[n:])
-            if found is not MISSING or n == len(keys):
+            found = _find(value[key], keys[n:])
+            if found is not _ABSENT or n == len(keys):
                 return found
+    return _ABSENT
+
+
+def _dig(value: Any, keys: Sequence[str]) -> Any:
+    """Walk nested mappings; null where a key is missing."""
+    found = _find(value, keys)
+    return MISSING if found is _ABSENT else found
+
+
+def param_text(value: Any) -> str:
+    """A config value as the text MLflow stores for a param (``str(value)``)."""
+    return str(value)
+
+
+def _tag_value(run: Any, key: str) -> Any:
+    for tag in run.doc.get("tags") or ():
+        for sep in ("=", ":"):
+            k, found, v = str(tag).partition(sep)
+            if found and k == key:
+                return v
     return MISSING
 
 
 def getter(field: Field) -> Getter:
-    """A function from a run (anything with ``.doc`` and ``.status``) to the field's value."""
+    """A function from a run (anything with ``.doc`` and ``.status``) to the field's value
+    (a list of values for a field that reads as several, :attr:`Field.many`)."""
     path = field.path
     head = path[0]
+    kind = field.kind
+    if kind == "status":
+        return lambda run: [MLFLOW_STATUS.get(run.status, run.status.upper()), run.status]
+    if kind == "run_id":
+
+        def run_ids(run: Any) -> list[Any]:
+            origin = run.doc.get("imported_from")
+            source_id = origin.get("id") if isinstance(origin, Mapping) else None
+            return [run.doc.get("id"), *([source_id] if source_id is not None else [])]
+
+        return run_ids
+    if kind == "dataset":
+        key = path[1]
+        return lambda run: [
+            d.get(key) for d in (run.doc.get("datasets") or ()) if isinstance(d, Mapping) and d.get(key) is not None
+        ]
+    if kind == "param":
+        rest = path[1:]
+
+        def param(run: Any) -> Any:
+            found = _find(run.doc.get("config"), rest)
+            return MISSING if found is _ABSENT else param_text(found)
+
+        return param
+    if kind == "wandb_config":
+        rest = path[1:]
+
+        def wandb_config(run: Any) -> Any:
+            found = _find(run.doc.get("config"), (*rest, "value"))  # a config really shaped {k: {value: v}}
+            return _dig(run.doc.get("config"), rest) if found is _ABSENT else found
+
+        return wandb_config
     if head == "status":
         return lambda run: run.status
     if head == "tags" and len(path) == 2:
-        key = path[1]
-
-        def tag_value(run: Any) -> Any:
-            for tag in run.doc.get("tags") or ():
-                for sep in ("=", ":"):
-                    k, found, v = str(tag).partition(sep)
-                    if found and k == key:
-                        return v
-            return MISSING
-
-        return tag_value
+        return lambda run: _tag_value(run, path[1])
     if len(path) == 1:
         return lambda run: run.doc.get(head)
     rest = path[1:]
@@ -245,7 +341,32 @@ def _contains(container: Any, item: Any) -> bool:
 
 
 def compare_predicate(field: Field, op: str, value: Any) -> Predicate:
+    """The predicate ``field op value`` (op: ==, !=, <, <=, >, >=, in, not in, contains, ~,
+    like, ilike, exists)."""
+    if field.kind == "metric" and op != "exists":
+        values = value if op in ("in", "not in") else [value]
+        if any(v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))) for v in values):
+            where = field.text or field.dotted
+            msg = f"{where}: MLflow metrics are numbers; compare with a number such as 0.5, not {value!r}"
+            raise FilterError(msg)
+    if field.many:
+        one = Field(field.path, field.text)
+        positive = {"!=": "==", "not in": "in"}.get(op, op)
+        each = _predicate_of_value(one, positive, value)
+        if positive != op:
+            return lambda run: not any(each(v) for v in getter(field)(run))
+        get_many = getter(field)
+        return lambda run: any(each(v) for v in get_many(run))
     get = getter(field)
+    return _predicate(get, field, op, value)
+
+
+def _predicate_of_value(field: Field, op: str, value: Any) -> Callable[[Any], bool]:
+    """``op value`` as a test of one value (for fields that read as several)."""
+    return _predicate(lambda v: v, field, op, value)
+
+
+def _predicate(get: Getter, field: Field, op: str, value: Any) -> Predicate:
     if op in ("in", "not in"):
         values = list(value)
         inside: Predicate = lambda run: any(_compare("==", get(run), v, field) for v in values)  # noqa: E731
@@ -344,6 +465,7 @@ class _Parser:
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.fields: list[Field] = []  # every field the filter names, in order
 
     @property
     def tok(self) -> _Tok:
@@ -438,9 +560,11 @@ class _Parser:
                 break
             self._next()
         try:
-            return resolve_field(parts, self.text[start.pos : self.tok.pos].strip())
+            field = resolve_field(parts, self.text[start.pos : self.tok.pos].strip())
         except FilterError as exc:
             raise _error(self.text, start.pos, str(exc)) from None
+        self.fields.append(field)
+        return field
 
     def _value(self) -> Any:
         tok = self.tok
@@ -502,7 +626,7 @@ def _dict_predicate(spec: Any, where: str) -> Predicate:
             msg = f"{where}: unknown operator {key!r}; known: $and, $or, $nor, $not, {', '.join(_DICT_OPS)}"
             raise FilterError(msg)
         else:
-            field = resolve_field(_split_dotted(str(key)), str(key))
+            field = resolve_field(_split_dotted(str(key)), str(key), dialect="wandb")
             if isinstance(value, Mapping) and value and all(str(k).startswith("$") for k in value):
                 for op_name, operand in value.items():
                     op = _DICT_OPS.get(op_name)
@@ -543,3 +667,129 @@ def parse_field(text: str) -> Field:
     if parser.tok.kind != "end":
         raise parser._fail("the end of the field name")  # noqa: SLF001
     return field
+
+
+# ---- fields no run has ---------------------------------------------------------------------------
+
+
+def fields_of(where: object) -> list[Field]:
+    """The fields a filter (text or dict) names, in order; FilterError if it does not parse."""
+    if where is None or (isinstance(where, str) and not where.strip()):
+        return []
+    if isinstance(where, Mapping):
+        out: list[Field] = []
+        _dict_fields(where, out)
+        return out
+    if not isinstance(where, str):
+        msg = f"where must be a filter text or a dict, got {type(where).__name__}"
+        raise FilterError(msg)
+    parser = _Parser(where)
+    parser.parse()
+    return parser.fields
+
+
+def _dict_fields(spec: Any, out: list[Field]) -> None:
+    if isinstance(spec, list):
+        for item in spec:
+            _dict_fields(item, out)
+        return
+    if not isinstance(spec, Mapping):
+        return
+    for key, value in spec.items():
+        if isinstance(key, str) and key.startswith("$"):
+            _dict_fields(value, out)
+        else:
+            out.append(resolve_field(_split_dotted(str(key)), str(key), dialect="wandb"))
+
+
+# Nested fields whose keys are the user's (config, summary, ...): a misspelt key there is a
+# silent empty result, so it is checked against the keys the runs have.
+_OPEN_KEYS = ("config", "summary", "tags", "datasets", "links")
+
+
+@dataclass(frozen=True)
+class UnknownField:
+    """A field that no run in the ledger has, and the closest names that runs do have."""
+
+    field: Field
+    suggestions: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The field as it was written."""
+        return self.field.text or self.field.dotted
+
+    @property
+    def message(self) -> str:
+        """``no run has the field 'summary.val_acc'; did you mean summary.val/acc?``"""
+        hint = f"; did you mean {' or '.join(self.suggestions)}?" if self.suggestions else ""
+        return f"no run has the field {self.name!r}{hint}"
+
+
+def checked(field: Field) -> bool:
+    """Whether a field's existence can be checked: a key below an open mapping."""
+    return len(field.path) >= 2 and field.path[0] in _OPEN_KEYS
+
+
+def known_names(runs: Iterable[Any]) -> list[str]:
+    """Every dotted name below the open mappings that some run has (``config.model.lr``,
+    ``summary.val/acc``, ``tags.task`` for ``task=...`` tags), sorted."""
+    names: set[str] = set()
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping) and value:
+            for k, v in value.items():
+                walk(f"{prefix}.{k}", v)
+        else:
+            names.add(prefix)
+
+    for run in runs:
+        doc = run.doc
+        for head in _OPEN_KEYS:
+            value = doc.get(head)
+            if head == "tags":
+                for tag in value or ():
+                    for sep in ("=", ":"):
+                        k, found, _v = str(tag).partition(sep)
+                        if found:
+                            names.add(f"tags.{k}")
+                            break
+            elif head == "datasets":
+                names.update(f"datasets.{k}" for d in value or () if isinstance(d, Mapping) for k in d)
+            elif isinstance(value, Mapping):
+                walk(head, value)
+    return sorted(names)
+
+
+def suggest(name: str, known: Sequence[str], n: int = 3) -> tuple[str, ...]:
+    """The known names closest to ``name``, closest first: compared on the part after the
+    namespace (``summary.valacc`` finds ``summary.val_acc``), names of another namespace only
+    when very close (``config.val_acc`` for ``summary.val_acc``)."""
+    head, _, tail = name.partition(".") if "." in name else ("", "", name)
+    scored = []
+    for candidate in known:
+        c_head, _, c_tail = candidate.partition(".") if "." in candidate else ("", "", candidate)
+        ratio = difflib.SequenceMatcher(None, tail.lower(), c_tail.lower()).ratio()
+        if c_tail and min(len(tail), len(c_tail)) >= 2 and (tail.startswith(c_tail) or c_tail.startswith(tail)):
+            ratio = max(ratio, 0.75)  # lrate -> lr, acc -> accuracy
+        if ratio >= (0.6 if c_head == head else 0.85):
+            scored.append((-ratio, c_head != head, candidate))
+    return tuple(c for _r, _other, c in sorted(scored)[:n])
+
+
+def unknown_fields(fields: Sequence[Field], runs: Sequence[Any]) -> list[UnknownField]:
+    """The fields among ``fields`` that no run of ``runs`` has (only keys below ``config``,
+    ``summary``, ``tags`` and the other open mappings are checked; ``status`` or ``group``
+    always exist), each with the closest names that runs do have."""
+    missing = []
+    for field in dict.fromkeys(f for f in fields if checked(f)):
+        get = getter(field)
+        if field.many:
+            if not any(get(r) for r in runs):
+                missing.append(field)
+        elif all(get(r) is None for r in runs):
+            missing.append(field)
+    if not missing:
+        return []
+    known = known_names(runs)
+    return [UnknownField(f, suggest(Field(f.path, f.text).dotted, known)) for f in missing]

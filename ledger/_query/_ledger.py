@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,8 @@ class Ledger:
         where_pred = _filter.compile_filter(where)
         if where_pred is not None:
             preds.append(where_pred)
+            for unknown in self.unknown_fields(where):
+                warnings.warn(unknown.message, _filter.UnknownFieldWarning, stacklevel=2)
         selected = [r for r in self._runs if all(p(r) for p in preds)]
         if order_by:
             selected = order(selected, order_by)
@@ -97,6 +100,18 @@ class Ledger:
             selected = selected[:limit]
         return RunSet(selected)
 
+    def unknown_fields(self, where: str | Mapping[str, Any] | Sequence[str] | None) -> list[_filter.UnknownField]:
+        """The fields a filter (or a list of field names: columns, metrics, sort keys) names
+        that no run of the ledger has, each with the closest names runs do have
+        (``.message``: ``no run has the field 'summary.acc'; did you mean summary.val/acc?``).
+        Only keys below config, summary, tags and the other mappings are checked. Raises
+        FilterError if the filter does not parse."""
+        if where is None or isinstance(where, (str, Mapping)):
+            fields = _filter.fields_of(where)
+        else:
+            fields = [_filter.parse_field(name.lstrip("+-")) for name in where]
+        return _filter.unknown_fields(fields, self._runs)
+
     def run(self, ref: str, *, project: str | None = None) -> RunView:
         """The run with this id, else the one run whose id starts with ``ref`` or whose name
         is exactly ``ref`` (in ``project`` if given); RunNotFoundError (listing the
@@ -105,9 +120,20 @@ class Ledger:
         where = self.root if project is None else f"project {project!r} of {self.root}"
         return _root.pick(ref, runs, id_of=lambda r: r.id, name_of=lambda r: r.name, where=where)
 
-    def compute_hours(self, by: str = "group") -> DataFrame:
-        """Hours and GPU hours per ``by`` over all runs (see :meth:`RunSet.compute_hours`)."""
-        return RunSet(self._runs).compute_hours(by)
+    def compute_hours(
+        self,
+        by: str = "group",
+        *,
+        price: Mapping[str, float] | None = None,
+        project: str | None = None,
+        where: str | Mapping[str, Any] | None = None,
+    ) -> DataFrame:
+        """Runs, hours, GPU hours and, with ``price``, their cost per ``by`` (group, job_type,
+        user, host, month, project or any field), over all runs or those of ``project`` that
+        match ``where``: ``lg.compute_hours(by="project", price={"gpu": 2.5, "cpu": 0.1},
+        where="created >= '2026-11'")``. Prices per hour by GPU model work too
+        (``{"A100": 3.0, "H100": 4.5, "cpu": 0.1}``); see :meth:`RunSet.compute_hours`."""
+        return self.runs(project, where=where, order_by=None).compute_hours(by, price=price)
 
     def disk_usage(self, by: str = "project", project: str | None = None) -> list[dict[str, Any]]:
         """What takes space, largest first: one dict per project, group, run or kind (metrics,
@@ -120,11 +146,11 @@ class Ledger:
 
     def sweeps(self, project: str | None = None) -> list[SweepView]:
         """The sweeps under the root (or one project), each with its config and its runs."""
-        by_sweep: dict[tuple[str, str], list[RunView]] = {}
+        by_sweep: dict[str, list[RunView]] = {}  # a sweep's trials may run in other projects than its own
         for run in self._runs:
             sweep = run.doc.get("sweep")
             if isinstance(sweep, Mapping) and isinstance(sweep.get("id"), str):
-                by_sweep.setdefault((run.project, sweep["id"]), []).append(run)
+                by_sweep.setdefault(sweep["id"], []).append(run)
         projects = [_format.check_name("project", project)] if project is not None else _root.projects(self._storage)
         out = []
         for p in projects:
@@ -137,7 +163,7 @@ class Ledger:
                 except CorruptFileError as exc:
                     log.warning("ledger: skipped %s", exc)
                     continue
-                runs = RunSet(by_sweep.get((p, entry.name), []))
+                runs = RunSet(by_sweep.get(entry.name, []))
                 out.append(SweepView(entry.name, p, config if isinstance(config, dict) else {}, runs))
         return out
 

@@ -5,47 +5,20 @@ group curves (through the series engine)."""
 from __future__ import annotations
 
 import math
-import statistics
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 from ledger import _format
-from ledger._query import _filter, _series
+from ledger._query import _aggregate, _filter, _series
+from ledger._query._aggregate import check_by, group_key, group_order
 from ledger._query._views import RunView, require_pandas
 
 if TYPE_CHECKING:
     from pandas import DataFrame
 
 _GOALS = ("max", "min")
-
-
-# ---- one number from many -----------------------------------------------------------------------
-
-
-def finite_number(value: Any) -> float | None:
-    """``value`` as a float if it is a finite number (not a bool), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-@dataclass(frozen=True)
-class Described:
-    """Mean, sample standard deviation and count of the finite numbers among some values;
-    ``std`` is None below two values, ``mean`` None without any."""
-
-    mean: float | None
-    std: float | None
-    n: int
-
-
-def describe(values: Iterable[Any]) -> Described:
-    """The one mean ± std of the library (tables, reports, sweeps): finite numbers only."""
-    numbers = [v for v in map(finite_number, values) if v is not None]
-    if not numbers:
-        return Described(None, None, 0)
-    return Described(statistics.fmean(numbers), statistics.stdev(numbers) if len(numbers) > 1 else None, len(numbers))
 
 
 # ---- rows and columns -----------------------------------------------------------------------------
@@ -112,33 +85,6 @@ def order(runs: list[RunView], order_by: str | Sequence[str]) -> list[RunView]:
     return runs
 
 
-# ---- groups --------------------------------------------------------------------------------------
-
-_BY_ALIASES = {"host": "host.hostname", "month": "created"}
-
-
-def group_key(run: RunView, by: str) -> Any:
-    """The value a run is grouped under for ``by`` (any field; ``month`` is YYYY-MM of
-    creation, ``host`` the hostname); lists (tags) are joined with commas."""
-    value = run.get(_BY_ALIASES.get(by, by))
-    if by == "month" and isinstance(value, str):
-        return value[:7]
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return value
-
-
-def _group_order(key: Any) -> tuple[int, int, Any]:
-    # None last; numbers by value before text.
-    if isinstance(key, tuple):
-        return (0, 0, tuple(_group_order(k) for k in key))
-    if key is None:
-        return (1, 0, "")
-    if isinstance(key, (int, float)) and not isinstance(key, bool):
-        return (0, 0, key)
-    return (0, 1, str(key))
-
-
 class RunSet(Sequence[RunView]):
     """An ordered selection of runs (what :meth:`Ledger.runs` returns)."""
 
@@ -177,35 +123,99 @@ class RunSet(Sequence[RunView]):
         """Sorted by fields, ``-`` for descending (``"-summary.acc,name"``); missing values last."""
         return RunSet(order(self._runs, order_by))
 
-    def best(self, key: str, goal: str = "max") -> RunView | None:
-        """The run with the highest (``goal="max"``) or lowest (``"min"``) value of ``key``;
-        runs without a number there (missing, NaN) are ignored. None if no run has one."""
+    @overload
+    def best(self, key: str, goal: str = "max") -> RunView | None: ...
+    @overload
+    def best(self, key: None = None, goal: str = "max", *, per: str | Sequence[str], metric: str) -> RunSet: ...
+    @overload
+    def best(self, key: None = None, goal: str = "max", *, metric: str) -> RunView | None: ...
+    def best(
+        self,
+        key: str | None = None,
+        goal: str = "max",
+        *,
+        per: str | Sequence[str] | None = None,
+        metric: str | None = None,
+    ) -> RunView | RunSet | None:
+        """The run with the highest (``goal="max"``) or lowest (``"min"``) value of ``metric``
+        (or ``key``, the same); runs without a number there (missing, NaN, infinite) are
+        ignored. None if no run has one.
+
+        With ``per`` (a field, or several), the best run of each group instead, as a RunSet
+        in group order (groups where no run has a number are left out):
+        ``runs.best(per="group", metric="summary.val_acc", goal="max")``.
+        """
         if goal not in _GOALS:
             msg = f"goal must be 'max' or 'min', got {goal!r}"
             raise ValueError(msg)
-        get = _filter.getter(_filter.parse_field(key))
-        scored = [
-            (v, r)
-            for r in self._runs
-            if isinstance(v := get(r), (int, float)) and not isinstance(v, bool) and not math.isnan(v)
-        ]
+        if key is not None and metric is not None and key != metric:
+            msg = f"best: give the metric once (key={key!r}, metric={metric!r})"
+            raise ValueError(msg)
+        name = metric if metric is not None else key
+        if name is None:
+            msg = "best needs the metric to compare, e.g. best(metric='summary.acc', goal='max')"
+            raise ValueError(msg)
+        if per is not None:
+            picked = [b for members in self.groups(per).values() if (b := members.best(name, goal)) is not None]
+            return RunSet(picked)
+        get = _filter.getter(_filter.parse_field(name))
+        scored = [(v, r) for r in self._runs if (v := _aggregate.finite_number(get(r))) is not None]
         if not scored:
             return None
         pick = max if goal == "max" else min
         return pick(scored, key=lambda item: item[0])[1]
 
+    def aggregate(
+        self,
+        by: str | Sequence[str] = ("group",),
+        metrics: str | Sequence[str] = (),
+        *,
+        stat: str | Sequence[str] = ("mean", "std", "n"),
+        status: str | Sequence[str] | None = "finished",
+        best_per: str | None = None,
+        goal: str = "max",
+    ) -> DataFrame:
+        """The numbers of a paper's table: per group, statistics of each metric.
+
+        Rows are keyed by ``project`` and the ``by`` fields (``"group"``, ``"config.model"``,
+        several: ``["config.model", "config.lr"]``): the index of the DataFrame. Columns are
+        ``(metric, stat)`` pairs (``df["summary.acc", "mean"]``) plus ``"runs"``, the runs
+        counted in the row. ``stat`` takes any of ``mean, std, n, sem, ci95`` (half-width of
+        the 95% confidence interval of the mean, Student's t), ``ci95_low, ci95_high, median,
+        q1, q3, iqr, min, max``, and ``text`` (``"0.92 ± 0.01"``, ``"0.92 ± —"`` for one value).
+
+        Only finite numbers count, and ``n`` is per cell: the runs that have that metric. A
+        single value has no std or confidence interval (NaN). Only ``finished`` runs count
+        unless ``status`` says otherwise (a status, a list, or None for all); what was counted
+        and left out is in ``df.attrs["counted"]`` and ``df.attrs["left_out"]`` (by status).
+
+        ``best_per`` (one of the ``by`` fields) keeps, per value of it, only the row with the
+        best mean of the first metric (``goal`` max or min): the best configuration per group,
+        e.g. ``aggregate(by=["config.model", "config.lr"], metrics=["summary.acc"],
+        best_per="config.model")``.
+        """
+        require_pandas()
+        names = [metrics] if isinstance(metrics, str) else list(metrics)
+        stats = [stat] if isinstance(stat, str) else list(stat)
+        table = _aggregate.aggregate_runs(self._runs, by, names, status=status)
+        if best_per is not None:
+            if not names:
+                msg = "best_per needs a metric to compare groups by"
+                raise ValueError(msg)
+            table = _aggregate.best_rows(table, best_per, names[0], goal)
+        frame: DataFrame = _aggregate.frame(table, stats)
+        return frame
+
     def groups(self, by: str | Sequence[str]) -> dict[Any, RunSet]:
         """The runs grouped by the value of a field (``"group"``, ``"config.batch_size"``,
         ``"month"``), or by several (keys are then tuples), in key order (missing values last),
         each group keeping this set's order."""
-        fields = [by] if isinstance(by, str) else list(by)
-        for f in fields:
-            _filter.parse_field(_BY_ALIASES.get(f, f))  # an unknown field is an error, not one big group
+        fields = check_by(by)  # an unknown field is an error, not one big group
         out: dict[Any, list[RunView]] = {}
         for run in self._runs:
             keys = tuple(group_key(run, f) for f in fields)
             out.setdefault(keys[0] if len(keys) == 1 else keys, []).append(run)
-        return {k: RunSet(out[k]) for k in sorted(out, key=_group_order)}
+        return {k: RunSet(out[k]) for k in sorted(out, key=group_order)}
 
     def band(
         self,
@@ -251,25 +261,137 @@ class RunSet(Sequence[RunView]):
             frame[col] = pd.to_datetime(frame[col], utc=True, errors="coerce", format="ISO8601")
         return frame
 
-    def compute_hours(self, by: str = "group") -> DataFrame:
+    def compute_hours(self, by: str = "group", *, price: Mapping[str, float] | None = None) -> DataFrame:
         """Compute used, per ``by`` (group, job_type, user, host, month, project, or any
-        field): runs, hours (active time) and gpu_hours (active time x GPUs)."""
+        field): runs, hours (active time), gpu_hours (active time x GPUs) and, with ``price``,
+        cost.
+
+        ``price`` maps what an hour costs: ``"gpu"`` per GPU hour, GPU model names per GPU
+        hour of that model (``{"A100": 3.0, "H100": 4.5}``, matched case-insensitively as a
+        part of the GPU name the run recorded, ``NVIDIA A100-SXM4-80GB``; the longest match
+        wins, ``"gpu"`` prices the others), ``"cpu"`` per hour of a run without GPUs. A row
+        with GPU hours no price covers has no cost (NaN), and a warning names the GPUs.
+        A crashed run counts until its last record or heartbeat.
+        """
         require_pandas()
         import pandas as pd  # noqa: PLC0415
 
-        table = compute_table(self._runs, by)
-        return pd.DataFrame(table, columns=[by, "runs", "hours", "gpu_hours"])
+        table = compute_table(self._runs, by, price=price)
+        columns = [by, "runs", "hours", "gpu_hours"] + (["cost"] if price is not None else [])
+        rows = [
+            [r.key, r.runs, r.hours, r.gpu_hours] + ([math.nan if r.cost is None else r.cost] if price else [])
+            for r in table
+        ]
+        return pd.DataFrame(rows, columns=columns)
 
 
-def compute_table(runs: Iterable[RunView], by: str) -> list[tuple[Any, int, float, float]]:
-    """(key, runs, hours, gpu_hours) per value of ``by``, sorted by key (None last)."""
+@dataclass(frozen=True)
+class ComputeRow:
+    """Compute of one group: runs, hours, GPU hours, cost (None without a price, or when
+    some GPU hours have none) and the GPU models whose hours no price covers."""
+
+    key: Any
+    runs: int
+    hours: float
+    gpu_hours: float
+    cost: float | None = None
+    unpriced: tuple[str, ...] = ()
+
+
+_PRICE_CPU, _PRICE_GPU = "cpu", "gpu"
+
+
+def check_price(price: Mapping[str, Any]) -> dict[str, float]:
+    """A price mapping with its keys as given and values as floats; ValueError naming a bad one."""
+    if not isinstance(price, Mapping) or not price:
+        msg = f"price must be a mapping such as {{'gpu': 2.5, 'cpu': 0.1}} or {{'A100': 3.0}}, got {price!r}"
+        raise ValueError(msg)
+    out: dict[str, float] = {}
+    for key, value in price.items():
+        number = _aggregate.finite_number(value)
+        if not isinstance(key, str) or not key.strip() or number is None or number < 0:
+            msg = (
+                f"price {key!r}: {value!r} is not a price per hour (a number >= 0); keys are 'gpu' (per GPU hour), "
+                f"'cpu' (per hour of a run without GPUs) or a GPU model such as 'A100'"
+            )
+            raise ValueError(msg)
+        out[key.strip()] = number
+    return out
+
+
+def parse_price(texts: str | Iterable[str]) -> dict[str, float]:
+    """Prices written as text, ``"gpu=2.5, cpu=0.1"`` or ``["A100=3", "cpu=0.1"]`` (the CLI's
+    ``--price``, a viewer's text box), as the mapping ``price=`` takes; ValueError naming a
+    part that is not ``NAME=PRICE``."""
+    out: dict[str, float] = {}
+    for text in [texts] if isinstance(texts, str) else list(texts):
+        for part in (p.strip() for p in text.split(",")):
+            if not part:
+                continue
+            key, sep, number = part.partition("=")
+            try:
+                value = float(number)
+            except ValueError:
+                sep = ""
+            if not sep or not key.strip():
+                msg = (
+                    f"price {part!r}: give NAME=PRICE per hour: gpu=2.5 (per GPU hour), cpu=0.1 (per hour of a run "
+                    f"without GPUs) or a GPU model, A100=3.0"
+                )
+                raise ValueError(msg)
+            out[key.strip()] = value
+    return check_price(out)
+
+
+def gpu_price(model: str | None, price: Mapping[str, float]) -> float | None:
+    """What an hour of GPU ``model`` costs: the longest model key found in its name, else
+    the ``gpu`` price, else None."""
+    if model:
+        name = model.lower()
+        found = [k for k in price if k.lower() not in (_PRICE_CPU, _PRICE_GPU) and k.lower() in name]
+        if found:
+            return price[max(found, key=len)]
+    return price.get(_PRICE_GPU)
+
+
+def compute_table(runs: Iterable[RunView], by: str, *, price: Mapping[str, float] | None = None) -> list[ComputeRow]:
+    """One :class:`ComputeRow` per value of ``by``, sorted by key (None last)."""
+    prices = check_price(price) if price is not None else None
     groups = RunSet(runs).groups(by)
     out = []
+    unpriced_all: dict[str, float] = {}
     for key, members in sorted(groups.items(), key=lambda kv: (kv[0] is None, str(kv[0]))):
-        hours = gpu_hours = 0.0
+        hours = gpu_hours = cost = 0.0
+        unpriced: dict[str, float] = {}
         for run in members:
-            h, g = _format.compute_hours(run.doc.get("duration_s"), run.doc.get("gpu_count"))
+            h, g = _format.compute_hours(run.active_seconds(), run.doc.get("gpu_count"))
             hours += h
             gpu_hours += g
-        out.append((key, len(members), round(hours, 6), round(gpu_hours, 6)))
+            if prices is None:
+                continue
+            models = _format.gpu_models(run.doc)
+            if not models:
+                cost += h * prices.get(_PRICE_CPU, 0.0)
+                continue
+            for model in models:
+                each = gpu_price(model, prices)
+                if each is None:
+                    unpriced[model or "unknown GPU"] = unpriced.get(model or "unknown GPU", 0.0) + h
+                else:
+                    cost += h * each
+        for model, h in unpriced.items():
+            unpriced_all[model] = unpriced_all.get(model, 0.0) + h
+        out.append(
+            ComputeRow(
+                key, len(members), round(hours, 6), round(gpu_hours, 6),
+                None if prices is None or unpriced else round(cost, 6), tuple(sorted(unpriced)),
+            )
+        )  # fmt: skip
+    if unpriced_all:
+        listed = ", ".join(f"{m} ({h:.3g} GPU hours)" for m, h in sorted(unpriced_all.items()))
+        warnings.warn(
+            f"no price for {listed}: add the model or 'gpu' to price=; those rows have no cost",
+            UserWarning,
+            stacklevel=3,
+        )
     return out

@@ -107,6 +107,18 @@ class RunView:
         """Active seconds (summed over resumes)."""
         return float(self.doc.get("duration_s") or 0.0)
 
+    def active_seconds(self) -> float:
+        """Active seconds as compute hours count them: ``duration_s``, and for a crashed run
+        (which never wrote its end) its last record's time minus its start when that is
+        later than its last heartbeat (reads the last lines of its streams)."""
+        if self.status != "crashed":
+            return self.duration_s
+        try:
+            last = _reader.last_time(self._storage, self._folder)
+        except OSError:
+            last = None
+        return _format.crashed_seconds(self.doc.get("duration_s"), self.doc.get("intervals"), last)
+
     @property
     def gpu_count(self) -> int:
         """GPUs the run used (0 when none were recorded)."""

@@ -31,6 +31,7 @@ log = logging.getLogger("ledger")
 
 _now = time.time
 _STEP, _TIME = _format.STEP, _format.TIME
+EARLY_HEARTBEAT_S = 5.0  # the second heartbeat, after the one init writes
 
 
 @dataclass
@@ -150,7 +151,10 @@ class Run:
             tasks.append((system_interval, SystemSampler(system).sample))
         tasks.append((timing.flush_interval, self._flush_sinks))
         tasks.append((timing.heartbeat_s, self._heartbeat))
-        self._ticker = Ticker(tasks, name=f"ledger-writer-{manifest.id}")
+        # init wrote the first heartbeat; one more soon after, so a run killed before its
+        # first periodic heartbeat still shows it lived (its duration is not 0)
+        early = [(EARLY_HEARTBEAT_S, self._heartbeat)] if timing.heartbeat_s > EARLY_HEARTBEAT_S else []
+        self._ticker = Ticker(tasks, name=f"ledger-writer-{manifest.id}", once=early)
         self._ticker.start()
 
     def _flush_sinks(self, *, durable: bool = False) -> bool:
@@ -317,6 +321,8 @@ class Run:
 
         # Under the sink's lock: the writer thread folds records with these definitions.
         self._metrics.drained(lambda: self._tracker.define(name, summary))
+        with self._lock:
+            self._m.defined_metrics[name] = summary  # recorded: `ledger commit` names a run's objective
 
     def _computed_summary(self) -> dict[str, Any]:
         return self._metrics.drained(self._tracker.computed)

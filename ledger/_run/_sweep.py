@@ -50,8 +50,11 @@ def trial_env(
     fold: int | None,
     params: Mapping[str, Any],
     group: str | None,
+    pinned: bool = True,
 ) -> dict[str, str]:
-    """The environment variables that make the next ``ledger.init()`` join this trial."""
+    """The environment variables that make the next ``ledger.init()`` join this trial.
+    ``pinned`` False (a sweep without a project key): the run goes to the project its
+    ``init(project=...)`` asks for, ``project`` only when it asks for none."""
     return {
         ENV_ID: sweep_id,
         ENV_TRIAL: str(trial),
@@ -59,7 +62,7 @@ def trial_env(
         ENV_PARAMS: json.dumps(params, default=str),
         ENV_GROUP: group or "",
         ENV_ROOT: root,
-        ENV_PROJECT: project,
+        ENV_PROJECT: project if pinned else "",
         _settings.ROOT.name: root,  # other runs of the program and ledger.open() default to these
         _settings.PROJECT.name: project,
     }
@@ -104,17 +107,23 @@ def join_sweep(
     except ValueError:
         params = None
     sweep_root, sweep_project = _settings.get(_settings.SWEEP_ROOT), _settings.get(_settings.SWEEP_PROJECT)
-    if not isinstance(params, dict) or not sweep_root or not sweep_project:
+    if not isinstance(params, dict) or not sweep_root:
         msg = (
-            f"${ENV_ID} is set but ${ENV_PARAMS}, ${ENV_ROOT} or ${ENV_PROJECT} is missing or malformed; "
+            f"${ENV_ID} is set but ${ENV_PARAMS} or ${ENV_ROOT} is missing or malformed; "
             f"these are set by `ledger agent`: start trials through it, or unset ${ENV_ID}"
         )
         raise ValueError(msg)
     _joined.add(key)
+    if not sweep_project:  # the sweep names no project: the program's init(project=...) decides
+        if project is not None:
+            log.info(
+                "ledger: trial %d of sweep %s goes to project %s, as init(project=...) asks", trial, sweep_id, project
+            )
+        sweep_project = project  # None: init's default ($LEDGER_PROJECT, the sweep's own project)
     passed = [
         f"{what}={os.fspath(given)!r}"
         for what, given, used in (("root", root, sweep_root), ("project", project, sweep_project))
-        if given is not None and os.fspath(given) != used
+        if given is not None and used is not None and os.fspath(given) != used
     ]
     if passed:
         log.warning(

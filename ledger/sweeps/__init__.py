@@ -5,9 +5,11 @@
     sweep_id = ledger.sweeps.create("sweep.yaml", root="results")   # or a dict
     ledger.sweeps.agent(sweep_id, function=train, count=20, root="results")
 
-A sweep config is the common subset of the W&B sweep schema (``method: grid | random |
-bayes``, ``metric``, ``parameters``, ``early_terminate: {type: hyperband}``, ``run_cap``,
-``program``, ``command``) plus ``cv: {folds: K}``. Agents on any number of machines that
+A sweep config is a W&B sweep file, read and decided as W&B's own sweep engine and agent
+do (``method: grid | random | bayes``, ``metric``, ``parameters`` with every distribution,
+``early_terminate: {type: hyperband}``, ``run_cap``, ``program``, ``command`` with W&B's
+macros), plus ``cv: {folds: K}``; what needs W&B's servers (``method: custom``, ``job``) is
+refused with what to use instead. Agents on any number of machines that
 share the root claim trials by exclusive-creating ``claims/<n>`` in the sweep's folder and
 rebuild the search state from the runs in the tree. See docs/format.md, "Sweeps".
 """

@@ -22,6 +22,7 @@ from ledger._capture import current_user
 from ledger._errors import LedgerError
 from ledger._writer import Ticker
 from ledger.sweeps._claims import AgentBeat, Claim, hostname, lease_expired, lease_seconds
+from ledger.sweeps._command import program_is_module
 from ledger.sweeps._config import DEFAULT_COMMAND
 from ledger.sweeps._search import Flat, bayes_point, grid_point, lookup, nest, random_point, sweep_seed
 from ledger.sweeps._state import Trial, best_trial, observations, read_trials
@@ -57,7 +58,13 @@ class Agent:
             )
             raise LedgerError(msg)
         uses_program = "${program}" in config.command
-        if function is None and uses_program and config.program is not None and not os.path.exists(config.program):
+        if (
+            function is None
+            and uses_program
+            and config.program is not None
+            and not program_is_module(config)
+            and not os.path.exists(config.program)
+        ):
             msg = (
                 f"the sweep's program {config.program!r} is not in {os.getcwd()}; start the agent in the "
                 f"folder the program path is relative to"
@@ -113,6 +120,11 @@ class Agent:
         config = self.sweep.config
         how = "in-process" if self.function is not None else " ".join(config.command)
         self._say(f"agent {self.id} on sweep {self.sweep.id} ({config.method}) in {self.sweep.storage.url}: {how}")
+        if not self.sweep.project_pinned:
+            self._say(
+                f"the sweep names no project: each trial's runs go to the project its program's "
+                f"ledger.init(project=...) asks for (else {self.sweep.project}); add `project:` to the sweep to fix one"
+            )
         try:
             while self.count is None or ran < self.count:
                 stop = self.files.stopped()
@@ -202,7 +214,7 @@ class Agent:
                 if run.status == "crashed":  # its writer is gone: say why it stopped
                     try:
                         _maintenance.rewrite_manifest(
-                            self.sweep.storage, self.sweep.project, run.id, stop_reason="lease_expired"
+                            self.sweep.storage, run.project, run.id, stop_reason="lease_expired"
                         )
                     except (OSError, LedgerError) as exc:
                         log.warning("ledger agent: could not mark run %s as lease_expired (%s)", run.id, exc)
@@ -216,7 +228,7 @@ class Agent:
         if config.method == "random":
             return random_point(config, n, self.seed)
         if not asked:  # bayes: ask once per claim round, whatever number it ends up with
-            asked.append(bayes_point(config, observations(trials), (self.seed * 1_000_003 + n) % 2**32))
+            asked.append(bayes_point(config, observations(trials, config.metric), (self.seed * 1_000_003 + n) % 2**32))
         return asked[0]
 
     def _claim(self, trials: dict[int, Trial]) -> Task | None:

@@ -1,4 +1,5 @@
-"""The sweep config: the common subset of the W&B sweep schema, plus ``cv``, checked whole.
+"""The sweep config: W&B's sweep schema (all that runs without W&B's servers), plus ``cv``,
+checked whole.
 
 :func:`parse_config` turns the YAML mapping into a :class:`SweepConfig` or raises
 :class:`SweepConfigError` naming the key and what is allowed there. Nothing is written
@@ -20,8 +21,8 @@ from ledger.sweeps._errors import SweepConfigError
 METHODS = ("grid", "random", "bayes")
 GOALS = ("minimize", "maximize")
 
-# Top-level keys, in the order the error message lists them. The last five are
-# informational (W&B files carry them); seed and randomize_order are ours.
+# Top-level keys, in the order the error message lists them. The informational ones are
+# W&B's (its files carry them); cv, seed and randomize_order are ours.
 TOP_KEYS = (
     "method",
     "metric",
@@ -38,23 +39,47 @@ TOP_KEYS = (
     "project",
     "entity",
     "controller",
+    "apiVersion",
+    "kind",
+)
+# W&B keys that need W&B's servers (Launch) or a custom controller: refused, saying what to do.
+REFUSED_KEYS = {
+    "job": "W&B Launch jobs need W&B's servers; give the script as `program:` (and `command:` if needed)",
+    "image_uri": "W&B Launch images need W&B's servers; run the agent inside the image and give `program:`",
+    "scheduler": "W&B Launch schedulers need W&B's servers; start `ledger agent` on each machine instead",
+    "metrics": "several metrics need `method: custom`, which needs W&B's servers; optimise one `metric:` (and "
+    "compare the others with `ledger export`)",
+}
+CUSTOM_METHOD = (
+    "method: custom takes its trials from a controller you run against W&B's servers; use grid, random or bayes "
+    "here, or drive trials yourself with ledger.init() (e.g. from an Optuna study with "
+    "ledger.integrations.optuna.LedgerCallback)"
 )
 
-# distribution -> (required keys, optional keys with their defaults), as in W&B.
+# distribution -> (required keys, optional keys with their defaults), as in W&B's sweep schema.
 DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
     "constant": (("value",), {}),
     "categorical": (("values",), {}),
+    "categorical_w_probabilities": (("values", "probabilities"), {}),
     "int_uniform": (("min", "max"), {}),
     "uniform": (("min", "max"), {}),
     "q_uniform": (("min", "max"), {"q": 1.0}),
     "log_uniform": (("min", "max"), {}),
     "log_uniform_values": (("min", "max"), {}),
+    "q_log_uniform": (("min", "max"), {"q": 1.0}),
     "q_log_uniform_values": (("min", "max"), {"q": 1.0}),
+    "inv_log_uniform": (("min", "max"), {}),
+    "inv_log_uniform_values": (("min", "max"), {}),
     "normal": ((), {"mu": 0.0, "sigma": 1.0}),
     "q_normal": ((), {"mu": 0.0, "sigma": 1.0, "q": 1.0}),
     "log_normal": ((), {"mu": 0.0, "sigma": 1.0}),
+    "q_log_normal": ((), {"mu": 0.0, "sigma": 1.0, "q": 1.0}),
+    "beta": ((), {"a": 1.0, "b": 1.0}),
+    "q_beta": ((), {"a": 1.0, "b": 1.0, "q": 1.0}),
 }
 GRID_DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "q_uniform")
+IMPUTE = ("worst", "best", "latest")
+IMPUTE_WHILE_RUNNING = ("false", "worst", "best", "latest")
 
 MACROS = (
     "${env}",
@@ -62,14 +87,18 @@ MACROS = (
     "${program}",
     "${args}",
     "${args_no_hyphens}",
+    "${args_no_equals}",
+    "${args_no_boolean_flags}",
     "${args_json}",
     "${args_json_file}",
+    "${args_append_hydra}",
     "${args_override_hydra}",
 )
 DEFAULT_COMMAND = ("${env}", "${interpreter}", "${program}", "${args}")
 
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _MACRO = re.compile(r"\$\{([^}]*)\}")
+ENVVAR_MACRO = re.compile(r"\$\{envvar:([A-Z0-9_]*)\}")  # W&B's: the variable's value, or its name if unset
 
 
 @dataclass(frozen=True)
@@ -90,6 +119,8 @@ class Metric:
     name: str
     goal: str  # minimize | maximize
     target: float | None
+    impute: str = "worst"  # what bayes is told for failed, killed and crashed trials
+    impute_while_running: str = "false"  # "false": running trials are pending; else imputed so
 
     def better(self, a: float, b: float) -> bool:
         """Whether objective ``a`` is strictly better than ``b``."""
@@ -106,6 +137,7 @@ class Metric:
 class Hyperband:
     bands: tuple[int, ...]  # counts of logged metric values at which runs are judged
     eta: float
+    strict: bool = True  # W&B's default: judge the value at the band, not the best so far
 
 
 @dataclass(frozen=True)
@@ -162,8 +194,8 @@ def _check_keys(given: Mapping[str, Any], allowed: tuple[str, ...], where: str, 
 
 
 def _infer_distribution(spec: Mapping[str, Any], where: str, key: str) -> str:
-    """W&B's rule: values -> categorical, value -> constant, min/max -> int_uniform when both
-    are integers, else uniform."""
+    """W&B's rule: values -> categorical (with probabilities: categorical_w_probabilities),
+    value -> constant, min/max -> int_uniform when both are integers, else uniform."""
     if "distribution" in spec:
         dist = spec["distribution"]
         if dist not in DISTRIBUTIONS:
@@ -172,9 +204,11 @@ def _infer_distribution(spec: Mapping[str, Any], where: str, key: str) -> str:
                 f"{key}.distribution",
                 f"{dist!r} is not supported; use one of: {', '.join(DISTRIBUTIONS)}",
             )
+        if dist == "categorical" and "probabilities" in spec:
+            return "categorical_w_probabilities"
         return str(dist)
     if "values" in spec:
-        return "categorical"
+        return "categorical_w_probabilities" if "probabilities" in spec else "categorical"
     if "value" in spec:
         return "constant"
     if "min" in spec and "max" in spec:
@@ -188,21 +222,30 @@ def _infer_distribution(spec: Mapping[str, Any], where: str, key: str) -> str:
 
 
 def _check_spec(dist: str, spec: dict[str, Any], where: str, key: str) -> None:
-    if dist == "categorical" and (not isinstance(spec["values"], list) or not spec["values"]):
+    if dist.startswith("categorical") and (not isinstance(spec["values"], list) or not spec["values"]):
         raise _fail(where, f"{key}.values", f"expected a non-empty list, got {spec['values']!r}")
-    for k in ("min", "max", "mu", "sigma", "q"):
+    if dist == "categorical_w_probabilities":
+        probs = spec["probabilities"]
+        if not isinstance(probs, list) or not all(_is_number(p) and p >= 0 for p in probs):
+            raise _fail(where, f"{key}.probabilities", f"expected a list of numbers >= 0, got {probs!r}")
+        if len(probs) != len(spec["values"]):
+            raise _fail(where, f"{key}.probabilities", f"has {len(probs)} numbers for {len(spec['values'])} values")
+        if not math.isclose(sum(probs), 1.0, rel_tol=1e-5, abs_tol=1e-8):
+            raise _fail(where, f"{key}.probabilities", f"must sum to 1, they sum to {sum(probs):g}")
+    for k in ("min", "max", "mu", "sigma", "q", "a", "b"):
         if k in spec and not _is_number(spec[k]):
             raise _fail(where, f"{key}.{k}", f"expected a number, got {spec[k]!r}")
     if dist == "int_uniform" and not (_is_int(spec["min"]) and _is_int(spec["max"])):
         raise _fail(where, key, f"int_uniform needs integer min and max, got {spec['min']!r} and {spec['max']!r}")
     if "min" in spec and spec["min"] >= spec["max"]:
         raise _fail(where, key, f"min {spec['min']!r} is not less than max {spec['max']!r}")
-    if dist in ("log_uniform_values", "q_log_uniform_values") and spec["min"] <= 0:
+    if dist.endswith("_values") and spec["min"] <= 0:
         raise _fail(where, f"{key}.min", f"{dist} needs min > 0 (it is a value, not an exponent), got {spec['min']!r}")
     if "q" in spec and spec["q"] <= 0:
         raise _fail(where, f"{key}.q", f"the quantization step must be > 0, got {spec['q']!r}")
-    if "sigma" in spec and spec["sigma"] < 0:
-        raise _fail(where, f"{key}.sigma", f"must be >= 0, got {spec['sigma']!r}")
+    for k in ("sigma", "a", "b"):
+        if k in spec and spec[k] < 0:
+            raise _fail(where, f"{key}.{k}", f"must be >= 0, got {spec[k]!r}")
 
 
 def _parse_parameters(node: Any, where: str, key: str, prefix: tuple[str, ...], out: list[Param]) -> None:
@@ -234,7 +277,7 @@ def _parse_parameters(node: Any, where: str, key: str, prefix: tuple[str, ...], 
 
 def _parse_metric(node: Any, where: str) -> Metric:
     metric = _mapping(node, where, "metric", "{name: val_loss, goal: minimize}")
-    _check_keys(metric, ("name", "goal", "target"), where, "metric", "")
+    _check_keys(metric, ("name", "goal", "target", "impute", "impute_while_running"), where, "metric", "")
     name = metric.get("name")
     if not isinstance(name, str) or not name:
         raise _fail(where, "metric.name", f"expected the name of a logged metric, e.g. val_loss, got {name!r}")
@@ -244,11 +287,22 @@ def _parse_metric(node: Any, where: str) -> Metric:
     target = metric.get("target")
     if target is not None and not _is_number(target):
         raise _fail(where, "metric.target", f"expected a number, got {target!r}")
-    return Metric(name, str(goal), None if target is None else float(target))
+    impute = metric.get("impute", "worst")
+    if impute not in IMPUTE:
+        raise _fail(where, "metric.impute", f"{impute!r} is not one of: {', '.join(IMPUTE)}")
+    running = metric.get("impute_while_running", "false")
+    running = "false" if running is False else running
+    if running not in IMPUTE_WHILE_RUNNING:
+        raise _fail(
+            where, "metric.impute_while_running", f"{running!r} is not one of: {', '.join(IMPUTE_WHILE_RUNNING)}"
+        )
+    return Metric(name, str(goal), None if target is None else float(target), str(impute), str(running))
 
 
 def hyperband_bands(min_iter: int | None, max_iter: int | None, s: int | None, eta: float) -> tuple[int, ...]:
-    """W&B's bands: ``min_iter * eta**k`` upwards, or ``max_iter / eta**k`` for k = 1..s."""
+    """W&B's bands (counts of logged values): ``int(max_iter / eta**k)`` for k = 1..s (while at
+    least 1), or ``int(min_iter * eta**k)`` for k = 0..99. Given ``min_iter`` and ``max_iter``
+    without ``s`` (where W&B's engine fails), the ``min_iter`` bands up to ``max_iter``."""
     bands: list[int] = []
     if max_iter is not None and s is not None:
         band: float = max_iter
@@ -259,15 +313,17 @@ def hyperband_bands(min_iter: int | None, max_iter: int | None, s: int | None, e
             bands.append(int(band))
     elif min_iter is not None:
         band = min_iter
-        while band <= 1_000_000 and len(bands) < 100:
+        for _ in range(100):  # W&B's count
+            if max_iter is not None and band > max_iter:
+                break
             bands.append(int(band))
             band *= eta
-    return tuple(sorted(set(bands)))
+    return tuple(sorted(bands))
 
 
 def _parse_early_terminate(node: Any, where: str) -> Hyperband:
     et = _mapping(node, where, "early_terminate", "{type: hyperband, min_iter: 3}")
-    _check_keys(et, ("type", "min_iter", "max_iter", "s", "eta"), where, "early_terminate", "")
+    _check_keys(et, ("type", "min_iter", "max_iter", "s", "eta", "strict"), where, "early_terminate", "")
     if et.get("type") != "hyperband":
         raise _fail(where, "early_terminate.type", f"{et.get('type')!r} is not supported; use: hyperband")
     for k in ("min_iter", "max_iter", "s"):
@@ -276,14 +332,15 @@ def _parse_early_terminate(node: Any, where: str) -> Hyperband:
     eta = et.get("eta", 3)
     if not _is_number(eta) or eta <= 1:
         raise _fail(where, "early_terminate.eta", f"expected a number > 1, got {eta!r}")
-    has_min = "min_iter" in et
-    has_max = "max_iter" in et or "s" in et
-    if has_min == has_max or (has_max and not ("max_iter" in et and "s" in et)):
-        raise _fail(where, "early_terminate", "give either min_iter, or max_iter together with s")
-    bands = hyperband_bands(et.get("min_iter"), et.get("max_iter"), et.get("s"), float(eta))
+    strict = et.get("strict", True)
+    if not isinstance(strict, bool):
+        raise _fail(where, "early_terminate.strict", f"expected true or false, got {strict!r}")
+    if "min_iter" not in et and not ("max_iter" in et and "s" in et):
+        raise _fail(where, "early_terminate", "give min_iter, or max_iter together with s (W&B's two forms)")
+    bands = hyperband_bands(et.get("min_iter"), et.get("max_iter"), et.get("s"), eta)  # an int eta stays exact
     if not bands:
         raise _fail(where, "early_terminate", "these settings give no band; increase max_iter or lower s or eta")
-    return Hyperband(bands, float(eta))
+    return Hyperband(bands, float(eta), strict)
 
 
 def _parse_command(node: Any, where: str, program: str | None, params: list[Param]) -> tuple[str, ...]:
@@ -295,7 +352,7 @@ def _parse_command(node: Any, where: str, program: str | None, params: list[Para
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise _fail(where, f"command[{i}]", f"expected a string, got {item!r}")
         text = str(item)
-        for macro in _MACRO.findall(text):
+        for macro in _MACRO.findall(ENVVAR_MACRO.sub("", text)):
             whole = "${" + macro + "}"
             if whole in MACROS:
                 if text != whole:
@@ -306,7 +363,7 @@ def _parse_command(node: Any, where: str, program: str | None, params: list[Para
                 raise _fail(
                     where,
                     f"command[{i}]",
-                    f"unknown macro {whole}; use {', '.join(MACROS)}, or ${{name}} of a parameter",
+                    f"unknown macro {whole}; use {', '.join(MACROS)}, ${{envvar:NAME}}, or ${{name}} of a parameter",
                 )
         out.append(text)
     return tuple(out)
@@ -332,8 +389,13 @@ def parse_config(doc: Any, where: str = "sweep config") -> SweepConfig:
     """Check a whole sweep config; :class:`SweepConfigError` names the first wrong key."""
     if not isinstance(doc, Mapping):
         raise _fail(where, "", f"a sweep config is a mapping with at least 'method' and 'parameters', got {doc!r}")
+    for key, why in REFUSED_KEYS.items():
+        if key in doc:
+            raise _fail(where, key, f"not supported: {why}")
     _check_keys(doc, TOP_KEYS, where, "", "")
     method = doc.get("method")
+    if method == "custom":
+        raise _fail(where, "method", CUSTOM_METHOD)
     if method not in METHODS:
         what = "missing" if method is None else f"{method!r} is not supported"
         raise _fail(where, "method", f"{what}; use one of: {', '.join(METHODS)}")
@@ -350,11 +412,12 @@ def parse_config(doc: Any, where: str = "sweep config") -> SweepConfig:
     if method == "grid":
         for p in params:
             if p.distribution not in GRID_DISTRIBUTIONS:
+                more = " (and no probabilities)" if p.distribution == "categorical_w_probabilities" else ""
                 raise _fail(
                     where,
                     f"parameters.{p.name}",
                     f"distribution {p.distribution!r} cannot be enumerated by method: grid; "
-                    f"use {', '.join(GRID_DISTRIBUTIONS)}",
+                    f"use {', '.join(GRID_DISTRIBUTIONS)}{more}",
                 )
     run_cap = doc.get("run_cap")
     if run_cap is not None and not (_is_int(run_cap) and run_cap >= 1):
@@ -372,7 +435,7 @@ def parse_config(doc: Any, where: str = "sweep config") -> SweepConfig:
         raise _fail(where, "randomize_order", f"expected true or false, got {randomize!r}")
     if randomize and method != "grid":
         raise _fail(where, "randomize_order", "applies to method: grid only")
-    for key in ("name", "description", "entity"):
+    for key in ("name", "description", "entity", "apiVersion", "kind"):
         _optional_str(doc, key, where)
     project = _optional_str(doc, "project", where)
     if project is not None:

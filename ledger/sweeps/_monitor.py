@@ -8,11 +8,11 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ledger import _format, _reader
+from ledger import _format, _reader, _root
 from ledger._errors import LedgerError
 from ledger._query import RunView
 from ledger.sweeps._hyperband import Verdict, history_of, judge, reached_band
-from ledger.sweeps._state import read_trials
+from ledger.sweeps._state import sweep_runs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,15 +32,18 @@ def find_trial_run(sweep: Sweep, n: int, fold: int | None, since: float) -> Mani
     storage = sweep.storage
     oldest = time.strftime("%Y%m%d-%H%M%S", time.gmtime(since - 2))
     want = {"id": sweep.id, "trial": n, "fold": fold}
-    for entry in reversed(storage.list_dir(_format.runs_dir(sweep.project))):
-        if entry.name < oldest:
-            break
-        try:
-            manifest = _reader.read_manifest(storage, sweep.project, entry.name)
-        except (OSError, LedgerError):
-            continue
-        if manifest.sweep == want:
-            return manifest
+    # The sweep's project first; a sweep without a project key lets the program choose one.
+    projects = [sweep.project] if sweep.project_pinned else [sweep.project, *_root.projects(storage)]
+    for project in dict.fromkeys(projects):
+        for entry in reversed(storage.list_dir(_format.runs_dir(project))):
+            if entry.name < oldest:
+                break
+            try:
+                manifest = _reader.read_manifest(storage, project, entry.name)
+            except (OSError, LedgerError):
+                continue
+            if manifest.sweep == want:
+                return manifest
     return None
 
 
@@ -65,9 +68,9 @@ class Monitor:
         self._stop = stop
         self._kill: Callable[[], None] | None = None
         self.run_id: str | None = None
+        self.run_project: str | None = None
         self._run: RunView | None = None
         self.verdict: Verdict | None = None
-        self._band: int | None = None
         self._others: list[list[float]] = []
         self._final: dict[str, list[float]] = {}  # histories of runs that will not change
         self._halt = threading.Event()
@@ -96,17 +99,21 @@ class Monitor:
         return history_of(run.series(self.metric.name))
 
     def _refresh_others(self) -> None:
+        """The histories of every other run of the sweep, as W&B's engine takes them (every
+        run, whatever its state); those of ended runs are read once. With cv, a fold is judged
+        among the runs of the same fold of the other trials (as if each fold were a W&B sweep
+        of its own): the folds of one trial are not rivals."""
         others = []
-        for trial in read_trials(self._sweep).values():
-            for run in trial.runs.values():
-                if run.id == self.run_id:
-                    continue
-                history = self._final.get(run.id)
-                if history is None:
-                    history = self._history(run)
-                    if run.status in _format.FINAL_STATUSES:
-                        self._final[run.id] = history
-                others.append(history)
+        for run in sweep_runs(self._sweep):
+            block = run.doc.get("sweep") or {}
+            if run.id == self.run_id or block.get("fold") != self._fold:
+                continue
+            history = self._final.get(run.id)
+            if history is None:
+                history = self._history(run)
+                if run.status in _format.FINAL_STATUSES:
+                    self._final[run.id] = history
+            others.append(history)
         self._others = others
 
     def explain(self) -> str:
@@ -122,15 +129,12 @@ class Monitor:
             found = find_trial_run(self._sweep, self._n, self._fold, self._since)
             if found is None:
                 return False
-            self.run_id = found.id
+            self.run_id, self.run_project = found.id, found.project
             self._run = RunView(self._sweep.storage, {"id": found.id, "project": found.project}, time.time())
         mine = self._history(self._run)
-        band = reached_band(hb, len(mine))
-        if band is None:
+        if reached_band(hb, len(mine)) is None:
             return False
-        if band != self._band:  # a new band: read what the other runs did up to now
-            self._band = band
-            self._refresh_others()
+        self._refresh_others()  # thresholds move as the other runs log (W&B recomputes them at every poll)
         verdict = judge(hb, self.metric.goal, mine, [*self._others, mine])
         if verdict is None:
             return False

@@ -17,6 +17,7 @@ Parameters are handled as flat ``{path: value}`` dicts (paths are tuples of name
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import statistics
@@ -24,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ledger._query._aggregate import incomplete_beta
 from ledger.sweeps._errors import SweepConfigError
 
 if TYPE_CHECKING:
@@ -77,19 +79,32 @@ def constants(config: SweepConfig) -> Flat:
 # ---- grid ------------------------------------------------------------------------------------
 
 
+def _grid_key(value: Any) -> str:
+    """Equal grid values (W&B hashes each value's YAML, an integral float as an int)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def grid_values(param: Param) -> list[Any]:
-    """The values method: grid enumerates for one parameter (W&B's: int_uniform min..max,
-    q_uniform min, min+q, ... below max)."""
+    """The values method: grid enumerates for one parameter, as W&B's engine does:
+    ``categorical`` values in the given order (repeats once), ``int_uniform`` min..max,
+    ``q_uniform`` ``min + i*q`` below max (numpy's ``arange``, float noise rounded off)."""
     spec = param.spec
     if param.distribution == "constant":
         return [spec["value"]]
     if param.distribution == "categorical":
-        return list(spec["values"])
+        seen: dict[str, Any] = {}
+        for v in spec["values"]:
+            seen.setdefault(_grid_key(v), v)
+        return list(seen.values())
     if param.distribution == "int_uniform":
         return list(range(spec["min"], spec["max"] + 1))
-    q = spec["q"]
-    count = math.ceil((spec["max"] - spec["min"]) / q - 1e-9)
-    return [_quantize(spec["min"] + i * q, q) for i in range(count)]
+    low, high, q = spec["min"], spec["max"], spec["q"]
+    count = max(0, math.ceil((high - low) / q))
+    if all(isinstance(v, int) for v in (low, high, q)):
+        return [low + i * q for i in range(count)]
+    return [float(f"{low + i * q:.12g}") for i in range(count)]
 
 
 def grid_size(config: SweepConfig) -> int:
@@ -97,7 +112,8 @@ def grid_size(config: SweepConfig) -> int:
 
 
 def grid_point(config: SweepConfig, n: int, seed: int) -> Flat:
-    """The parameters of trial ``n`` (1-based) of a grid sweep."""
+    """The parameters of trial ``n`` (1-based) of a grid sweep: the n-th combination of
+    W&B's order (parameters sorted by name, the last varying fastest; constants set)."""
     columns = [grid_values(p) for p in config.params]
     size = math.prod(len(c) for c in columns)
     index = n - 1
@@ -115,25 +131,55 @@ def grid_point(config: SweepConfig, n: int, seed: int) -> Flat:
 # ---- random ----------------------------------------------------------------------------------
 
 
+def beta_cdf(x: float, a: float, b: float) -> float:
+    """P(X <= x) for X ~ Beta(a, b)."""
+    return incomplete_beta(a, b, min(max(x, 0.0), 1.0))
+
+
+def beta_ppf(p: float, a: float, b: float) -> float:
+    """The ``p`` quantile of Beta(a, b) (bisection on the CDF)."""
+    low, high = 0.0, 1.0
+    for _ in range(100):
+        mid = (low + high) / 2
+        if beta_cdf(mid, a, b) < p:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2
+
+
 def draw(param: Param, rng: random.Random) -> Any:
-    """One value of a parameter, as W&B defines its distribution."""
+    """One value of a parameter, from the distribution W&B's engine samples (its inverse
+    CDFs: ``exp(U)`` for ``log_uniform``, ``exp(-U)`` for ``inv_log_uniform``, a value's
+    log uniform for ``*_values``, ``round(X / q) * q`` for the ``q_`` ones)."""
     spec = param.spec
     dist = param.distribution
     if dist == "constant":
         return spec["value"]
     if dist == "categorical":
         return spec["values"][rng.randrange(len(spec["values"]))]
+    if dist == "categorical_w_probabilities":
+        u, total = rng.random(), 0.0
+        for value, p in zip(spec["values"], spec["probabilities"], strict=True):
+            total += p
+            if u < total:
+                return value
+        return spec["values"][-1]
     if dist == "int_uniform":
         return rng.randint(spec["min"], spec["max"])
     if dist in ("uniform", "q_uniform"):
         x = rng.uniform(spec["min"], spec["max"])
-    elif dist == "log_uniform":
+    elif dist in ("log_uniform", "q_log_uniform"):
         x = math.exp(rng.uniform(spec["min"], spec["max"]))
-    elif dist in ("log_uniform_values", "q_log_uniform_values"):
+    elif dist in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values"):
         x = math.exp(rng.uniform(math.log(spec["min"]), math.log(spec["max"])))
+    elif dist == "inv_log_uniform":
+        x = math.exp(-rng.uniform(spec["min"], spec["max"]))
     elif dist in ("normal", "q_normal"):
         x = rng.gauss(spec["mu"], spec["sigma"])
-    else:  # log_normal
+    elif dist in ("beta", "q_beta"):
+        x = rng.betavariate(spec["a"], spec["b"])
+    else:  # log_normal, q_log_normal
         x = math.exp(rng.gauss(spec["mu"], spec["sigma"]))
     return _quantize(x, spec["q"]) if dist.startswith("q_") else x
 
@@ -151,12 +197,16 @@ def random_point(config: SweepConfig, n: int, seed: int) -> Flat:
 class Observation:
     """A trial as the search sees it: its parameters and objective.
 
-    ``value`` is None for a trial that failed, was killed or has no metric (imputed as the
-    worst); ``pending`` marks a trial that is still running."""
+    ``value`` is None for a trial that failed, was killed or has no metric: it is imputed as
+    the sweep's ``metric.impute`` says (``worst`` or ``best`` objective seen, or ``latest``:
+    its own last value of the metric, ``latest``, where it has one); ``pending`` marks a
+    trial that is still running (told to the sampler as running)."""
 
     params: Flat
     value: float | None
     pending: bool = False
+    latest: float | None = None
+    impute: str | None = None  # how to impute this one (default: the sweep's metric.impute)
 
 
 def _optuna() -> Any:
@@ -174,21 +224,26 @@ def check_bayes_available() -> None:
     _optuna()
 
 
+_QUANTILE = ("normal", "q_normal", "log_normal", "q_log_normal", "beta", "q_beta")  # searched through their CDF
+
+
 def _distribution(param: Param, optuna: Any) -> Any:
     d = optuna.distributions
     spec = param.spec
     dist = param.distribution
-    if dist == "categorical":
+    if dist.startswith("categorical"):
         return d.CategoricalDistribution(list(range(len(spec["values"]))))
     if dist == "int_uniform":
         return d.IntDistribution(spec["min"], spec["max"])
     if dist in ("uniform", "q_uniform"):
         return d.FloatDistribution(spec["min"], spec["max"])
-    if dist == "log_uniform":
+    if dist in ("log_uniform", "q_log_uniform"):
         return d.FloatDistribution(math.exp(spec["min"]), math.exp(spec["max"]), log=True)
-    if dist in ("log_uniform_values", "q_log_uniform_values"):
+    if dist == "inv_log_uniform":
+        return d.FloatDistribution(math.exp(-spec["max"]), math.exp(-spec["min"]), log=True)
+    if dist in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values"):
         return d.FloatDistribution(spec["min"], spec["max"], log=True)
-    return d.FloatDistribution(_EDGE, 1 - _EDGE)  # normal family: the quantile
+    return d.FloatDistribution(_EDGE, 1 - _EDGE)  # normal and beta families: the quantile
 
 
 def _normal(param: Param) -> statistics.NormalDist:
@@ -198,7 +253,7 @@ def _normal(param: Param) -> statistics.NormalDist:
 def _to_internal(param: Param, value: Any, dist: Any) -> Any:
     """A config value in the sampler's space, or None if it cannot be one (then the
     observation is left out)."""
-    if param.distribution == "categorical":
+    if param.distribution.startswith("categorical"):
         for i, choice in enumerate(param.spec["values"]):
             if value == choice and type(value) is type(choice):
                 return i
@@ -207,10 +262,12 @@ def _to_internal(param: Param, value: Any, dist: Any) -> Any:
         return None
     if param.distribution in ("normal", "q_normal"):
         value = _normal(param).cdf(value)
-    elif param.distribution == "log_normal":
-        value = _normal(param).cdf(math.log(value)) if value > 0 else None
-        if value is None:
+    elif param.distribution in ("log_normal", "q_log_normal"):
+        if value <= 0:
             return None
+        value = _normal(param).cdf(math.log(value))
+    elif param.distribution in ("beta", "q_beta"):
+        value = beta_cdf(value, param.spec["a"], param.spec["b"])
     low, high = dist.low, dist.high
     clamped = min(max(value, low), high)  # a quantized value may fall just outside
     return int(clamped) if param.distribution == "int_uniform" else float(clamped)
@@ -218,28 +275,51 @@ def _to_internal(param: Param, value: Any, dist: Any) -> Any:
 
 def _from_internal(param: Param, x: Any) -> Any:
     dist = param.distribution
-    if dist == "categorical":
+    if dist.startswith("categorical"):
         return param.spec["values"][x]
     if dist == "int_uniform":
         return int(x)
-    if dist in ("normal", "q_normal", "log_normal"):
+    if dist in ("normal", "q_normal", "log_normal", "q_log_normal"):
         x = _normal(param).inv_cdf(x)
-        if dist == "log_normal":
+        if dist in ("log_normal", "q_log_normal"):
             x = math.exp(x)
+    elif dist in ("beta", "q_beta"):
+        x = beta_ppf(x, param.spec["a"], param.spec["b"])
     return _quantize(x, param.spec["q"]) if dist.startswith("q_") else float(x)
+
+
+def told_values(goal: str, impute: str, observations: list[Observation]) -> list[float | None]:
+    """The objective the sampler is told for each observation (None: pending, or nothing to
+    impute from yet): its value, else as ``impute`` (or its own ``impute``) says: ``worst``
+    or ``best`` objective of the finished trials, or ``latest``, its own latest value (the
+    worst where it has none)."""
+    done = [o.value for o in observations if o.value is not None and not o.pending and math.isfinite(o.value)]
+    worst = (max(done) if goal == "minimize" else min(done)) if done else None
+    best = (min(done) if goal == "minimize" else max(done)) if done else None
+    out: list[float | None] = []
+    for obs in observations:
+        if obs.pending:
+            out.append(None)
+            continue
+        if obs.value is not None and math.isfinite(obs.value):
+            out.append(obs.value)
+            continue
+        latest = obs.latest if obs.latest is not None and math.isfinite(obs.latest) else None
+        mode = obs.impute or impute
+        out.append({"best": best, "latest": latest if latest is not None else worst}.get(mode, worst))
+    return out
 
 
 def bayes_point(config: SweepConfig, observations: list[Observation], seed: int) -> Flat:
     """Ask TPE for the next parameters, after telling it every observation."""
     optuna = _optuna()
     goal = config.metric.goal if config.metric is not None else "minimize"  # bayes configs have one
+    impute = config.metric.impute if config.metric is not None else "worst"
     searched = config.searched
     dists = {"/".join(p.path): _distribution(p, optuna) for p in searched}
-    done = [o.value for o in observations if o.value is not None and not o.pending and math.isfinite(o.value)]
-    worst = (max(done) if goal == "minimize" else min(done)) if done else None
     state = optuna.trial.TrialState
     trials = []
-    for obs in observations:
+    for obs, value in zip(observations, told_values(goal, impute, observations), strict=True):
         internal = {}
         for p in searched:
             key = "/".join(p.path)
@@ -250,9 +330,7 @@ def bayes_point(config: SweepConfig, observations: list[Observation], seed: int)
         else:
             if obs.pending:
                 trials.append(optuna.trial.create_trial(params=internal, distributions=dists, state=state.RUNNING))
-                continue
-            value = obs.value if obs.value is not None and math.isfinite(obs.value) else worst
-            if value is None:
+            elif value is None:
                 trials.append(optuna.trial.create_trial(params=internal, distributions=dists, state=state.FAIL))
             else:
                 trials.append(optuna.trial.create_trial(params=internal, distributions=dists, value=value))

@@ -17,7 +17,8 @@ from ledger._query import describe, open_ledger
 from ledger.sweeps._search import Flat, Observation, constants, observed_params
 
 if TYPE_CHECKING:
-    from ledger._query import RunView
+    from ledger._query import RunSet, RunView
+    from ledger.sweeps._config import Metric
     from ledger.sweeps._sweep import Sweep
 
 
@@ -60,10 +61,16 @@ def _judge(trial: Trial, folds: int, metric: str | None) -> None:
             trial.spread = stat.std
 
 
+def sweep_runs(sweep: Sweep) -> RunSet:
+    """Every run of the sweep (``sweep.id`` in its manifest), in creation order, in any
+    project: a sweep without a ``project`` key lets each trial's program choose one."""
+    lg = open_ledger(sweep.storage.url, storage_options=sweep.storage_options)
+    return lg.runs(where={"sweep.id": sweep.id}, order_by="created")
+
+
 def read_trials(sweep: Sweep) -> dict[int, Trial]:
     """Every trial that has at least one run, by trial number."""
-    lg = open_ledger(sweep.storage.url, storage_options=sweep.storage_options)
-    runs = lg.runs(sweep.project, where={"sweep.id": sweep.id}, order_by="created")
+    runs = sweep_runs(sweep)
     config = sweep.config
     trials: dict[int, Trial] = {}
     for run in runs:
@@ -95,14 +102,25 @@ def best_trial(sweep: Sweep, trials: dict[int, Trial]) -> Trial | None:
     return best
 
 
-def observations(trials: dict[int, Trial]) -> list[Observation]:
-    """What bayes is told: objectives of finished trials, None (worst) for failed, killed,
-    crashed or metric-less ones, and running ones as pending."""
+def observations(trials: dict[int, Trial], metric: Metric | None = None) -> list[Observation]:
+    """What bayes is told: objectives of finished trials; failed, killed, crashed or
+    metric-less ones to be imputed (``metric.impute``: worst, best, or their own latest
+    value); running ones as pending, or imputed the same way when the sweep's
+    ``metric.impute_while_running`` says so."""
     out = []
     for n in sorted(trials):
         t = trials[n]
+        latest = _latest(t, metric.name) if metric is not None else None
         if t.status == "running":
-            out.append(Observation(t.params, None, pending=True))
+            if metric is not None and metric.impute_while_running != "false":
+                out.append(Observation(t.params, None, latest=latest, impute=metric.impute_while_running))
+            else:
+                out.append(Observation(t.params, None, pending=True))
         elif t.status != "incomplete":
-            out.append(Observation(t.params, t.objective))
+            out.append(Observation(t.params, t.objective, latest=latest))
     return out
+
+
+def _latest(trial: Trial, name: str) -> float | None:
+    """A trial's own latest value of the metric: the mean of its runs' summaries of it."""
+    return describe(r.summary.get(name) for r in trial.runs.values()).mean

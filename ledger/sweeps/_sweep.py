@@ -33,8 +33,15 @@ class Sweep:
 
     @property
     def name(self) -> str:
-        """The sweep's name (its ``name`` key, else its id): cv groups are ``<name>-trial-<n>``."""
+        """The sweep's name (its ``name`` key, else its id)."""
         return self.config.name or self.id
+
+    @property
+    def project_pinned(self) -> bool:
+        """Whether the sweep says where its trials' runs go (a ``project`` key, or
+        ``--project`` at creation); if not, each trial's ``ledger.init(project=...)`` decides,
+        and the sweep's own project is only the default."""
+        return self.config.project is not None
 
     @property
     def files(self) -> SweepFiles:
@@ -84,8 +91,8 @@ def create_sweep(
     doc = dict(doc)
     if name is not None:
         doc["name"] = name
-    if project is not None and "project" in doc:
-        doc["project"] = project
+    if project is not None:
+        doc["project"] = project  # recorded: the trials' runs go there, whatever init asks
     config = parse_config(doc, where)
     if config.method == "bayes":
         check_bayes_available()

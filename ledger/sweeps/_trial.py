@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import logging
 import os
 import signal
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from ledger import _lifecycle, _maintenance, _reader
 from ledger._run._sweep import ENV_NAMES, trial_env
-from ledger.sweeps._command import build_command
+from ledger.sweeps._command import build_command, interpreter_path, macro_values
 from ledger.sweeps._monitor import GRACE_S, Monitor, find_trial_run
 from ledger.sweeps._search import Flat, nest
 
@@ -31,6 +30,14 @@ if TYPE_CHECKING:
     from ledger.sweeps._sweep import Sweep
 
 log = logging.getLogger("ledger")
+
+
+def trial_group(sweep: Sweep, n: int) -> str:
+    """The group of a cross-validated trial's runs: ``<sweep name>-<sweep id>-trial-<n>``
+    (``<sweep id>-trial-<n>`` for a sweep without a name), unique to the sweep, so running
+    the same sweep file twice never mixes two parameter sets in one group."""
+    base = sweep.id if sweep.name == sweep.id else f"{sweep.name}-{sweep.id}"
+    return f"{base}-trial-{n}"
 
 
 class _EarlyTerminated(KeyboardInterrupt):  # a KeyboardInterrupt, so the run ends as killed
@@ -110,7 +117,7 @@ class TrialRunner:
 
     def _run_fold(self, task: Task, fold: int | None) -> FoldResult:
         sweep = self.sweep
-        group = f"{sweep.name}-trial-{task.n}" if sweep.config.folds is not None else None
+        group = trial_group(sweep, task.n) if sweep.config.folds is not None else None
         env = trial_env(
             sweep_id=sweep.id,
             root=sweep.storage.url,
@@ -119,6 +126,7 @@ class TrialRunner:
             fold=fold,
             params=nest(task.params),
             group=group,
+            pinned=sweep.project_pinned,
         )
         since = time.time()
         if self.function is not None:
@@ -127,15 +135,15 @@ class TrialRunner:
             monitor, stopped, crashed = self._run_process(task, fold, env, since)
         run_id = monitor.run_id if monitor is not None else None
         manifest = (
-            _reader.read_manifest(sweep.storage, sweep.project, run_id)
-            if run_id is not None
+            _reader.read_manifest(sweep.storage, monitor.run_project or sweep.project, run_id)
+            if run_id is not None and monitor is not None
             else find_trial_run(sweep, task.n, fold, since)
         )
         if manifest is None:
             return FoldResult("failed" if crashed else "no_run", None)
         if stopped and monitor is not None and monitor.verdict is not None and manifest.status != "finished":
             _maintenance.rewrite_manifest(
-                sweep.storage, sweep.project, manifest.id,
+                sweep.storage, manifest.project, manifest.id,
                 status="killed", stop_reason="early_terminated", error=monitor.explain(),
             )  # fmt: skip
             return FoldResult("early_terminated", manifest.id)
@@ -155,10 +163,11 @@ class TrialRunner:
         with tempfile.TemporaryDirectory(prefix="ledger-trial-") as tmp:
             json_file = os.path.join(tmp, "params.json")
             with open(json_file, "w", encoding="utf-8") as f:
-                json.dump(nest(task.params), f, default=str)
+                f.write(macro_values(nest(task.params), json_file)["${args_json}"][0])
             argv = build_command(self.sweep.config, task.params, json_file)
             child_env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
             child_env.update(env)
+            child_env["PATH"] = interpreter_path()  # `python` (W&B's ${interpreter}) is the agent's Python
             try:
                 proc = subprocess.Popen(argv, env=child_env)
             except OSError as exc:

@@ -112,6 +112,7 @@ from ledger._format._values import (
     manifest_to_json,
     nonfinite_text,
     restore_record_value,
+    too_deep,
 )
 from ledger._format._yaml import check_root_marker, root_marker, sorted_tree, yaml_dump, yaml_load
 
@@ -209,6 +210,7 @@ __all__ = [
     "sorted_tree",
     "stale_at",
     "sweep_dir",
+    "too_deep",
     "yaml_dump",
     "yaml_load",
 ]

@@ -58,6 +58,25 @@ def restore_record_value(value: Any) -> Any:
     return value
 
 
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests mappings and lists more than ``limit`` levels deep (checked
+    without recursion, so any depth can be measured: readers refuse such values before code
+    that walks them recursively meets them)."""
+    stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        children = item.values() if type(item) is dict else item if type(item) is list else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                push((child, depth + 1))
+    return False
+
+
 class NotJsonExact(Exception):  # noqa: N818 (a signal to callers, not an error to users)
     """A manifest value JSON cannot carry exactly: a date, a non-text key, an int past 64 bits."""
 

@@ -16,8 +16,10 @@ from typing import Any
 
 import yaml
 
+from ledger import _settings
 from ledger._errors import CorruptFileError, FormatVersionError
 from ledger._format._names import FORMAT_VERSION
+from ledger._format._values import too_deep
 
 # Plain scalars some YAML reader resolves to a non-string: the YAML 1.2 core schema's null,
 # bool, int and float forms, plus YAML 1.1's one-letter booleans. Matched against whole
@@ -33,7 +35,11 @@ _AMBIGUOUS = re.compile(
 
 
 class _Dumper(yaml.CSafeDumper):
-    """The C safe dumper, with strings a YAML 1.2 reader could mistake always quoted."""
+    """The C safe dumper, with strings a YAML 1.2 reader could mistake always quoted, and
+    never an anchor or alias (an object given twice is written twice: readers refuse aliases)."""
+
+    def ignore_aliases(self, data: Any) -> bool:  # noqa: ARG002, PLR6301 (PyYAML's hook)
+        return True
 
 
 def _represent_str(dumper: _Dumper, value: str) -> yaml.ScalarNode:
@@ -60,9 +66,43 @@ def yaml_dump(data: Mapping[str, Any]) -> bytes:
 
 
 def yaml_load(data: bytes, where: str) -> Any:
-    """Parse YAML with the safe C loader only (tags such as !!python/object are refused)."""
+    """Parse YAML with the safe C loader only (tags such as !!python/object are refused),
+    bounded: a file over ``$LEDGER_MAX_YAML_BYTES``, with anchors or aliases (``&a``, ``*a``:
+    ledger never writes them, and a few hundred bytes of them expand to gigabytes), or
+    nested deeper than ``$LEDGER_MAX_DEPTH`` is a CorruptFileError that says so."""
+    limit = _settings.get(_settings.MAX_YAML_BYTES)
+    if len(data) > limit:
+        msg = (
+            f"{where}: {len(data)} bytes, over the limit of {limit} bytes for a YAML file "
+            f"(${_settings.MAX_YAML_BYTES.name}); not read"
+        )
+        raise CorruptFileError(msg)
+    if b"&" in data or b"*" in data:  # only then can there be anchors or aliases: look closer
+        _refuse_anchors(data, where)
     try:
-        return yaml.load(data, Loader=yaml.CSafeLoader)
+        doc = yaml.load(data, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as exc:
+        msg = f"{where}: not valid YAML ({str(exc).splitlines()[0]})"
+        raise CorruptFileError(msg) from exc
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        msg = f"{where}: a value YAML cannot turn into data ({str(exc).splitlines()[0]})"
+        raise CorruptFileError(msg) from exc
+    depth = _settings.get(_settings.MAX_DEPTH)
+    if too_deep(doc, depth):
+        msg = f"{where}: values nested deeper than {depth} levels (${_settings.MAX_DEPTH.name}); not read"
+        raise CorruptFileError(msg)
+    return doc
+
+
+def _refuse_anchors(data: bytes, where: str) -> None:
+    try:
+        for event in yaml.parse(data, Loader=yaml.CSafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                msg = (
+                    f"{where}: YAML anchors and aliases (&name, *name) are refused: ledger never writes "
+                    f"them, and they can make a small file expand without bound"
+                )
+                raise CorruptFileError(msg)
     except yaml.YAMLError as exc:
         msg = f"{where}: not valid YAML ({str(exc).splitlines()[0]})"
         raise CorruptFileError(msg) from exc

@@ -175,9 +175,7 @@ def _section(title: str, items: list[tuple[str, Any]]) -> None:
 def history_command(run_id: str, root: str | None, keys: str | None, tail: int | None, fmt: str) -> None:
     """Print a run's logged metrics, one row per log() call."""
     run = open_for_cli(root).run(run_id)
-    records = run.records()
-    if tail is not None:
-        records = records[-tail:]
+    records = run.records(tail=tail)  # --tail reads from the end of the files only
     cols = record_columns(records, [k.strip() for k in keys.split(",") if k.strip()] if keys else None)
     emit(cols, [[rec.get(c) for c in cols] for rec in records], fmt)
 

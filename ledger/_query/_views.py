@@ -154,9 +154,17 @@ class RunView:
 
     # -- streams ---------------------------------------------------------------------------
 
-    def records(self, stream: str = "metrics") -> list[dict[str, Any]]:
-        """The records of ``metrics`` (default) or ``system``, as dicts, in order (no pandas)."""
-        read = _reader.read_stream(self._storage, self._folder, stream)
+    def records(self, stream: str = "metrics", *, tail: int | None = None) -> list[dict[str, Any]]:
+        """The records of ``metrics`` (default) or ``system``, as dicts, in order (no pandas).
+        ``tail=N``: only the last N, read from the end of the files (memory independent of
+        the run's length)."""
+        if tail is not None:
+            if isinstance(tail, bool) or not isinstance(tail, int) or tail < 0:
+                msg = f"tail must be a whole number >= 0, got {tail!r}"
+                raise ValueError(msg)
+            read = _reader.read_tail(self._storage, self._folder, tail, stream)
+        else:
+            read = _reader.read_stream(self._storage, self._folder, stream)
         for note in read.torn + read.corrupt:
             log.warning("ledger: %s", note)
         return read.records
@@ -204,10 +212,11 @@ class RunView:
         and max; ``smoothing`` in [0, 1) applies a debiased EMA first. Empty if never logged."""
         return _series.series(self._columns(stream), key, x=x, samples=samples, smoothing=smoothing)
 
-    def history(self, keys: Iterable[str] | None = None) -> DataFrame:
+    def history(self, keys: Iterable[str] | None = None, *, tail: int | None = None) -> DataFrame:
         """The metrics as a DataFrame: ``_step``, ``_time`` and one column per metric
-        (only ``keys`` if given). NaN stays NaN; a metric missing at a step is NaN."""
-        return records_frame(self.records("metrics"), keys)
+        (only ``keys`` if given). NaN stays NaN; a metric missing at a step is NaN.
+        ``tail=N``: only the last N records, read from the end of the files."""
+        return records_frame(self.records("metrics", tail=tail), keys)
 
     def system(self) -> DataFrame:
         """The sampled system utilisation (system.jsonl) as a DataFrame."""

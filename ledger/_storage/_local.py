@@ -252,9 +252,7 @@ class LocalStorage(Storage):
         try:
             fd = os.open(tmp, flags, 0o666)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_all(fd, data)
                 if durable:
                     os.fsync(fd)
             finally:
@@ -306,9 +304,7 @@ class LocalStorage(Storage):
                 raise _refused(path, "not a regular file (a FIFO, device or socket)")
             start = os.lseek(fd, 0, os.SEEK_END)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_all(fd, data)
                 if durable:
                     os.fsync(fd)
             except OSError:
@@ -336,9 +332,7 @@ class LocalStorage(Storage):
             try:
                 try:
                     while chunk := os.read(src, _CHUNK):
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(dst, view) :]
+                        _write_all(dst, chunk)
                 finally:
                     os.close(dst)
                 os.replace(tmp, path)
@@ -357,6 +351,12 @@ class LocalStorage(Storage):
 def _plain(entry: os.DirEntry[str]) -> bool:
     """A regular file or a folder (links and special files are left out of listings)."""
     return entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _seek_read(fd: int, start: int, length: int) -> bytes:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from ledger import _format, _lifecycle, _settings
 from ledger._capture import _console
 from ledger._capture._console import ConsoleSink
+from ledger._capture._redact import DEFAULT as DEFAULT_REDACTION
+from ledger._capture._redact import redact_text
 from ledger._capture._system import SystemSampler
 from ledger._config import normalize_config, normalize_value
 from ledger._errors import RunStateError
@@ -110,6 +112,7 @@ class Run:
         self._media_keys: set[str] = set()  # names logged with Image, Table or Histogram
         self._media_names: dict[tuple[str, str, str], int] = {}
         self._saved: dict[str, int] = {}  # files/ written by save(): path in the run folder -> bytes
+        self._redaction = DEFAULT_REDACTION  # what init(redact=, keep=) made secret
         self._tracker = SummaryTracker(self._known_keys, self._media_keys)
         self.config = Config(self, manifest.config)
         self.summary = Summary(self._computed_summary)
@@ -368,6 +371,8 @@ class Run:
                 self._m.intervals[-1]["start"] = _format.iso(started)
 
     def _update_config(self, new: dict[str, Any]) -> None:
+        new, hidden = self._redaction.config(new)
+        self._redaction.warn(hidden)
         with self._lock:
             self._m.config.update(new)
         self._write_manifest_quietly()
@@ -438,7 +443,7 @@ class Run:
         with self._lock:
             self._m.status = status
             self._m.ended = _format.iso(now)
-            self._m.error = error
+            self._m.error = redact_text(error) if error else error  # a traceback may quote a key
         try:
             self._write_manifest(durable=True, now=now)
             wrote_manifest = True

@@ -13,7 +13,7 @@ import orjson
 
 from ledger import _format
 from ledger._commands._common import project_option, root_option
-from ledger._commands._output import cell, emit, format_option
+from ledger._commands._output import cell, csv_cell, emit, format_option, safe_text
 from ledger._query import (
     Ledger,
     RunSet,
@@ -161,6 +161,7 @@ def show_command(run_id: str, root: str | None, fmt: str) -> None:
 
 def _section(title: str, items: list[tuple[str, Any]]) -> None:
     click.secho(title, bold=True)
+    items = [(safe_text(str(k)), v) for k, v in items]
     width = max((len(k) for k, _ in items), default=0)
     for key, value in items:
         click.echo(f"  {key.ljust(width)}  {cell(value)}")
@@ -276,18 +277,25 @@ def render_export(
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(
-            [group_by, "n", *(f"{name}_{part}" for name, _ in metrics for part in ("mean", "std", "count"))]
+            [
+                csv_cell(c)
+                for c in [
+                    group_by,
+                    "n",
+                    *(f"{name}_{part}" for name, _ in metrics for part in ("mean", "std", "count")),
+                ]
+            ]
         )
         for r in rows:
             writer.writerow(
-                [r["group"], r["n"], *(r[name][part] for name, _ in metrics for part in ("mean", "std", "n"))]
+                [csv_cell(r["group"]), r["n"], *(r[name][part] for name, _ in metrics for part in ("mean", "std", "n"))]
             )
         return buf.getvalue()
     if fmt == "markdown":
         header = [_short(group_by), "n", *(_short(m) for m, _ in metrics)]
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|"]
         for r in rows:
-            cells = [str(r["group"]), str(r["n"])]
+            cells = [safe_text(str(r["group"])).replace("|", "\\|"), str(r["n"])]
             for name, _ in metrics:
                 text = mean_std(r[name], " ± ")
                 cells.append(f"**{text}**" if r["group"] in best.get(name, ()) else text)
@@ -302,7 +310,7 @@ def render_export(
         r"\midrule",
     ]
     for r in rows:
-        cells = [latex_escape(str(r["group"])), str(r["n"])]
+        cells = [latex_escape(safe_text(str(r["group"]))), str(r["n"])]
         for name, _ in metrics:
             text = mean_std(r[name], r" $\pm$ ")
             cells.append(rf"\textbf{{{text}}}" if r["group"] in best.get(name, ()) else text)

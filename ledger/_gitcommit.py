@@ -43,7 +43,9 @@ def _git(top: str, *args: str, check: bool = True) -> str:
     try:
         proc = subprocess.run(
             ["git", "-C", top, "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", *args],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )  # fmt: skip (hooks off: committing results runs nothing but git)
     except FileNotFoundError:
         msg = "git is not installed (or not on PATH); ledger commit needs it"

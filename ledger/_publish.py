@@ -112,7 +112,9 @@ def _strip_manifest(doc: dict[str, Any], fields: Sequence[str], warnings: list[s
     names: dict[str, str] = {}
     if "user" in fields:
         logins: set[str] = set()
-        out = {k: (v if k in ("id", "project") else _walk_strings(v, lambda t: _home(t, logins))) for k, v in out.items()}
+        out = {
+            k: (v if k in ("id", "project") else _walk_strings(v, lambda t: _home(t, logins))) for k, v in out.items()
+        }
         user = doc.get("user")
         for name in sorted({*logins, *([user] if isinstance(user, str) and user else [])}):
             names[name] = "<user>"
@@ -129,7 +131,7 @@ def _strip_manifest(doc: dict[str, Any], fields: Sequence[str], warnings: list[s
             return text
 
         for key in out:
-            if key in _format.PUBLIC_SCRUB or key not in _format.KNOWN_FIELDS and key != "format":
+            if key in _format.PUBLIC_SCRUB or (key not in _format.KNOWN_FIELDS and key != "format"):
                 out[key] = _walk_strings(out[key], scrub)
     for dotted in fields:
         head, _, rest = dotted.partition(".")

@@ -324,7 +324,11 @@ def _code_lines(storage: Storage, a: Manifest, b: Manifest) -> list[str]:
         if top is None or not ca or not cb:
             lines.append("    (no local repository has both commits: git fetch them to see git diff --stat)")
         else:
-            stat = _git(top, "diff", "--no-ext-diff", "--no-textconv", "--stat", ca, cb).stdout.decode(errors="replace").rstrip()
+            stat = (
+                _git(top, "diff", "--no-ext-diff", "--no-textconv", "--stat", ca, cb)
+                .stdout.decode(errors="replace")
+                .rstrip()
+            )
             lines += [f"    {line}" for line in stat.splitlines()]
     skip = {"root", "commit", "patch", "patch_note"}
     lines += _compare({k: v for k, v in ga.items() if k not in skip}, {k: v for k, v in gb.items() if k not in skip})

@@ -4,7 +4,8 @@ shapes of well-known secrets wherever they appear.
 
 A name is split into lowercase words (at ``-``, ``_``, ``.`` and camelCase: ``--hf-token``,
 ``WANDB_API_KEY``, ``db.password``, ``apiKey``); it is secret-looking when its words contain
-an entry of :data:`SECRET_NAMES` (``api_key`` is the words ``api key``), unless the word
+an entry of :data:`SECRET_NAMES` (``api_key`` is the words ``api key``) or ends in ``key``
+(not a data key such as ``sort_key``, ``rng_key``), unless the word
 after it says the value only points at or measures the secret (``secret_file``,
 ``api_key_env``, ``auth_type``, ``token_budget``) or the entry is ``token`` used as NLP
 models use it (``pad_token``, ``eos_token_id``, ``max_tokens`` is another word anyway).
@@ -36,6 +37,14 @@ NOT_SECRET_AFTER = frozenset(
 NOT_SECRET_TOKEN_BEFORE = frozenset(
     {"pad", "eos", "bos", "unk", "sep", "cls", "mask", "special", "start", "end", "max", "min", "num", "decoder",
      "image", "vision", "audio", "first", "last"}
+)  # fmt: skip
+# ``key`` as the last word (``--key``, ``HF_KEY``, ``license_key``) is secret too, unless the word
+# before it makes it a data key: sort_key, metric_key, rng_key, ...
+NOT_SECRET_KEY_BEFORE = frozenset(
+    {"sort", "primary", "foreign", "metric", "monitor", "group", "join", "index", "dict", "hash", "partition",
+     "cache", "lookup", "map", "order", "dataset", "column", "label", "target", "input", "output", "feature",
+     "image", "text", "data", "batch", "sample", "split", "random", "seed", "rng", "prng", "sub", "row", "id",
+     "dedup", "shard", "bucket", "layer", "attention", "query", "value", "keyword"}
 )  # fmt: skip
 # URL query parameters that carry a secret although their name alone says little
 # (Google's ?key=, Azure SAS ?sig=, presigned S3/GCS URLs' X-Amz-Credential and X-Goog-Credential).
@@ -81,7 +90,9 @@ def _contains(words: tuple[str, ...], phrase: tuple[str, ...]) -> list[int]:
     return [i for i in range(len(words) - k + 1) if words[i : i + k] == phrase]
 
 
-def is_secret_name(name: str, extra: tuple[tuple[str, ...], ...] = (), keep: frozenset[tuple[str, ...]] = frozenset()) -> bool:
+def is_secret_name(
+    name: str, extra: tuple[tuple[str, ...], ...] = (), keep: frozenset[tuple[str, ...]] = frozenset()
+) -> bool:
     """Whether an option or key name (``--api-key``, ``FOO_TOKEN``, ``apiKey``, ``db.password``)
     names a secret; ``extra`` adds entries (as word tuples), ``keep`` lists names that are not."""
     words = _words(name)
@@ -93,11 +104,12 @@ def is_secret_name(name: str, extra: tuple[tuple[str, ...], ...] = (), keep: fro
             if after in NOT_SECRET_AFTER:
                 continue
             if phrase == ("token",) and (
-                (start > 0 and words[start - 1] in NOT_SECRET_TOKEN_BEFORE) or after in ("id", "embedding", "embeddings")
+                (start > 0 and words[start - 1] in NOT_SECRET_TOKEN_BEFORE)
+                or after in ("id", "embedding", "embeddings")
             ):
                 continue
             return True
-    return False
+    return words[-1] == "key" and (len(words) == 1 or words[-2] not in NOT_SECRET_KEY_BEFORE)
 
 
 def redact_url(url: str) -> str:

@@ -79,17 +79,16 @@ def emit(columns: list[str], rows: list[list[Any]], fmt: str, *, title: str | No
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow([csv_cell(c) for c in columns])
         for row in rows:
-            writer.writerow(
-                ["" if v is None else csv_cell(cell(v) if isinstance(v, (list, dict)) else v) for v in row]
-            )
+            writer.writerow(["" if v is None else csv_cell(cell(v) if isinstance(v, (list, dict)) else v) for v in row])
         return
     texts = [[cell(v) for v in row] for row in rows]
     if sys.stdout.isatty():
         from rich.console import Console  # noqa: PLC0415 (only for people at a terminal)
-        from rich.table import Table  # noqa: PLC0415
+        from rich.table import Column, Table  # noqa: PLC0415
         from rich.text import Text  # noqa: PLC0415
 
-        table = Table(*(Text(safe_text(c)) for c in columns), title=title, header_style="bold")
+        rich_heads = [Column(header=Text(safe_text(c))) for c in columns]  # Text: "[red]" stays literal
+        table = Table(*rich_heads, title=title, header_style="bold")
         for row in texts:
             table.add_row(*(Text(v) for v in row))  # Text: names like "[red]x" stay literal
         Console().print(table)

@@ -170,8 +170,9 @@ class FieldSpec:
     ``when_set`` (left out while null or empty); ``public`` is False for fields
     ``--public`` leaves out, ``private`` names the keys of a mapping it leaves out, ``scrub``
     marks free text where ``--public`` replaces user and host names (never in ids, project,
-    config or metric names, which are data); ``column`` says how the field becomes table columns: ``value`` (one column), ``flat``
-    (one per key: ``host.hostname``) or ``deep`` (nested keys dotted: ``config.model.lr``).
+    config or metric names, which are data); ``column`` says how the field becomes table
+    columns: ``value`` (one column), ``flat`` (one per key: ``host.hostname``) or ``deep``
+    (nested keys dotted: ``config.model.lr``).
     Every field can be filtered on by its name (``status``, ``host.hostname``, ...).
     """
 

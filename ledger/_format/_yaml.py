@@ -38,7 +38,7 @@ class _Dumper(yaml.CSafeDumper):
     """The C safe dumper, with strings a YAML 1.2 reader could mistake always quoted, and
     never an anchor or alias (an object given twice is written twice: readers refuse aliases)."""
 
-    def ignore_aliases(self, data: Any) -> bool:  # noqa: ARG002, PLR6301 (PyYAML's hook)
+    def ignore_aliases(self, data: Any) -> bool:  # noqa: ARG002 (PyYAML's hook)
         return True
 
 

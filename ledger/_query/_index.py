@@ -81,7 +81,10 @@ def _check_place(doc: dict[str, Any], path: str, where: str) -> None:
     (else a reader would take another run's files for its own)."""
     project, _runs, run_id = path.split("/")[:3]
     if doc.get("id") != run_id or doc.get("project") != project:
-        msg = f"{where}: id {doc.get('id')!r} and project {doc.get('project')!r} do not match its folder {project}/{run_id}"
+        msg = (
+            f"{where}: id {doc.get('id')!r} and project {doc.get('project')!r} do not match its folder "
+            f"{project}/{run_id}"
+        )
         raise CorruptFileError(msg)
 
 

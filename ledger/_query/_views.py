@@ -228,19 +228,29 @@ class RunView:
         """(step, reference) of every ``kind`` logged under ``key``, in order."""
         out: list[tuple[int, dict[str, Any]]] = []
         for rec in self.records("metrics"):
-            out.extend((int(rec[_format.STEP]), r) for r in _format.references(rec.get(key), kind))
+            step = rec.get(_format.STEP)
+            if isinstance(step, int) and not isinstance(step, bool):  # a record without a step is skipped
+                out.extend((step, r) for r in _format.references(rec.get(key), kind))
         return out
 
     def _read_run_file(self, path: str) -> bytes:
-        return self._storage.read_bytes(f"{self._folder}/{_format.check_relative_file(path)}")
+        try:
+            return self._storage.read_bytes(f"{self._folder}/{_format.check_relative_file(path)}")
+        except FileNotFoundError:
+            msg = (
+                f"{path} of run {self.id} is missing: its record names it, but the file was never written "
+                f"(storage failed, or the writer was killed before it flushed)"
+            )
+            raise FileNotFoundError(msg) from None
 
     def images(self, key: str) -> list[LoggedImage]:
         """The images logged under ``key``, in step order (``.read()`` gives the PNG,
         ``.to_numpy()`` the pixels)."""
         return [
-            LoggedImage(step, str(ref["path"]), int(ref.get("width") or 0), int(ref.get("height") or 0),
-                        ref.get("caption"), self._read_run_file)
+            LoggedImage(step, ref["path"], _size(ref.get("width")), _size(ref.get("height")),
+                        ref.get("caption") if isinstance(ref.get("caption"), str) else None, self._read_run_file)
             for step, ref in self._media(key, "image")
+            if isinstance(ref.get("path"), str)
         ]  # fmt: skip
 
     def table(self, key: str, step: int | None = None) -> DataFrame:
@@ -292,6 +302,10 @@ class RunView:
             msg = f"not a path inside the run folder: {name!r}"
             raise ValueError(msg)
         return self._storage.read_bytes(f"{self._folder}/{name}")
+
+
+def _size(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def record_columns(records: Iterable[Mapping[str, Any]], keys: Iterable[str] | None = None) -> list[str]:

@@ -88,13 +88,7 @@ class LocalStorage(Storage):
                 raise _refused(path, "a symlink") from None
             raise
         try:
-            st = os.fstat(fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectoryError(errno.EISDIR, "is a folder", path)
-            if not stat.S_ISREG(st.st_mode):
-                raise _refused(path, "not a regular file (a FIFO, device or socket)")
-            if _NOFOLLOW == 0 and os.path.islink(path):
-                raise _refused(path, "a symlink")
+            st = _regular(fd, path)
         except BaseException:
             os.close(fd)
             raise
@@ -346,6 +340,18 @@ class LocalStorage(Storage):
     def remove(self, rel: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._checked(rel))  # a link is removed itself, never its target
+
+
+def _regular(fd: int, path: str) -> os.stat_result:
+    """The stat of an open file that must be a regular file (not a folder, FIFO or link)."""
+    st = os.fstat(fd)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder", path)
+    if not stat.S_ISREG(st.st_mode):
+        raise _refused(path, "not a regular file (a FIFO, device or socket)")
+    if _NOFOLLOW == 0 and os.path.islink(path):
+        raise _refused(path, "a symlink")
+    return st
 
 
 def _plain(entry: os.DirEntry[str]) -> bool:

@@ -14,7 +14,8 @@ from typing import Any
 
 from ledger import _format, _reader
 from ledger._errors import RunStateError
-from ledger._run._files import SPILL_INFO, read_spill_info, spill_base
+from ledger._root import SPILL_INFO, spill_base
+from ledger._run._files import read_spill_info
 from ledger._storage import LocalStorage, Storage, open_storage, retrying
 from ledger._writer import compact_streams
 

@@ -352,6 +352,8 @@ def facets(src: Source, project: str | None) -> Facets:
 def _media(src: Source, run_id: str, token: str) -> dict[str, dict[str, list[tuple[int, dict[str, Any]]]]]:  # noqa: ARG001 (token keys the cache)
     found: dict[str, dict[str, list[tuple[int, dict[str, Any]]]]] = {"image": {}, "table": {}, "histogram": {}}
     for rec in run(src, run_id).records("metrics"):
+        if not isinstance(rec.get("_step"), int):  # a record without a step (verify names it)
+            continue
         for key, value in rec.items():
             refs = value if isinstance(value, list) else [value]
             for ref in refs:

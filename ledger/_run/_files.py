@@ -6,32 +6,19 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format, _settings
 from ledger._errors import CorruptFileError
+from ledger._root import SPILL_INFO, spill_folder
 from ledger._storage import LocalStorage
 from ledger._units import human_bytes as human
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-SPILL_INFO = "spill.yaml"
 _USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
-
-
-def spill_base() -> str:
-    """Where runs keep what their storage did not take: $LEDGER_SPILL_DIR, else
-    ~/.cache/ledger/spill, else the temporary folder."""
-    env = _settings.get(_settings.SPILL_DIR)
-    if env:
-        return env
-    home = os.path.expanduser("~")
-    if home != "~" and os.access(home, os.W_OK):
-        return os.path.join(home, ".cache", "ledger", "spill")
-    return os.path.join(tempfile.gettempdir(), "ledger-spill")
 
 
 def _local(folder: str) -> LocalStorage:
@@ -39,11 +26,6 @@ def _local(folder: str) -> LocalStorage:
     local = LocalStorage(folder)
     local.caps = dataclasses.replace(local.caps, appends=True)
     return local
-
-
-def spill_folder(project: str, run_id: str) -> str:
-    """The spill folder of one run."""
-    return os.path.join(spill_base(), project, run_id)
 
 
 def read_spill_info(local: LocalStorage) -> dict[str, Any]:

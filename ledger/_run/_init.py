@@ -277,6 +277,13 @@ def _resume(  # noqa: PLR0917
     if manifest.intervals and manifest.intervals[-1].get("end") is None:
         manifest.intervals[-1]["end"] = manifest.heartbeat  # it crashed: last sign of life
     folder = _format.run_dir(manifest.project, manifest.id)
+    links = storage.refused(folder)
+    if links:
+        msg = (
+            f"resume={run_id!r}: the run folder holds {len(links)} symlink(s) or special file(s) "
+            f"({', '.join(links[:3])}); a run is never written through one: remove them, then resume"
+        )
+        raise RunStateError(msg)
     stream = _reader.read_stream(storage, folder)
     for note in stream.torn:
         log.warning("ledger: %s; removed before resuming", note)

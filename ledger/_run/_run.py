@@ -374,7 +374,8 @@ class Run:
             rel = os.path.relpath(os.path.abspath(src), os.getcwd()).replace(os.sep, "/")
             name = rel if not os.path.isabs(src) and not rel.startswith("../") else os.path.basename(src)
         dest = f"{_format.FILES_DIR}/{_format.check_relative_file(name)}"
-        retrying(lambda: self._storage.put_file(src, f"{self._dir}/{dest}"))
+        real = os.path.realpath(src)  # the caller's own link (last.ckpt -> epoch=3.ckpt) means its target
+        retrying(lambda: self._storage.put_file(real, f"{self._dir}/{dest}"))
         self._saved[dest] = os.path.getsize(src)
         return dest
 

@@ -180,7 +180,7 @@ for key, entries in logged["image"].items():
                     caption=ui.escape(caption) if isinstance(caption, str) else None,
                     width="content",
                 )
-            except Exception as exc:  # noqa: BLE001 (a missing, refused or broken file: say so, go on)
+            except Exception as exc:  # a missing, refused or broken file: say so, go on
                 st.caption(ui.escape(f"{ref.get('path')}: not shown ({exc})"))
 for key, entries in logged["table"].items():
     steps = [step for step, _ in entries]
@@ -190,7 +190,7 @@ for key, entries in logged["table"].items():
     ref = next(ref for s, ref in entries if s == step)
     try:
         frame = tables.media_table(data.media_file(src, run.id, ref["path"]), needle)
-    except Exception as exc:  # noqa: BLE001 (a missing, refused or broken file: say so, go on)
+    except Exception as exc:  # a missing, refused or broken file: say so, go on
         st.caption(ui.escape(f"{ref.get('path')}: not shown ({exc})"))
         continue
     st.caption(ui.escape(f"{key} at step {step}: {len(frame)} of {ref.get('rows', len(frame))} rows"))

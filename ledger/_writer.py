@@ -100,6 +100,9 @@ class StreamSink:
         """Write everything so far. Returns False (and keeps the data) when storage fails."""
         with self._flush_lock:
             if not self._write_back_overflow(attempts):
+                with self._lock:  # still down: what came since joins the spill file past the cap
+                    self._drain_locked()
+                    self._overflow_locked()
                 return False
             with self._lock:
                 self._drain_locked()

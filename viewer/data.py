@@ -262,7 +262,7 @@ def output(src: Source, run_: ledger.RunView, tick_: int = 0) -> str:
 def _file_text(src: Source, run_id: str, name: str, token: str) -> str | None:  # noqa: ARG001 (token keys the cache)
     try:
         return run(src, run_id).read_file(name).decode("utf-8", errors="replace")
-    except FileNotFoundError:
+    except (FileNotFoundError, ledger.RefusedFileError):  # absent, or a link (never followed)
         return None
 
 

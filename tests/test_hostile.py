@@ -12,6 +12,7 @@ import re
 import threading
 import tracemalloc
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -194,7 +195,7 @@ class TestSymlinks:
         root, good, _victim = root
         run = ledger.open(str(root)).run(good["alpha"])
         for name in ("files/environ", "files/dotenv", "files/passwd", "files/fifo", "code.patch"):
-            with pytest.raises(ledger.RefusedFileError, match="not followed|not a regular file"):
+            with pytest.raises(ledger.RefusedFileError, match=r"not followed|not a regular file"):
                 run.read_file(name)
         assert run.files() == {}
         assert [r["_step"] for r in run.records()] == [0, 1, 2, 3, 4]  # the linked segment is left out
@@ -245,11 +246,13 @@ class TestBoundedManifests:
     huge manifest, a manifest that names another folder: each is refused, reported and
     skipped; the others are listed; the cache does not grow."""
 
-    ATTACKS = {
+    ATTACKS: ClassVar[dict[str, str]] = {
         "alias-bomb": ALIAS_BOMB,
         "self-alias": "format: 1\nid: {id}\nproject: p\nconfig: &a\n  me: *a\n",
-        "deep": "format: 1\nid: {id}\nproject: p\nconfig:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(300))
-        + "  " * 301 + "1\n",
+        "deep": "format: 1\nid: {id}\nproject: p\nconfig:\n"
+        + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(300))
+        + "  " * 301
+        + "1\n",
         "not-its-folder": "format: 1\nid: 20261101-000000-bbbbbb\nproject: p\n",
         "big-int": "format: 1\nid: {id}\nproject: p\nconfig:\n  n: " + "9" * 5000 + "\n",
     }
@@ -362,7 +365,7 @@ def test_verify_names_string_values_and_records_without_a_step(tmp_path, ledger_
     assert "record 6: 'loss' holds a string value ('high'); values are numbers or media" in text
     assert "record 7: no integer _step" in text
     assert "record 8: 'loss' holds a nested value" in text
-    code, out, _ = ledger_cli("history", good["alpha"], "--root", str(root), "--tail", "2")
+    code, _out, _ = ledger_cli("history", good["alpha"], "--root", str(root), "--tail", "2")
     assert code == 0
 
 
@@ -372,13 +375,15 @@ def test_verify_names_string_values_and_records_without_a_step(tmp_path, ledger_
 def test_escape_sequences_never_reach_the_terminal_and_csv_formulas_are_quoted(tmp_path, ledger_cli):
     root = tmp_path / "results"
     with quiet_init(
-        "p", root=str(root), name="\x1b]0;pwned\x07\x1b[2Jx", tags=["=HYPERLINK(\"http://x\")", "@SUM(1)"],
+        "p", root=str(root), name="\x1b]0;pwned\x07\x1b[2Jx", tags=['=HYPERLINK("http://x")', "@SUM(1)"],
         config={"cmd": "+1-2", "bidi": "a\u202eb"},
     ) as run:  # fmt: skip
         run.log({"loss": 1.0})
     code, out, _ = ledger_cli("ls", "--root", str(root), "--columns", "id,name,tags,config.cmd,config.bidi")
     assert code == 0
-    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert "\u202e" not in out
     assert "\\x1b]0;pwned\\x07\\x1b[2Jx" in out
     assert "a\\u202eb" in out
     code, out, _ = ledger_cli("ls", "--root", str(root), "--columns", "name,tags,config.cmd", "--format", "csv")
@@ -453,7 +458,7 @@ def test_a_media_reference_without_its_file_says_it_is_missing(tmp_path):
         run.log({"img": ledger.Image(np.zeros((2, 2)))})
     (run_folder(root, run.id) / "media" / "images" / "img" / "0.png").unlink()
     (image,) = ledger.open(str(root)).run(run.id).images("img")
-    with pytest.raises(FileNotFoundError, match="media/images/img/0.png of run .* is missing: its record names it"):
+    with pytest.raises(FileNotFoundError, match=r"media/images/img/0\.png of run .* is missing: its record names it"):
         image.read()
 
 
@@ -469,7 +474,7 @@ def test_readers_see_every_record_once_while_compactions_run(tmp_path, monkeypat
             for step in range(400):
                 run.log({"x": step})
                 if step % 10 == 0:
-                    run._flush_sinks()  # many small segments  # noqa: SLF001
+                    run._flush_sinks()  # many small segments
             expected[run.id] = list(range(400))
         assert len(list(run_folder(root, run.id).glob("metrics.*.jsonl"))) > 30, k
     storage = open_storage(str(root))
@@ -522,7 +527,7 @@ def test_history_tail_reads_from_the_end_only(tmp_path, ledger_cli):
     assert (run_folder(root, run.id) / "metrics.jsonl").stat().st_size > 8_000_000
     assert peak < 1_000_000  # the file is over 8 MB: only its end was read
     assert list(view.history(tail=2)["loss"]) == [99_999.0, 99_999.5]
-    code, out, _ = ledger_cli("history", run.id, "--root", str(root), "--tail", "3", "--format", "csv")
+    _code, out, _ = ledger_cli("history", run.id, "--root", str(root), "--tail", "3", "--format", "csv")
     assert out.splitlines()[1:] == [f"{s},{t},{s * 0.5},1.0" for s, t in ((r["_step"], r["_time"]) for r in last)]
 
 
@@ -592,12 +597,12 @@ def test_records_past_the_cap_wait_on_local_disk_and_come_back_in_order(tmp_path
     run = quiet_init("p", root=str(root), flush_interval=3600)
     metrics = run_folder(root, run.id) / "metrics.jsonl"
     metrics.mkdir()  # storage "down": every append fails
-    sink = run._metrics  # noqa: SLF001
+    sink = run._metrics
     for batch in range(20):
         for step in range(100):
             run.log({"x": batch * 100 + step})
         assert sink.flush() is False
-        assert sink._held <= 10_486  # noqa: SLF001 (the cap holds)
+        assert sink._held <= 10_486
     spilled = tmp_path / "spill" / "p" / run.id / "metrics.jsonl"
     assert spilled.stat().st_size > 50_000
     metrics.rmdir()  # storage is back
@@ -632,6 +637,6 @@ def test_finish_with_a_hanging_store_returns_and_spills(tmp_path, s3_server, s3_
 
 
 def test_index_module_checks_cached_entries():
-    assert _index._cached_ok("p/runs/a/run.yaml", {"format": 1, "id": "a", "project": "p"}, None, 100)  # noqa: SLF001
-    assert not _index._cached_ok("p/runs/a/run.yaml", {"format": 1, "id": "b", "project": "p"}, None, 100)  # noqa: SLF001
-    assert not _index._cached_ok("p/runs/a/run.yaml", "text", None, 100)  # noqa: SLF001
+    assert _index._cached_ok("p/runs/a/run.yaml", {"format": 1, "id": "a", "project": "p"}, None, 100)
+    assert not _index._cached_ok("p/runs/a/run.yaml", {"format": 1, "id": "b", "project": "p"}, None, 100)
+    assert not _index._cached_ok("p/runs/a/run.yaml", "text", None, 100)

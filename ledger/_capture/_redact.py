@@ -194,7 +194,9 @@ class Redaction:
             return True
         return is_secret_name(name, self.extra, self.keep)
 
-    def config(self, cfg: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], list[str]]:
+    def config(
+        self, cfg: dict[str, Any], prefix: str = "", found: set[str] | None = None
+    ) -> tuple[dict[str, Any], list[str]]:
         """The config with secret values as ``***`` (a secret-looking key's whole value, at any
         depth; null, booleans and empty strings stay, they hold no credential) and every
         string's URLs and secret shapes redacted; and the dotted keys that changed."""
@@ -208,23 +210,25 @@ class Redaction:
             if value is not None and not isinstance(value, bool) and value != "" and self.secret(str(key), path):
                 out[key] = REDACTED
                 changed.append(path)
+                if found is not None:
+                    found.update(_strings(value))
             else:
-                out[key], sub = self._value(value, path)
+                out[key], sub = self._value(value, path, found)
                 changed += sub
         return out, changed
 
-    def _value(self, value: Any, path: str) -> tuple[Any, list[str]]:
+    def _value(self, value: Any, path: str, found: set[str] | None) -> tuple[Any, list[str]]:
         if isinstance(value, dict):
-            return self.config(value, f"{path}.")
+            return self.config(value, f"{path}.", found)
         if isinstance(value, list):
-            items = [self._value(v, f"{path}[{i}]") for i, v in enumerate(value)]
+            items = [self._value(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
             return [v for v, _ in items], [c for _, sub in items for c in sub]
         if isinstance(value, str) and path not in self.keep_paths:
             clean = redact_text(value)
             return clean, ([path] if clean != value else [])
         return value, []
 
-    def argv(self, argv: list[str]) -> list[str]:
+    def argv(self, argv: list[str], found: set[str] | None = None) -> list[str]:
         """argv with the values of secret-looking arguments replaced by ``***``.
 
         Handles ``--api-key VALUE``, ``--api-key=VALUE`` and ``NAME_TOKEN=VALUE``; URLs lose
@@ -238,6 +242,8 @@ class Redaction:
                 hide_next = False
                 if not arg.startswith("--"):  # a bare flag followed by another option hides nothing
                     out.append(REDACTED)
+                    if found is not None:
+                        found.add(arg)
                     continue
             if i > 0 and arg.startswith("-") and "=" not in arg and self.secret(arg):
                 hide_next = True
@@ -246,6 +252,8 @@ class Redaction:
             name, sep, value = arg.partition("=")
             if sep and value and i > 0 and _NAME.fullmatch(name.lstrip("-+~")) and self.secret(name):
                 out.append(f"{name}={REDACTED}")
+                if found is not None:
+                    found.add(value)
                 continue
             out.append(redact_text(arg))
         return out
@@ -261,6 +269,27 @@ class Redaction:
                 REDACTED,
                 shown,
             )
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [str(value)]
+
+
+def redact_known(text: str, known: set[str]) -> str:
+    """``text`` with :func:`redact_text` applied and every value the run redacted elsewhere
+    (an argument, a config value; 4 characters or more) replaced by ``***`` too: a traceback
+    that quotes the API key it was given loses it."""
+    text = redact_text(text)
+    for value in sorted((v for v in known if len(v) >= MIN_KNOWN), key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return text
+
+
+MIN_KNOWN = 4  # shorter redacted values are not searched for in other text (they would hit words)
 
 
 def _names(what: str, value: Any) -> list[str]:

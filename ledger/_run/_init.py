@@ -93,7 +93,8 @@ def init(  # noqa: PLR0913
     if _format.too_deep(cfg, depth - 1):
         msg = f"config is nested deeper than {depth} levels (${_settings.MAX_DEPTH.name}); flatten it"
         raise ValueError(msg)
-    cfg, hidden = redaction.config(cfg)
+    found: set[str] = set()  # the secret values themselves: tracebacks lose them too
+    cfg, hidden = redaction.config(cfg, found=found)
     redaction.warn(hidden)
     meta = _Meta(
         name=name, group=group, job_type=job_type, tags=_check_tags(tags), notes=notes, parent=parent,
@@ -108,8 +109,9 @@ def init(  # noqa: PLR0913
     if resume is not None:
         run = _resume(storage, resume, project, cfg, meta, timing, capture)
     else:
-        run = _create(storage, project, cfg, meta, timing, capture, redaction)
+        run = _create(storage, project, cfg, meta, timing, capture, redaction, found)
     run._redaction = redaction  # noqa: SLF001 (config.update applies it too)
+    run._secret_values |= found  # noqa: SLF001
     _lifecycle.register(run)
     return run
 
@@ -185,6 +187,7 @@ def _create(  # noqa: PLR0917
     timing: Timing,
     capture: _Capture,
     redaction: Redaction,
+    found: set[str],
 ) -> Run:
     project = _format.check_name("project", project) if project is not None else _root.default_project()
     reproduces = _settings.get(_settings.REPRODUCES)  # set by `ledger reproduce --run`
@@ -209,7 +212,7 @@ def _create(  # noqa: PLR0917
         intervals=[{"start": _format.iso(timing.now), "end": None}],
         user=current_user(),
         host=host,
-        command=capture_command(code.info["root"] if code.info is not None else None, redaction),
+        command=capture_command(code.info["root"] if code.info is not None else None, redaction, found),
         git=code.info,
         config=cfg,
         reproduces=reproduces,

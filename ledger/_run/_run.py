@@ -15,7 +15,7 @@ from ledger import _format, _lifecycle, _settings
 from ledger._capture import _console
 from ledger._capture._console import ConsoleSink
 from ledger._capture._redact import DEFAULT as DEFAULT_REDACTION
-from ledger._capture._redact import redact_text
+from ledger._capture._redact import redact_known
 from ledger._capture._system import SystemSampler
 from ledger._config import normalize_config, normalize_value
 from ledger._errors import RunStateError
@@ -116,6 +116,7 @@ class Run:
         self._media_folders: dict[tuple[str, str], str] = {}  # (kind, folder casefolded) -> the key using it
         self._saved: dict[str, int] = {}  # files/ written by save(): path in the run folder -> bytes
         self._redaction = DEFAULT_REDACTION  # what init(redact=, keep=) made secret
+        self._secret_values: set[str] = set()  # values redacted from argv and config
         self._tracker = SummaryTracker(self._known_keys, self._media_keys)
         self.config = Config(self, manifest.config)
         self.summary = Summary(self._computed_summary)
@@ -403,7 +404,7 @@ class Run:
                 self._m.intervals[-1]["start"] = _format.iso(started)
 
     def _update_config(self, new: dict[str, Any]) -> None:
-        new, hidden = self._redaction.config(new)
+        new, hidden = self._redaction.config(new, found=self._secret_values)
         self._redaction.warn(hidden)
         with self._lock:
             self._m.config.update(new)
@@ -477,7 +478,7 @@ class Run:
         with self._lock:
             self._m.status = status
             self._m.ended = _format.iso(now)
-            self._m.error = redact_text(error) if error else error  # a traceback may quote a key
+            self._m.error = redact_known(error, self._secret_values) if error else error  # it may quote a key
         outcome: dict[str, bool] = {}
 
         def write_all() -> None:

@@ -60,20 +60,18 @@ def restore_record_value(value: Any) -> Any:
 
 def too_deep(value: Any, limit: int) -> bool:
     """Whether ``value`` nests mappings and lists more than ``limit`` levels deep (checked
-    without recursion, so any depth can be measured: readers refuse such values before code
-    that walks them recursively meets them)."""
-    stack = [(value, 1)]
-    pop, push = stack.pop, stack.append
-    while stack:
-        item, depth = pop()
-        children = item.values() if type(item) is dict else item if type(item) is list else None
-        if children is None:
-            continue
+    level by level, without recursion, so any depth can be measured: readers refuse such
+    values before code that walks them recursively meets them)."""
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return True
-        for child in children:
-            if type(child) is dict or type(child) is list:
-                push((child, depth + 1))
+        below: list[Any] = []
+        for item in level:
+            below += [c for c in (item.values() if type(item) is dict else item) if type(c) is dict or type(c) is list]
+        level = below
     return False
 
 

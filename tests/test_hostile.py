@@ -640,3 +640,32 @@ def test_index_module_checks_cached_entries():
     assert _index._cached_ok("p/runs/a/run.yaml", {"format": 1, "id": "a", "project": "p"}, None, 100)
     assert not _index._cached_ok("p/runs/a/run.yaml", {"format": 1, "id": "b", "project": "p"}, None, 100)
     assert not _index._cached_ok("p/runs/a/run.yaml", "text", None, 100)
+
+
+# ---- the viewer in a real browser: no request leaves its server -----------------------------------------
+
+
+@pytest.mark.slow
+def test_the_viewer_makes_no_request_outside_its_server(tmp_path):
+    pytest.importorskip("playwright")
+    np = pytest.importorskip("numpy")
+    from tests import browser
+
+    if not browser.have_browser():
+        pytest.skip("needs /usr/bin/chromium and playwright")
+    root = tmp_path / "results"
+    with quiet_init("p", root=str(root), name=MARKUP, notes=MARKUP, tags=[MARKUP]) as run:
+        run.log({MARKUP: 1.0, "img": ledger.Image(np.zeros((4, 4)), caption=MARKUP)})
+        run.log({MARKUP: 2.0, "tbl": ledger.Table([[MARKUP]], columns=[MARKUP])})
+    requests: list[str] = []
+    with browser.served(root) as url, browser.chromium(tmp_path / "profile") as page:
+        page.on("request", lambda request: requests.append(request.url))
+        for path in ("/", f"/run?run={run.id}"):
+            page.goto(url + path)
+            browser.wait_idle(page)
+            page.wait_for_timeout(1500)  # images and late fetches
+        text = page.inner_text("body")
+    assert "![x](http://203.0.113.9/beacon.png)" in text  # the caption and notes, shown as typed
+    outside = [r for r in requests if not r.startswith((url, "data:", "blob:", "about:"))]
+    assert outside == []
+    assert any(r.startswith(url) for r in requests)

@@ -669,3 +669,16 @@ def test_the_viewer_makes_no_request_outside_its_server(tmp_path):
     outside = [r for r in requests if not r.startswith((url, "data:", "blob:", "about:"))]
     assert outside == []
     assert any(r.startswith(url) for r in requests)
+
+
+def test_verify_names_a_finished_run_whose_data_waits_in_a_spill(tmp_path, monkeypatch, ledger_cli):
+    monkeypatch.setenv("LEDGER_SPILL_DIR", str(tmp_path / "spill"))
+    root = tmp_path / "results"
+    good = honest(root)
+    spill = tmp_path / "spill" / "p" / good["alpha"]
+    spill.mkdir(parents=True)
+    (spill / "metrics.jsonl").write_text('{"_step":5,"_time":1.0,"loss":0.1}\n')
+    (spill / "spill.yaml").write_text(f"root: {root}\nproject: p\nid: {good['alpha']}\n")
+    code, text, _ = ledger_cli("verify", "--root", str(root))
+    assert code == 1
+    assert f"finished, but part of it waits in the spill folder {spill}; run `ledger recover`" in text

@@ -682,3 +682,17 @@ def test_verify_names_a_finished_run_whose_data_waits_in_a_spill(tmp_path, monke
     code, text, _ = ledger_cli("verify", "--root", str(root))
     assert code == 1
     assert f"finished, but part of it waits in the spill folder {spill}; run `ledger recover`" in text
+
+
+def test_a_sweep_file_of_ones_own_may_use_anchors_but_not_a_bomb(tmp_path):
+    from ledger.sweeps._sweep import SweepConfigError, load_config_file
+
+    good = tmp_path / "sweep.yaml"
+    good.write_text("method: grid\nrange: &r {values: [1, 2]}\nparameters:\n  a: *r\n  b: *r\n")
+    doc, _ = load_config_file(good)
+    assert doc["parameters"] == {"a": {"values": [1, 2]}, "b": {"values": [1, 2]}}
+    assert b"&" not in _format.yaml_dump(doc)  # stored without aliases
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(ALIAS_BOMB.replace("{id}", "x"))
+    with pytest.raises(SweepConfigError, match="expand to more than 1,000,000 values"):
+        load_config_file(bomb)

@@ -96,7 +96,10 @@ def yaml_load(data: bytes, where: str, *, aliases: bool = False) -> Any:
         msg = f"{where}: a value YAML cannot turn into data ({str(exc).splitlines()[0]})"
         raise CorruptFileError(msg) from exc
     if has_refs and aliases and _expands_past(doc, MAX_EXPANDED):
-        msg = f"{where}: its anchors and aliases expand to more than {MAX_EXPANDED:,} values (or contain themselves); not read"
+        msg = (
+            f"{where}: its anchors and aliases expand to more than {MAX_EXPANDED:,} values "
+            f"(or contain themselves); not read"
+        )
         raise CorruptFileError(msg)
     depth = _settings.get(_settings.MAX_DEPTH)
     if too_deep(doc, depth):

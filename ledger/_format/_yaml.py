@@ -111,7 +111,7 @@ def yaml_load(data: bytes, where: str, *, aliases: bool = False) -> Any:
 def _expands_past(doc: Any, limit: int) -> bool:
     """Whether walking ``doc`` (aliases walked again each time they appear) meets more than
     ``limit`` values, or a value that contains itself."""
-    stack = [(doc, ())]
+    stack: list[tuple[Any, tuple[int, ...]]] = [(doc, ())]
     seen = 0
     while stack:
         item, parents = stack.pop()

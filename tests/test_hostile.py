@@ -696,3 +696,12 @@ def test_a_sweep_file_of_ones_own_may_use_anchors_but_not_a_bomb(tmp_path):
     bomb.write_text(ALIAS_BOMB.replace("{id}", "x"))
     with pytest.raises(SweepConfigError, match="expand to more than 1,000,000 values"):
         load_config_file(bomb)
+
+
+def test_a_config_nested_300_levels_is_a_clear_error_at_init(tmp_path):
+    cfg: dict = {"x": 1}
+    for _ in range(300):
+        cfg = {"k": cfg}
+    with pytest.raises(ValueError, match=r"config is nested deeper than 100 levels \(\$LEDGER_MAX_DEPTH\); flatten it"):
+        quiet_init("p", root=str(tmp_path / "results"), config=cfg)
+    assert ledger.active_run() is None

@@ -189,3 +189,33 @@ def test_redact_and_keep_adjust_the_list(tmp_path, caplog):
             "name, redact=[...] adds one)"
         ),
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("--api-key", True), ("WANDB_API_KEY", True), ("apiKey", True), ("--aws-access-key-id", True),
+        ("--passphrase", True), ("--auth", True), ("sentry_dsn", True), ("slack_webhook_url", True),
+        ("db.password", True), ("HF_TOKEN", True), ("use_auth_token", True), ("--key", True), ("license_key", True),
+        ("client_secret", True), ("credentials", True), ("--private-key", True),
+        ("--max-tokens", False), ("--tokenizer", False), ("pad_token", False), ("eos_token_id", False),
+        ("token_type_ids", False), ("--secret-file", False), ("api_key_env", False), ("token_budget", False),
+        ("sort_key", False), ("rng_key", False), ("monitor_key", False), ("author", False), ("keyword", False),
+        ("oauth_scopes", False), ("lr", False),
+    ],
+)  # fmt: skip
+def test_the_one_list_of_secret_looking_names(name, secret):
+    from ledger._capture._redact import is_secret_name
+
+    assert is_secret_name(name) is secret
+
+
+def test_urls_lose_credentials_and_secret_query_values_anywhere():
+    from ledger._capture._redact import redact_text
+
+    text = "see https://u:p@h.example/x?token=abc&page=2 and s3://b/k?X-Amz-Signature=zz&X-Amz-Date=1 ok"
+    assert (
+        redact_text(text) == "see https://h.example/x?token=***&page=2 and s3://b/k?X-Amz-Signature=***&X-Amz-Date=1 ok"
+    )
+    assert redact_text(f"key {AWS_ID} and {HF} and ghp_{'a' * 36}") == "key *** and *** and ***"
+    assert redact_text("nothing here: sk-learn, /home/x, token") == "nothing here: sk-learn, /home/x, token"

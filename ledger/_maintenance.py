@@ -100,13 +100,25 @@ def recover(folder: str, *, root: str | None = None) -> Recovered:
     run_folder = _format.run_dir(info["project"], info["id"])
     uploaded: dict[str, Any] = info["uploaded"] if isinstance(info.get("uploaded"), dict) else {}
     inflight: dict[str, Any] = info["inflight"] if isinstance(info.get("inflight"), dict) else {}
+    inflight_to: dict[str, Any] = info["inflight_to"] if isinstance(info.get("inflight_to"), dict) else {}
     items = 0
     for stream in _format.STREAMS:
         if not local.exists(stream.file):
             continue
         data = local.read_bytes(stream.file)[int(uploaded.get(stream.file) or 0) :]  # the rest only
         n = int(inflight.get(stream.file) or 0)
-        if n and _arrived(target, run_folder, stream, data[:n]):  # a write the run gave up on landed
+        to = inflight_to.get(stream.file)
+        if (
+            n
+            and not target.caps.appends
+            and isinstance(to, str)
+            and _format.segment_number(to, stream.stem, stream.ext) is not None
+        ):
+            # The hung write went to this segment: write the same bytes there, so they land once
+            # whether or not (or whenever) that write arrives.
+            target.write_atomic(f"{run_folder}/{to}", data[:n])
+            data = data[n:]
+        elif n and _arrived(target, run_folder, stream, data[:n]):  # a write the run gave up on landed
             data = data[n:]
         if not data:
             pass

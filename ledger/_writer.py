@@ -70,6 +70,7 @@ class StreamSink:
         self._failing_since: float | None = None
         self._abandoned = False  # finish() gave up on the store and spilled
         self._inflight = 0  # bytes at the head of what is held (spill file first) being written now
+        self._inflight_to: str | None = None  # the segment that write goes to (stores without appends)
         self.overflow: Overflow | None = None
         self._overflowed = False  # the spill file holds bytes not written back yet
         self.written_items = 0
@@ -219,22 +220,24 @@ class StreamSink:
             self._storage.append(self.path, data, durable=durable)
         else:
             # One immutable object per flush; a retry rewrites the same segment number.
-            name = f"{self._folder}/{self.stream.segment(self._segment)}"
-            self._storage.write_atomic(name, data)
+            segment = self.stream.segment(self._segment)
+            self._inflight_to = segment
+            self._storage.write_atomic(f"{self._folder}/{segment}", data)
             self._segment += 1
 
-    def take_unwritten(self) -> tuple[bytes, int]:
+    def take_unwritten(self) -> tuple[bytes, int, str | None]:
         """Hand over (and forget) what is held in memory, for the spill file (it goes after
-        what the spill file already holds); and how many bytes at the head of the spill's
-        unwritten part a write that hangs may still deliver (``ledger recover`` checks them).
-        The sink writes nothing afterwards."""
+        what the spill file already holds); how many bytes at the head of the spill's
+        unwritten part a write that hangs may still deliver, and the segment it writes them
+        to (``ledger recover`` writes them there again, so they land once whenever the hung
+        write does). The sink writes nothing afterwards."""
         with self._lock:
             self._drain_locked()
             self._abandoned = True
             data = b"".join(d for d, _ in self._unwritten)
             self._unwritten.clear()
             self._held = 0
-            return data, self._inflight
+            return data, self._inflight, self._inflight_to if self._inflight else None
 
 
 class JsonlSink(StreamSink):

@@ -112,12 +112,13 @@ def spill(
     *,
     files: dict[str, bytes] | None = None,
     inflight: dict[str, int] | None = None,
+    inflight_to: dict[str, str | None] | None = None,
 ) -> str:
     """Write a run's unwritten data into a local spill folder; returns the folder. ``streams``
     are keyed by their file name (``metrics.jsonl``) and go after what the spill file of that
     stream already holds; ``files`` (media) are keyed by their path in the run folder;
-    ``inflight`` says how many bytes a write that hung may still deliver. ``ledger recover``
-    uploads it later."""
+    ``inflight`` says how many bytes a write that hung may still deliver, ``inflight_to`` the
+    segment it delivers them to. ``ledger recover`` uploads it later."""
     folder = spill_folder(project, run_id)
     local = _local(folder)
     for name, data in streams.items():
@@ -126,7 +127,7 @@ def spill(
     for path, data in (files or {}).items():
         local.write_atomic(path, data, durable=True)
     local.write_atomic(_format.MANIFEST, manifest, durable=True)
-    _write_info(local, root_url, project, run_id, inflight=inflight or {})
+    _write_info(local, root_url, project, run_id, inflight=inflight or {}, inflight_to=inflight_to or {})
     return folder
 
 

@@ -513,17 +513,18 @@ class Run:
         """Storage stayed down until finish: keep what was not written in a local folder."""
         err: object = self._m.extra.pop("_write_error", None)
         streams = {}
-        inflight = {}
+        inflight: dict[str, int] = {}
+        inflight_to: dict[str, str | None] = {}
         for sink in self._sinks:
             name = sink.path.rsplit("/", 1)[-1]
-            streams[name], inflight[name] = sink.take_unwritten()
+            streams[name], inflight[name], inflight_to[name] = sink.take_unwritten()
             err = sink.last_error or err
         media = self._media_sink.take_unwritten()
         err = self._media_sink.last_error or err
         try:
             folder = spill(
                 self._storage.url, self.project, self.id, streams, self._snapshot(time.time()), files=media,
-                inflight=inflight,
+                inflight=inflight, inflight_to=inflight_to,
             )  # fmt: skip
         except OSError as spill_error:  # the local disk failed too: say what is lost, do not crash
             lost = sum(data.count(b"\n") for data in streams.values())

@@ -236,6 +236,11 @@ def reproduce(storage: Storage, m: Manifest, *, into: str | None = None) -> Repr
     cwd = os.path.normpath(os.path.join(worktree, rel_cwd)) if not rel_cwd.startswith("..") else worktree
     os.makedirs(cwd, exist_ok=True)  # an empty folder git does not keep
     notes = _missing_notes(git, worktree)
+    if _no_filters(top):
+        notes.append(
+            "the repository's filter drivers (Git LFS, ...) were off, so filtered files are as stored: "
+            f"run `git -C {shlex.quote(worktree)} lfs pull` (or the filter's own command) if the code needs them"
+        )
     argv = _rerun_argv(m, worktree, cwd, notes)
     if argv is not None and any(REDACTED in a for a in argv):
         notes.append(f"the recorded command has secret values replaced by {REDACTED}; put the real values in")

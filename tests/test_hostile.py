@@ -565,6 +565,7 @@ def test_reproduce_runs_no_hook_and_no_repository_a_manifest_names(tmp_path):
     rep = run_ledger("reproduce", run.id, "--root", str(root), cwd=evil)
     assert rep.returncode == 0, rep.stderr
     assert not marker.exists()
+    assert "the repository's filter drivers (Git LFS, ...) were off" in rep.stdout
     worktree = Path(rep.stdout.splitlines()[0].split()[1])
     assert (worktree / "x.py").read_text() == "print(1)\n"
 

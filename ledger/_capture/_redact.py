@@ -13,6 +13,7 @@ models use it (``pad_token``, ``eos_token_id``, ``max_tokens`` is another word a
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ def _words(name: str) -> tuple[str, ...]:
 
 
 _SECRET_WORDS = tuple(_words(n) for n in SECRET_NAMES)
+_FIRST_WORDS = frozenset(w[0] for w in _SECRET_WORDS)
 
 
 def _contains(words: tuple[str, ...], phrase: tuple[str, ...]) -> list[int]:
@@ -90,6 +92,7 @@ def _contains(words: tuple[str, ...], phrase: tuple[str, ...]) -> list[int]:
     return [i for i in range(len(words) - k + 1) if words[i : i + k] == phrase]
 
 
+@functools.lru_cache(maxsize=4096)  # a sweep asks about the same few names again and again
 def is_secret_name(
     name: str, extra: tuple[tuple[str, ...], ...] = (), keep: frozenset[tuple[str, ...]] = frozenset()
 ) -> bool:
@@ -98,6 +101,8 @@ def is_secret_name(
     words = _words(name)
     if not words or words in keep:
         return False
+    if not extra and words[-1] != "key" and _FIRST_WORDS.isdisjoint(words):
+        return False  # the common case, decided without looking for phrases
     for phrase in (*_SECRET_WORDS, *extra):
         for start in _contains(words, phrase):
             after = words[start + len(phrase)] if start + len(phrase) < len(words) else None

@@ -235,7 +235,8 @@ class LocalStorage(Storage):
 
     def _parent(self, rel: str) -> str:
         """The checked path of ``rel``, its folders made (never through a link)."""
-        os.makedirs(self.root, exist_ok=True)
+        if not os.path.isdir(self.root):
+            os.makedirs(self.root, exist_ok=True)
         return self._checked(rel, create_parents=True)
 
     @staticmethod

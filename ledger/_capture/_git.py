@@ -52,10 +52,13 @@ SECRET_FILES = (
 )  # fmt: skip
 
 
+_SECRET_FILE = re.compile("|".join(fnmatch.translate(p) for p in SECRET_FILES))
+
+
 def is_secret_file(rel: bytes | str) -> bool:
     """Whether a path's file name matches :data:`SECRET_FILES` (``config/.env.local``, ``a/id_rsa.pub``)."""
     name = (rel.decode("utf-8", "replace") if isinstance(rel, bytes) else rel).rstrip("/").rsplit("/", 1)[-1]
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SECRET_FILES)
+    return _SECRET_FILE.match(name) is not None
 
 
 def _warn_once(key: str, msg: str, *args: object) -> None:

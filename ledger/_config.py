@@ -52,7 +52,11 @@ def normalize_config(config: Any) -> dict[str, Any]:
             f"OmegaConf config, not {type(config).__name__}"
         )
         raise TypeError(msg)
-    return _normalize_mapping(mapping, "")
+    try:
+        return _normalize_mapping(mapping, "")
+    except RecursionError:
+        msg = "config is nested too deep to store (or refers to itself); flatten it"
+        raise ValueError(msg) from None
 
 
 def _normalize_mapping(mapping: Mapping[Any, Any], prefix: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ Hierarchy::
  +-- RunNotFoundError (LookupError)  no run with that id under the root
      +-- RunStateError (RuntimeError)    an operation the run's state does not allow
      +-- StorageError (OSError)          storage failed and retrying did not help
+     |    +-- RefusedFileError               a file readers refuse: a symlink, not a regular file, too large
  +-- SettingError (ValueError)       a LEDGER_* environment variable holds an unusable value
 
 Programmer errors in ``run.log`` (a string value, a decreasing step) raise the builtin
@@ -59,6 +60,12 @@ class RunStateError(LedgerError, RuntimeError):
 
 class StorageError(LedgerError, OSError):
     """Storage kept failing after retries; the message says what was not written and where it is."""
+
+
+class RefusedFileError(StorageError):
+    """A path of a ledger (or of an import source) that readers refuse: a symlink (never
+    followed, so nothing outside the root is read or written through it), something that is
+    not a regular file (a FIFO, a device), or a file over a size limit. Retrying cannot help."""
 
 
 class SettingError(LedgerError, ValueError):

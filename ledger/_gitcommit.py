@@ -42,7 +42,12 @@ class Committed:
 
 def _git(top: str, *args: str, check: bool = True) -> str:
     try:
-        proc = subprocess.run(["git", "-C", top, *args], capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            ["git", "-C", top, "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip (hooks off: committing results runs nothing but git)
     except FileNotFoundError:
         msg = "git is not installed (or not on PATH); ledger commit needs it"
         raise GitError(msg) from None
@@ -125,6 +130,21 @@ def _key_metric(run: Any, sweep_metrics: dict[str, str] | None = None) -> str:
     return ""
 
 
+def _ignore_cache(root: str) -> None:
+    """The root's .gitignore lists the derived cache (a root made by an older version, or a
+    clone, may lack it): ``ledger commit`` never commits ``.cache/``."""
+    path = os.path.join(root, _format.ROOT_GITIGNORE)
+    line = f"{_format.CACHE_DIR}/"
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    if line not in text.splitlines():
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(("" if not text or text.endswith("\n") else "\n") + line + "\n")
+
+
 def _lfs_pattern(path: str) -> str:
     folder, _, name = path.rpartition("/")
     ext = name.rsplit(".", 1)[-1] if "." in name else None
@@ -164,10 +184,11 @@ def commit_runs(
             for name in names:
                 full = os.path.join(dirpath, name)
                 path = os.path.relpath(full, top).replace(os.sep, "/")
-                size = os.path.getsize(full)
+                size = os.lstat(full).st_size  # a symlink is committed as a link, never followed
                 if size > size_limit and path not in ignored:
                     result.large_files.append((path, size))
     result.lfs_patterns = sorted({_lfs_pattern(p) for p, _ in result.large_files})
+    _ignore_cache(os.path.join(top, rel) if rel else top)
     extras = [f"{prefix}{name}" for name in (_format.ROOT_MARKER, _format.ROOT_GITIGNORE)]
     extras = [p for p in extras if os.path.exists(os.path.join(top, p))]
     _git(top, "add", "--", *folders, *extras)

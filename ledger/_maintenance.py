@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger import _format, _reader
-from ledger._errors import CorruptFileError, RunStateError
-from ledger._run._files import SPILL_INFO, spill_base
+from ledger._errors import RunStateError
+from ledger._root import SPILL_INFO, spill_base
+from ledger._run._files import read_spill_info
 from ledger._storage import LocalStorage, Storage, open_storage, retrying
 from ledger._writer import compact_streams
 
@@ -72,6 +73,21 @@ def spill_folders(base: str | None = None) -> list[str]:
     ]
 
 
+def _arrived(target: Storage, run_folder: str, stream: _format.StreamSpec, head: bytes) -> bool:
+    """Whether the stream in the run already ends with ``head`` (a write the run abandoned
+    at finish because storage hung, which storage took after all)."""
+    names = _reader.stream_names(target, run_folder, stream)
+    listed = {e.name for e in target.list_dir(run_folder)}
+    last = next((name for name in reversed(names) if name in listed), None)
+    if last is None:
+        return False
+    try:
+        size = target.stat(f"{run_folder}/{last}").size
+        return size >= len(head) and target.read_range(f"{run_folder}/{last}", size - len(head), len(head)) == head
+    except OSError:
+        return False
+
+
 def recover(folder: str, *, root: str | None = None) -> Recovered:
     """Upload a spill folder's streams and manifest into its run, then delete the folder.
 
@@ -79,18 +95,34 @@ def recover(folder: str, *, root: str | None = None) -> Recovered:
     and its spill file removed at once, so a second recover does not add it twice.
     """
     local = LocalStorage(folder)
-    info = _format.yaml_load(local.read_bytes(SPILL_INFO), local.full(SPILL_INFO))
-    if not isinstance(info, dict) or not all(isinstance(info.get(k), str) for k in ("root", "project", "id")):
-        msg = f"{local.full(SPILL_INFO)}: not a ledger spill description (needs root, project, id)"
-        raise CorruptFileError(msg)
+    info = read_spill_info(local)
     target = open_storage(root or info["root"])
     run_folder = _format.run_dir(info["project"], info["id"])
+    uploaded: dict[str, Any] = info["uploaded"] if isinstance(info.get("uploaded"), dict) else {}
+    inflight: dict[str, Any] = info["inflight"] if isinstance(info.get("inflight"), dict) else {}
+    inflight_to: dict[str, Any] = info["inflight_to"] if isinstance(info.get("inflight_to"), dict) else {}
     items = 0
     for stream in _format.STREAMS:
         if not local.exists(stream.file):
             continue
-        data = local.read_bytes(stream.file)
-        if target.caps.appends:
+        data = local.read_bytes(stream.file)[int(uploaded.get(stream.file) or 0) :]  # the rest only
+        n = int(inflight.get(stream.file) or 0)
+        to = inflight_to.get(stream.file)
+        if (
+            n
+            and not target.caps.appends
+            and isinstance(to, str)
+            and _format.segment_number(to, stream.stem, stream.ext) is not None
+        ):
+            # The hung write went to this segment: write the same bytes there, so they land once
+            # whether or not (or whenever) that write arrives.
+            target.write_atomic(f"{run_folder}/{to}", data[:n])
+            data = data[n:]
+        elif n and _arrived(target, run_folder, stream, data[:n]):  # a write the run gave up on landed
+            data = data[n:]
+        if not data:
+            pass
+        elif target.caps.appends:
             target.append(f"{run_folder}/{stream.file}", data, durable=True)
         else:
             n = len(_reader.stream_names(target, run_folder, stream)) - 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ class Published:
     copied: list[str] = field(default_factory=list)  # run ids written (new or changed)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # published before, not selected now
+    skipped: list[str] = field(default_factory=list)  # files not copied: symlinks, special files
+    warnings: list[str] = field(default_factory=list)  # names --public could not replace safely
 
 
 def strip_list(*, public: bool, strip: Iterable[str] = (), keep: Iterable[str] = ()) -> list[str]:
@@ -51,27 +54,85 @@ def strip_list(*, public: bool, strip: Iterable[str] = (), keep: Iterable[str] =
     return [s for s in chosen if s not in kept]
 
 
-def _scrub(value: Any, secrets: dict[str, str]) -> Any:
+# Home folders in any string: /home/<login>, /Users/<login>, C:\\Users\\<login>, /root.
+_HOME = re.compile(
+    r"(?<![\w.~/-])(?:/home/(?P<a>[^/\s'\"`:]+)|/Users/(?P<b>[^/\s'\"`:]+)|[A-Za-z]:\\Users\\(?P<c>[^\\\s'\"`:]+)|/root(?=/|\b))"
+)
+# Names that also are ordinary words or machine defaults: replacing them would corrupt data.
+COMMON_NAMES = frozenset(
+    {"user", "users", "admin", "root", "home", "data", "test", "model", "train", "main", "node", "local",
+     "localhost", "server", "master", "worker", "debian", "ubuntu", "runner", "jovyan", "colab", "docker",
+     "build", "linux", "guest", "default", "compute", "gpu", "cpu", "host", "login", "desktop", "laptop"}
+)  # fmt: skip
+MIN_NAME = 4  # shorter user or host names are not replaced in text (they would hit other words)
+
+
+def _home(text: str, logins: set[str]) -> str:
+    def repl(m: re.Match[str]) -> str:
+        login = m.group("a") or m.group("b") or m.group("c")
+        if login:
+            logins.add(login)
+        return "~"
+
+    return _HOME.sub(repl, text)
+
+
+def _walk_strings(value: Any, fn: Any) -> Any:
     if isinstance(value, str):
-        for secret, placeholder in secrets.items():
-            value = value.replace(secret, placeholder)
-        return value
+        return fn(value)
     if isinstance(value, dict):
-        return {k: _scrub(v, secrets) for k, v in value.items()}
+        return {k: _walk_strings(v, fn) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrub(v, secrets) for v in value]
+        return [_walk_strings(v, fn) for v in value]
     return value
 
 
-def _strip_manifest(doc: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
-    # A stripped user or hostname must not survive elsewhere either (/home/<user>/data in argv).
-    secrets: dict[str, str] = {}
-    if "user" in fields and isinstance(doc.get("user"), str) and len(doc["user"]) > 1:
-        secrets[doc["user"]] = "<user>"
+def _name_patterns(names: dict[str, str], warnings: list[str]) -> list[tuple[re.Pattern[str], str]]:
+    """A pattern per user or host name that is safe to replace: at least MIN_NAME characters,
+    not a common word, matched only as a whole word (a path component, a host name)."""
+    out = []
+    for name, placeholder in names.items():
+        if len(name) < MIN_NAME or name.lower() in COMMON_NAMES:
+            warnings.append(
+                f"{placeholder.strip('<>')} name {name!r} is short or a common word: not replaced in text "
+                f"(it would change other words); check the published notes and commands by hand"
+            )
+            continue
+        out.append((re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", re.IGNORECASE), placeholder))
+    return out
+
+
+def _strip_manifest(doc: dict[str, Any], fields: Sequence[str], warnings: list[str] | None = None) -> dict[str, Any]:
+    """The manifest as published: ``fields`` left out; when ``user`` is left out, home folders
+    become ``~`` in every string and user names are replaced in free text; when
+    ``host.hostname`` is, host names likewise (free text: the schema's ``scrub`` fields and
+    unknown keys; never ids, project, config or metric names)."""
+    warnings = warnings if warnings is not None else []
+    out = dict(doc)
+    names: dict[str, str] = {}
+    if "user" in fields:
+        logins: set[str] = set()
+        out = {
+            k: (v if k in ("id", "project") else _walk_strings(v, lambda t: _home(t, logins))) for k, v in out.items()
+        }
+        user = doc.get("user")
+        for name in sorted({*logins, *([user] if isinstance(user, str) and user else [])}):
+            names[name] = "<user>"
     hostname = (doc.get("host") or {}).get("hostname")
-    if "host.hostname" in fields and isinstance(hostname, str) and len(hostname) > 1:
-        secrets[hostname] = "<hostname>"
-    out = _scrub(dict(doc), secrets) if secrets else dict(doc)
+    if "host.hostname" in fields and isinstance(hostname, str) and hostname:
+        names.setdefault(hostname, "<host>")
+        names.setdefault(hostname.split(".", 1)[0], "<host>")
+    patterns = _name_patterns(names, warnings)
+    if patterns:
+
+        def scrub(text: str) -> str:
+            for pattern, placeholder in patterns:
+                text = pattern.sub(placeholder, text)
+            return text
+
+        for key in out:
+            if key in _format.PUBLIC_SCRUB or (key not in _format.KNOWN_FIELDS and key != "format"):
+                out[key] = _walk_strings(out[key], scrub)
     for dotted in fields:
         head, _, rest = dotted.partition(".")
         if not rest:
@@ -124,9 +185,12 @@ def publish(
     for run in runs:
         folder = _format.run_dir(run.project, run.id)
         files = {name: size for name, size in src.files_under(folder).items() if not _stripped(name, files_out)}
+        report.skipped += [f"{src.full(path)}: not copied (a symlink or special file)" for path in src.refused(folder)]
         manifest_bytes = src.read_bytes(f"{folder}/{_format.MANIFEST}")
         signature = _signature(manifest_bytes, files, list(strip))
-        doc = _strip_manifest(run.doc, fields)
+        run_warnings: list[str] = []
+        doc = _strip_manifest(run.doc, fields, run_warnings)
+        report.warnings += [w for w in run_warnings if w not in report.warnings]
         selected.add((run.project, run.id))
         old = previous.get((run.project, run.id))
         if old is not None and old.get("signature") == signature:

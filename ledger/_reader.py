@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format
+from ledger._errors import RefusedFileError
 from ledger._format import Manifest
 
 if TYPE_CHECKING:
@@ -60,19 +61,41 @@ def merged_segments(main: bytes, segments: list[bytes]) -> int:
     return 0
 
 
+_READ_ATTEMPTS = 10  # a stream read again because a compaction changed it under the reader
+
+
 def stream_chunks(
-    storage: Storage, folder: str, stream: _format.StreamSpec
+    storage: Storage, folder: str, stream: _format.StreamSpec, *, refused: list[str] | None = None
 ) -> tuple[list[tuple[str, bytes]], list[str]]:
     """The files of a stream to read, in order, with their content; and the names of
-    segments an interrupted compaction already merged into the main file (to skip)."""
-    names = stream_names(storage, folder, stream)
+    segments an interrupted compaction already merged into the main file (to skip).
+
+    A compaction running at the same time (it writes the merged main file, then deletes the
+    segments) can delete a segment this reader listed: the read then starts again from a
+    new listing, so every record is seen exactly once. A file readers refuse (a symlink, a
+    FIFO, over a limit) is left out and described in ``refused``.
+    """
     chunks: list[tuple[str, bytes]] = []
-    for name in names:
-        try:
-            chunks.append((name, storage.read_bytes(f"{folder}/{name}")))
-        except FileNotFoundError:
+    for _attempt in range(_READ_ATTEMPTS):
+        names = stream_names(storage, folder, stream)
+        chunks = []
+        notes: list[str] = []
+        vanished = False
+        for name in names:
+            try:
+                chunks.append((name, storage.read_bytes(f"{folder}/{name}")))
+            except FileNotFoundError:
+                if name != stream.file:  # a listed segment is gone: a compaction merged it
+                    vanished = True
+                    break
+            except RefusedFileError as exc:
+                notes.append(f"{storage.full(f'{folder}/{name}')}: skipped ({exc.strerror})")
+        if vanished:
             continue
-    if len(chunks) > 1 and chunks[0][0] == names[0]:
+        if refused is not None:
+            refused.extend(notes)
+        break
+    if len(chunks) > 1 and chunks[0][0] == stream.file:
         skip = merged_segments(chunks[0][1], [data for _name, data in chunks[1:]])
         if skip:
             return chunks[:1] + chunks[1 + skip :], [name for name, _ in chunks[1 : 1 + skip]]
@@ -87,13 +110,75 @@ def read_stream(storage: Storage, folder: str, stem: str = "metrics") -> Stream:
         msg = f"{stem} is a text stream, not records"
         raise ValueError(msg)
     out = Stream()
-    for name, data in stream_chunks(storage, folder, spec)[0]:
+    for name, data in stream_chunks(storage, folder, spec, refused=out.corrupt)[0]:
         decoded = _format.decode_records(data, storage.full(f"{folder}/{name}"))
         out.records.extend(decoded.records)
         if decoded.torn is not None:
             out.torn.append(decoded.torn)
         out.corrupt.extend(decoded.corrupt)
     return out
+
+
+_TAIL_BLOCK = 1 << 16
+
+
+def read_tail(storage: Storage, folder: str, n: int, stem: str = "metrics") -> Stream:
+    """The last ``n`` records of a record stream, read from the end of its last files: the
+    memory and time it takes depend on ``n``, not on the run's length. (A run whose main file
+    and segments both exist, after an interrupted compaction, is read whole.)"""
+    spec = stream_spec(stem)
+    if not spec.records:
+        msg = f"{stem} is a text stream, not records"
+        raise ValueError(msg)
+    if n <= 0:
+        return Stream()
+    names = stream_names(storage, folder, spec)
+    listed = {e.name for e in storage.list_dir(folder)}
+    if spec.file in listed and len(names) > 1:
+        whole = read_stream(storage, folder, stem)
+        whole.records = whole.records[-n:]
+        return whole
+    out = Stream()
+    parts: list[list[dict[str, Any]]] = []
+    have = 0
+    for name in reversed([name for name in names if name in listed]):
+        rel = f"{folder}/{name}"
+        try:
+            records = _tail_of_file(storage, rel, n - have, out)
+        except FileNotFoundError:  # a compaction merged it just now: read the stream whole
+            whole = read_stream(storage, folder, stem)
+            whole.records = whole.records[-n:]
+            return whole
+        except RefusedFileError as exc:
+            out.corrupt.append(f"{storage.full(rel)}: skipped ({exc.strerror})")
+            continue
+        parts.append(records)
+        have += len(records)
+        if have >= n:
+            break
+    for records in reversed(parts):
+        out.records.extend(records)
+    out.records = out.records[-n:]
+    return out
+
+
+def _tail_of_file(storage: Storage, rel: str, n: int, out: Stream) -> list[dict[str, Any]]:
+    """The last ``n`` records of one JSON-lines file, reading blocks backwards from its end."""
+    size = storage.stat(rel).size
+    pos, block, buf = size, _TAIL_BLOCK, b""
+    while True:
+        step = min(block, pos)
+        pos -= step
+        buf = storage.read_range(rel, pos, step) + buf
+        complete = buf if pos == 0 else buf[buf.find(b"\n") + 1 :]  # the first line may be cut
+        if pos == 0 or complete.count(b"\n") > n:
+            decoded = _format.decode_records(complete, storage.full(rel))
+            if len(decoded.records) >= n or pos == 0:
+                if decoded.torn is not None:
+                    out.torn.append(decoded.torn)
+                out.corrupt.extend(decoded.corrupt)
+                return decoded.records[-n:]
+        block *= 2
 
 
 def read_text(storage: Storage, folder: str, stem: str = "output") -> str:

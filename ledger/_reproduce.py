@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -39,9 +40,36 @@ class ReproduceError(LedgerError):
     """A run cannot be rebuilt here; the message says why and what to do."""
 
 
+# Every git command here runs with the repository's hooks, fsmonitor and external diff and
+# filter programs off: reproducing a run never executes anything but git itself.
+SAFE_GIT = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "diff.external=")
+_FILTER_KEY = re.compile(r"^filter\.(.+)\.(?:clean|smudge|process)$")
+
+
+def _no_filters(cwd: str) -> list[str]:
+    """``-c`` options that switch off every filter driver the repository's config defines
+    (a ``.gitattributes`` in the checked-out commit can name them): files are checked out as
+    stored (Git LFS files as pointers: run ``git lfs pull`` in the worktree)."""
+    try:
+        proc = subprocess.run(
+            ["git", *SAFE_GIT, "config", "--name-only", "--get-regexp", r"^filter\."],
+            cwd=cwd, capture_output=True, check=False, text=True,
+        )  # fmt: skip
+    except FileNotFoundError:
+        return []
+    drivers = {m.group(1) for line in proc.stdout.splitlines() if (m := _FILTER_KEY.match(line.strip()))}
+    out: list[str] = []
+    for name in sorted(drivers):
+        out += ["-c", f"filter.{name}.clean=", "-c", f"filter.{name}.smudge=", "-c", f"filter.{name}.process="]
+        out += ["-c", f"filter.{name}.required=false"]
+    return out
+
+
 def _git(cwd: str, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True, check=False)
+        return subprocess.run(
+            ["git", *SAFE_GIT, *_no_filters(cwd), *args], cwd=cwd, input=data, capture_output=True, check=False
+        )
     except FileNotFoundError:
         msg = "the git program is not installed (not on PATH); install git to reproduce runs"
         raise ReproduceError(msg) from None
@@ -56,15 +84,12 @@ def _has_commit(top: str, commit: str) -> bool:
     return _git(top, "cat-file", "-e", f"{commit}^{{commit}}").returncode == 0
 
 
-def _candidate_repos(*recorded: str | None) -> list[str]:
-    """Local repositories to look for commits in: the one around the current folder first,
-    then those the runs were recorded in, if they exist on this machine."""
-    out: list[str] = []
-    for start in (os.getcwd(), *recorded):
-        top = find_git_top(start) if start and os.path.isdir(start) else None
-        if top is not None and top not in out:
-            out.append(top)
-    return out
+def _candidate_repos() -> list[str]:
+    """The repository to look for commits in: the one around the current folder, only. A
+    manifest's ``git.root`` is information about the machine that wrote it, never a place to
+    run git (a ledger may come from someone else, and so may a repository it names)."""
+    top = find_git_top(os.getcwd())
+    return [top] if top is not None else []
 
 
 def _repo_with(commits: Iterable[str], candidates: list[str]) -> str | None:
@@ -182,13 +207,15 @@ def reproduce(storage: Storage, m: Manifest, *, into: str | None = None) -> Repr
         msg = f"run {m.id} has no git commit recorded ({why}); there is no code state to rebuild"
         raise ReproduceError(msg)
     root = git.get("root")
-    candidates = _candidate_repos(root if isinstance(root, str) else None)
+    candidates = _candidate_repos()
     top = _repo_with([commit], candidates)
     if top is None:
-        where = " or ".join(candidates) if candidates else "no local repository (run this inside a clone)"
+        where = candidates[0] if candidates else "no repository around the current folder"
         remote = f", or git fetch {git['remote']} {commit}" if git.get("remote") else ""
+        recorded = f" (recorded in {root})" if isinstance(root, str) and root else ""
         msg = (
-            f"commit {commit[:12]} of run {m.id} is not in {where}; fetch it first "
+            f"commit {commit[:12]} of run {m.id} is not in {where}; ledger reproduce works only in the "
+            f"repository it is run from{recorded}: cd into a clone of it, fetch the commit "
             f"(git fetch --all{remote}) and run ledger reproduce again"
         )
         raise ReproduceError(msg)
@@ -209,6 +236,11 @@ def reproduce(storage: Storage, m: Manifest, *, into: str | None = None) -> Repr
     cwd = os.path.normpath(os.path.join(worktree, rel_cwd)) if not rel_cwd.startswith("..") else worktree
     os.makedirs(cwd, exist_ok=True)  # an empty folder git does not keep
     notes = _missing_notes(git, worktree)
+    if _no_filters(top):
+        notes.append(
+            "the repository's filter drivers (Git LFS, ...) were off, so filtered files are as stored: "
+            f"run `git -C {shlex.quote(worktree)} lfs pull` (or the filter's own command) if the code needs them"
+        )
     argv = _rerun_argv(m, worktree, cwd, notes)
     if argv is not None and any(REDACTED in a for a in argv):
         notes.append(f"the recorded command has secret values replaced by {REDACTED}; put the real values in")
@@ -228,7 +260,11 @@ def reproduce(storage: Storage, m: Manifest, *, into: str | None = None) -> Repr
 
 def _missing_notes(git: Mapping[str, Any], worktree: str) -> list[str]:
     notes = []
-    for key, what in (("binary_files", "binary"), ("skipped_files", "too large for code.patch")):
+    for key, what in (
+        ("binary_files", "binary"),
+        ("skipped_files", "too large for code.patch"),
+        ("excluded_files", "secret-looking, never recorded"),
+    ):
         if git.get(key):
             notes.append(f"not restored ({what}; copy them by hand): {', '.join(git[key])}")
     subs = git.get("submodules") or []
@@ -289,12 +325,15 @@ def _code_lines(storage: Storage, a: Manifest, b: Manifest) -> list[str]:
         lines.append(f"  = commit: {ca[:12]}")
     elif ca != cb:
         lines.append(f"  ~ commit: {str(ca)[:12]} ({ga.get('branch')}) -> {str(cb)[:12]} ({gb.get('branch')})")
-        roots = [r for r in (ga.get("root"), gb.get("root")) if isinstance(r, str)]
-        top = _repo_with([ca, cb], _candidate_repos(*roots)) if ca and cb else None
+        top = _repo_with([ca, cb], _candidate_repos()) if ca and cb else None
         if top is None or not ca or not cb:
             lines.append("    (no local repository has both commits: git fetch them to see git diff --stat)")
         else:
-            stat = _git(top, "diff", "--stat", ca, cb).stdout.decode(errors="replace").rstrip()
+            stat = (
+                _git(top, "diff", "--no-ext-diff", "--no-textconv", "--stat", ca, cb)
+                .stdout.decode(errors="replace")
+                .rstrip()
+            )
             lines += [f"    {line}" for line in stat.splitlines()]
     skip = {"root", "commit", "patch", "patch_note"}
     lines += _compare({k: v for k, v in ga.items() if k not in skip}, {k: v for k, v in gb.items() if k not in skip})

@@ -5,6 +5,7 @@
   (:func:`default_project`);
 - :func:`open_root` opens it for reading (one error when there is no ledger) or creates it;
 - :func:`claim_id` makes a new run or sweep id by exclusive create;
+- :func:`spill_folder`: where a run keeps what its storage did not take, on this machine;
 - :func:`pick` finds one item by exact id, unique id prefix or exact name, with one
   ambiguity message that lists the candidates; :func:`find_run` uses it on run folders.
 
@@ -15,6 +16,7 @@ nothing here writes runs.
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ledger import _format, _reader, _settings
@@ -29,6 +31,26 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _SHOWN = 8  # candidates listed in an ambiguity message
+
+
+SPILL_INFO = "spill.yaml"
+
+
+def spill_base() -> str:
+    """Where runs keep what their storage did not take: $LEDGER_SPILL_DIR, else
+    ~/.cache/ledger/spill, else the temporary folder."""
+    env = _settings.get(_settings.SPILL_DIR)
+    if env:
+        return env
+    home = os.path.expanduser("~")
+    if home != "~" and os.access(home, os.W_OK):
+        return os.path.join(home, ".cache", "ledger", "spill")
+    return os.path.join(tempfile.gettempdir(), "ledger-spill")
+
+
+def spill_folder(project: str, run_id: str) -> str:
+    """The spill folder of one run: ``<spill base>/<project>/<run id>``."""
+    return os.path.join(spill_base(), project, run_id)
 
 
 def find_git_top(start: str) -> str | None:

@@ -75,6 +75,14 @@ def _megabytes(value: str) -> float:
     return result
 
 
+def _count(value: str) -> int:
+    result = int(value)
+    if result < 1:
+        msg = "expected a whole number, 1 or more"
+        raise ValueError(msg)
+    return result
+
+
 def _switch(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -90,6 +98,7 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _bytes: "a number of bytes",
     _megabytes: "a number of megabytes",
     _switch: "1 or 0",
+    _count: "a whole number, 1 or more",
 }
 
 ROOT: Setting[str | None] = Setting(
@@ -141,6 +150,42 @@ SWEEP_LEASE: Setting[float] = Setting(
 SWEEP_POLL: Setting[float] = Setting(
     "LEDGER_SWEEP_POLL", 2.0, "seconds between an agent's hyperband checks of its running trial", _seconds
 )
+MAX_YAML_BYTES: Setting[int] = Setting(
+    "LEDGER_MAX_YAML_BYTES",
+    16 * 2**20,
+    "a `run.yaml` (or other YAML file) larger than this is refused, reported and skipped, never read whole",
+    _bytes,
+)
+MAX_RECORD_BYTES: Setting[int] = Setting(
+    "LEDGER_MAX_RECORD_BYTES",
+    4 * 2**20,
+    "a `metrics.jsonl` line longer than this is skipped and reported",
+    _bytes,
+)
+MAX_DEPTH: Setting[int] = Setting(
+    "LEDGER_MAX_DEPTH",
+    100,
+    "values (config, records, filters) nested deeper than this are refused with a clear error",
+    _count,
+)
+REGEX_TIMEOUT: Setting[float] = Setting(
+    "LEDGER_REGEX_TIMEOUT",
+    1.0,
+    "seconds one `~` (regex) or `like` match of a filter may take before the filter fails",
+    _seconds,
+)
+SPILL_CAP_MB: Setting[float] = Setting(
+    "LEDGER_SPILL_CAP_MB",
+    256.0,
+    "while storage is down, records a stream holds in memory past this go to the local spill folder",
+    _megabytes,
+)
+FINISH_TIMEOUT: Setting[float] = Setting(
+    "LEDGER_FINISH_TIMEOUT",
+    30.0,
+    "seconds `finish()` waits for storage that is down before it spills what is left and returns",
+    _seconds,
+)
 REPRODUCES: Setting[str | None] = Setting(
     "LEDGER_REPRODUCES", None, "set by `ledger reproduce --run`: the id the new run records as `reproduces`", _text,
     internal=True,
@@ -179,7 +224,8 @@ VIEW_STORAGE_OPTIONS: Setting[str | None] = Setting(
 
 SETTINGS: tuple[Setting[Any], ...] = (
     ROOT, PROJECT, USER, HEARTBEAT_INTERVAL, SYSTEM_INTERVAL, APPEND, PATCH_MAX_BYTES, PATCH_MAX_FILE_BYTES,
-    COMPACT_ON_FINISH, MEDIA_BUDGET_MB, SPILL_DIR, SWEEP_LEASE, SWEEP_POLL, REPRODUCES, SWEEP_ID, SWEEP_TRIAL,
+    COMPACT_ON_FINISH, MEDIA_BUDGET_MB, SPILL_DIR, MAX_YAML_BYTES, MAX_RECORD_BYTES, MAX_DEPTH, REGEX_TIMEOUT,
+    SPILL_CAP_MB, FINISH_TIMEOUT, SWEEP_LEASE, SWEEP_POLL, REPRODUCES, SWEEP_ID, SWEEP_TRIAL,
     SWEEP_FOLD, SWEEP_PARAMS, SWEEP_GROUP, SWEEP_ROOT, SWEEP_PROJECT, VIEW_ROOT, VIEW_STORAGE_OPTIONS,
 )  # fmt: skip
 SWEEP_TRIAL_SETTINGS = (SWEEP_ID, SWEEP_TRIAL, SWEEP_FOLD, SWEEP_PARAMS, SWEEP_GROUP, SWEEP_ROOT, SWEEP_PROJECT)

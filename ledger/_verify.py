@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ledger import _format, _reader, _root
 from ledger._errors import CorruptFileError, FormatVersionError
+from ledger._root import SPILL_INFO, spill_folder
 
 if TYPE_CHECKING:
     from ledger._storage import Storage
@@ -25,10 +27,15 @@ class Report:
 
 def verify(storage: Storage, project: str | None = None) -> Report:
     """Check every run folder: manifest (format, every field's type as the schema says, id
-    and project, a status a writer can write), record streams (torn last lines are reported
-    apart from corruption)."""
+    and project, a status a writer can write; anchors, size and depth), record streams (torn
+    last lines are reported apart from corruption; records without ``_step``, string or
+    nested values), symlinks and special files anywhere below the root, and ended runs
+    whose data still waits in this machine's spill folder."""
     report = Report()
     now = time.time()
+    for path in storage.refused(""):  # never followed by any reader: name each
+        if not path.startswith(f"{_format.CACHE_DIR}/"):
+            report.errors.append(f"{storage.full(path)}: a symlink or special file inside the ledger (never followed)")
     projects = [_format.check_name("project", project)] if project is not None else _root.projects(storage)
     for p in projects:
         for entry in storage.list_dir(_format.runs_dir(p)):
@@ -64,6 +71,12 @@ def _verify_run(storage: Storage, project: str, name: str, folder: str, report: 
             )
         if manifest.effective_status(now) == "crashed":
             report.crashed.append(f"{storage.full(folder)}: crashed (heartbeat {manifest.heartbeat})")
+        spill = spill_folder(project, name)
+        if manifest.status in _format.FINAL_STATUSES and os.path.exists(os.path.join(spill, SPILL_INFO)):
+            report.errors.append(
+                f"{storage.full(path)}: {manifest.status}, but part of it waits in the spill folder {spill}; "
+                f"run `ledger recover`"
+            )
     for stem in _format.RECORD_STREAMS:
         try:
             stream = _reader.read_stream(storage, folder, stem)
@@ -72,3 +85,33 @@ def _verify_run(storage: Storage, project: str, name: str, folder: str, report: 
         else:
             report.torn.extend(stream.torn)
             report.errors.extend(stream.corrupt)
+            report.errors.extend(_record_errors(stream.records, storage.full(f"{folder}/{stem}")))
+
+
+_SHOWN = 5  # bad records named per stream
+
+
+def _record_errors(records: list[dict[str, Any]], where: str) -> list[str]:
+    """Records the format does not allow: no integer ``_step``, a value that is neither a
+    number, a boolean nor a media reference (a string, a nested mapping or list)."""
+    bad: list[str] = []
+    count = 0
+    for i, rec in enumerate(records):
+        problem = None
+        step = rec.get(_format.STEP)
+        if not isinstance(step, int) or isinstance(step, bool):
+            problem = f"no integer {_format.STEP}"
+        else:
+            for key, value in rec.items():
+                if key in _format.RESERVED or isinstance(value, (int, float)) or _format.is_reference(value):
+                    continue
+                kind = "string" if isinstance(value, str) else "nested" if isinstance(value, (dict, list)) else "null"
+                problem = f"{key!r} holds a {kind} value ({str(value)[:40]!r}); values are numbers or media"
+                break
+        if problem is not None:
+            count += 1
+            if len(bad) < _SHOWN:
+                bad.append(f"{where}: record {i + 1}: {problem}")
+    if count > _SHOWN:
+        bad.append(f"{where}: ... and {count - _SHOWN} more such records")
+    return bad

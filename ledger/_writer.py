@@ -14,9 +14,9 @@ import math
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ledger import _format, _reader
+from ledger import _format, _reader, _settings
 from ledger._storage import Storage, retrying
 
 if TYPE_CHECKING:
@@ -28,23 +28,58 @@ Record = dict[str, Any]
 T = TypeVar("T")
 
 
+class Overflow(Protocol):
+    """Where a sink puts what it holds past its memory cap while storage is down (a local
+    spill file; ``ledger._run._files.SpillFile``): appended in order, uploaded from
+    ``offset`` once storage is back, the upload's progress kept on disk."""
+
+    offset: int
+
+    def append(self, data: bytes) -> None: ...
+    def size(self) -> int: ...
+    def read(self, offset: int, n: int) -> bytes: ...
+    def uploaded(self, offset: int) -> None: ...
+    def inflight(self, n: int) -> None: ...
+    def done(self) -> None: ...
+
+
+_UPLOAD_CHUNK = 8 << 20  # bytes of a spill file written back per request
+
+
 class StreamSink:
-    """One append-only file of a run. Subclasses say how new data becomes bytes."""
+    """One append-only file of a run. Subclasses say how new data becomes bytes.
+
+    Data not yet written is held in memory, in order. While storage is down, what is held
+    past ``$LEDGER_SPILL_CAP_MB`` moves to the local spill file (``overflow``); once storage
+    answers again, the spill file is written first, then what is held in memory. The write
+    itself happens outside the state lock, so ``finish()`` can give up on a write that hangs
+    and spill (:meth:`take_unwritten`) without waiting for it.
+    """
 
     def __init__(self, storage: Storage, folder: str, stream: _format.StreamSpec, *, next_segment: int = 0) -> None:
         self._storage = storage
         self._folder = folder
         self.stream = stream
         self.path = f"{folder}/{stream.file}"
-        self._unwritten: list[bytes] = []
-        self._unwritten_items = 0
+        self._unwritten: list[tuple[bytes, int]] = []  # (bytes, items), oldest first
+        self._held = 0  # bytes in _unwritten
         # Reentrant: the SIGTERM handler finishes the run on the main thread, which may be
         # inside drain() at that moment.
         self._lock = threading.RLock()
+        self._flush_lock = threading.Lock()  # one write at a time (the ticker, finish)
         self._segment = next_segment
         self._failing_since: float | None = None
+        self._abandoned = False  # finish() gave up on the store and spilled
+        self._inflight = 0  # bytes at the head of what is held (spill file first) being written now
+        self._inflight_to: str | None = None  # the segment that write goes to (stores without appends)
+        self.overflow: Overflow | None = None
+        self._overflowed = False  # the spill file holds bytes not written back yet
         self.written_items = 0
         self.last_error: BaseException | None = None
+
+    @property
+    def _unwritten_items(self) -> int:
+        return sum(items for _data, items in self._unwritten)
 
     def _collect(self) -> tuple[bytes, int] | None:
         """New data as bytes and how many items it holds (called under the lock)."""
@@ -60,32 +95,109 @@ class StreamSink:
     def _drain_locked(self) -> None:
         collected = self._collect()
         if collected is not None:
-            self._unwritten.append(collected[0])
-            self._unwritten_items += collected[1]
+            self._unwritten.append(collected)
+            self._held += len(collected[0])
 
     def flush(self, *, durable: bool = False, attempts: int = 4) -> bool:
         """Write everything so far. Returns False (and keeps the data) when storage fails."""
-        with self._lock:
-            self._drain_locked()
-            if not self._unwritten:
-                return True
-            data = b"".join(self._unwritten)
+        with self._flush_lock:
+            if not self._write_back_overflow(attempts):
+                with self._lock:  # still down: what came since joins the spill file past the cap
+                    self._drain_locked()
+                    self._overflow_locked()
+                return False
+            with self._lock:
+                self._drain_locked()
+                if self._abandoned:
+                    return False
+                if not self._unwritten:
+                    return True
+                taken = len(self._unwritten)
+                data = b"".join(d for d, _ in self._unwritten)
+                items = sum(n for _, n in self._unwritten[:taken])
+                self._inflight = len(data)
             try:
                 retrying(lambda: self._write(data, durable=durable), attempts=attempts, on_error=self._failed)
             except OSError:
+                with self._lock:
+                    self._inflight = 0
+                    self._overflow_locked()
                 return False
-            if self._failing_since is not None:
-                log.warning(
-                    "ledger: storage is back after %.0f s; %d held items written to %s",
-                    time.time() - self._failing_since,
-                    self._unwritten_items,
-                    self._storage.full(self.path),
-                )
-                self._failing_since = None
-            self.written_items += self._unwritten_items
-            self._unwritten.clear()
-            self._unwritten_items = 0
+            with self._lock:
+                self._inflight = 0
+                if self._given_up():  # finish() spilled it meanwhile (recover sees it arrived)
+                    return True
+                del self._unwritten[:taken]
+                self._held -= len(data)
+                self.written_items += items
+                self._back()
             return True
+
+    def _given_up(self) -> bool:
+        """Whether finish() gave up on the store (another thread may set it during a write)."""
+        return self._abandoned
+
+    def _back(self) -> None:
+        if self._failing_since is not None:
+            log.warning(
+                "ledger: storage is back after %.0f s; held items written to %s",
+                time.time() - self._failing_since,
+                self._storage.full(self.path),
+            )
+            self._failing_since = None
+
+    def _overflow_locked(self) -> None:
+        """Past the cap, what is held goes to the spill file (in order, after what is there)."""
+        cap = _settings.get(_settings.SPILL_CAP_MB) * 2**20
+        if self.overflow is None or self._held <= cap or not self._unwritten:
+            return
+        data = b"".join(d for d, _ in self._unwritten)
+        try:
+            self.overflow.append(data)
+        except OSError as exc:  # the local disk failed too: keep holding it
+            log.warning("ledger: could not spill %d held bytes of %s to local disk (%s)", len(data), self.path, exc)
+            return
+        if not self._overflowed:
+            log.warning(
+                "ledger: %s: over %.0f MB held while storage is down; the oldest data now waits on local disk "
+                "($%s) and is written back, in order, when storage answers",
+                self._storage.full(self.path),
+                cap / 2**20,
+                _settings.SPILL_CAP_MB.name,
+            )
+        self._unwritten.clear()
+        self._held = 0
+        self._overflowed = True
+
+    def _write_back_overflow(self, attempts: int) -> bool:
+        """Write the spill file back (from where the last attempt stopped); False if storage fails."""
+        while self._overflowed and self.overflow is not None:
+            overflow = self.overflow
+            with self._lock:
+                if self._abandoned:
+                    return False
+                offset, size = overflow.offset, overflow.size()
+                if offset >= size:
+                    overflow.done()
+                    self._overflowed = False
+                    return True
+                chunk = overflow.read(offset, min(_UPLOAD_CHUNK, size - offset))
+                if self.stream.records and offset + len(chunk) < size and b"\n" in chunk:
+                    chunk = chunk[: chunk.rfind(b"\n") + 1]  # whole records per request
+                self._inflight = len(chunk)
+                overflow.inflight(len(chunk))
+            try:
+                retrying(lambda: self._write(chunk, durable=False), attempts=attempts, on_error=self._failed)  # noqa: B023
+            except OSError:
+                with self._lock:
+                    self._inflight = 0
+                return False
+            with self._lock:
+                self._inflight = 0
+                if self._given_up():
+                    return True
+                overflow.uploaded(offset + len(chunk))
+        return True
 
     def _failed(self, exc: OSError) -> None:
         # Said once per outage, at its first failed attempt (one attempt on a remote store
@@ -95,11 +207,13 @@ class StreamSink:
             self._failing_since = time.time()
             log.warning(
                 "ledger: could not write %d items to %s (%s: %s); retrying, and while the store "
-                "is down they are kept in memory and retried at every flush; training goes on",
+                "is down they are kept in memory and retried at every flush (past $%s, on local disk); "
+                "training goes on",
                 self._unwritten_items,
                 self._storage.full(self.path),
                 type(exc).__name__,
                 exc,
+                _settings.SPILL_CAP_MB.name,
             )
 
     def _write(self, data: bytes, *, durable: bool) -> None:
@@ -107,18 +221,24 @@ class StreamSink:
             self._storage.append(self.path, data, durable=durable)
         else:
             # One immutable object per flush; a retry rewrites the same segment number.
-            name = f"{self._folder}/{self.stream.segment(self._segment)}"
-            self._storage.write_atomic(name, data)
+            segment = self.stream.segment(self._segment)
+            self._inflight_to = segment
+            self._storage.write_atomic(f"{self._folder}/{segment}", data)
             self._segment += 1
 
-    def take_unwritten(self) -> bytes:
-        """Hand over (and forget) what could not be written, for a spill file."""
+    def take_unwritten(self) -> tuple[bytes, int, str | None]:
+        """Hand over (and forget) what is held in memory, for the spill file (it goes after
+        what the spill file already holds); how many bytes at the head of the spill's
+        unwritten part a write that hangs may still deliver, and the segment it writes them
+        to (``ledger recover`` writes them there again, so they land once whenever the hung
+        write does). The sink writes nothing afterwards."""
         with self._lock:
             self._drain_locked()
-            data = b"".join(self._unwritten)
+            self._abandoned = True
+            data = b"".join(d for d, _ in self._unwritten)
             self._unwritten.clear()
-            self._unwritten_items = 0
-            return data
+            self._held = 0
+            return data, self._inflight, self._inflight_to if self._inflight else None
 
 
 class JsonlSink(StreamSink):
@@ -151,7 +271,7 @@ class JsonlSink(StreamSink):
         return _format.encode_records(batch), n
 
     def pending(self) -> int:
-        """Records logged but not yet written."""
+        """Records logged but not yet written (those waiting in a spill file not counted)."""
         return len(self._queue) + self._unwritten_items
 
 
@@ -179,11 +299,12 @@ class Ticker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop after the task that may be running; the caller does the final flush."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the task that may be running (waiting at most ``timeout`` seconds for
+        it: a write to a store that hangs is left behind); the caller does the final flush."""
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join()
+            self._thread.join(timeout)
 
     def _loop(self) -> None:
         start = time.monotonic()
@@ -211,6 +332,8 @@ class MediaSink:
         self.put: Callable[[tuple[str, Any]], None] = self._queue.append
         self._unwritten: dict[str, bytes] = {}  # encoded, not yet stored
         self._lock = threading.RLock()
+        self._flush_lock = threading.Lock()
+        self._abandoned = False
         self.sizes: dict[str, int] = {}  # written: path in the run folder -> bytes
         self.last_error: BaseException | None = None
         self._warned = False
@@ -225,9 +348,13 @@ class MediaSink:
                 log.exception("ledger: could not encode %s; it is left out", path)
 
     def flush(self, *, durable: bool = False, attempts: int = 4) -> bool:  # noqa: ARG002 (same call as streams)
-        with self._lock:
-            self._encode_queued()
-            for path, data in list(self._unwritten.items()):
+        with self._flush_lock:
+            with self._lock:
+                self._encode_queued()
+                if self._abandoned:
+                    return False
+                pending = list(self._unwritten.items())
+            for path, data in pending:  # written outside the state lock: finish() may give up on it
                 try:
                     retrying(lambda: self._storage.write_atomic(f"{self._folder}/{path}", data), attempts=attempts)  # noqa: B023
                 except OSError as exc:
@@ -240,8 +367,9 @@ class MediaSink:
                             exc,
                         )
                     return False
-                self.sizes[path] = len(data)
-                del self._unwritten[path]
+                with self._lock:
+                    self.sizes[path] = len(data)
+                    self._unwritten.pop(path, None)
             self._warned = False
             return True
 
@@ -249,6 +377,7 @@ class MediaSink:
         """Hand over (and forget) what could not be written, for a spill folder."""
         with self._lock:
             self._encode_queued()
+            self._abandoned = True
             out, self._unwritten = self._unwritten, {}
             return out
 

@@ -106,6 +106,20 @@ class SeaweedS3:
                 self.proc.wait()
         self.proc = None
 
+    paused = False
+
+    def pause(self) -> None:
+        """SIGSTOP the server: connections are accepted by the kernel and then hang, like a
+        store that stops answering (nothing fails, nothing returns)."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGCONT)
+        self.paused = False
+
     def make_bucket(self, name: str) -> None:
         import s3fs
 

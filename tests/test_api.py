@@ -27,6 +27,7 @@ PUBLIC = {
     "RunStateError",
     "RunView",
     "Series",
+    "RefusedFileError",
     "SettingError",
     "StorageError",
     "Summary",
@@ -61,7 +62,8 @@ def test_init_signature_is_the_documented_one():
     params = inspect.signature(ledger.init).parameters
     assert list(params) == [
         "project", "root", "name", "group", "job_type", "tags", "notes", "config", "resume",
-        "storage_options", "capture_output", "system_metrics", "flush_interval", "parent", "links",
+        "storage_options", "capture_output", "system_metrics", "flush_interval", "parent", "links", "redact",
+        "keep",
     ]  # fmt: skip
     assert params["project"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for n, p in params.items() if n != "project")

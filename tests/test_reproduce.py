@@ -127,8 +127,9 @@ class TestReproduce:
         assert rep.returncode == 1
         assert rep.stderr.strip().splitlines() == [
             (
-                f"Error: commit 0123456789ab of run {original.id} is not in {project}; fetch it first "
-                f"(git fetch --all) and run ledger reproduce again"
+                f"Error: commit 0123456789ab of run {original.id} is not in {project}; ledger reproduce works "
+                f"only in the repository it is run from (recorded in {project}): cd into a clone of it, fetch "
+                f"the commit (git fetch --all) and run ledger reproduce again"
             )
         ]
 

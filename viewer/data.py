@@ -262,7 +262,7 @@ def output(src: Source, run_: ledger.RunView, tick_: int = 0) -> str:
 def _file_text(src: Source, run_id: str, name: str, token: str) -> str | None:  # noqa: ARG001 (token keys the cache)
     try:
         return run(src, run_id).read_file(name).decode("utf-8", errors="replace")
-    except FileNotFoundError:
+    except (FileNotFoundError, ledger.RefusedFileError):  # absent, or a link (never followed)
         return None
 
 
@@ -352,6 +352,8 @@ def facets(src: Source, project: str | None) -> Facets:
 def _media(src: Source, run_id: str, token: str) -> dict[str, dict[str, list[tuple[int, dict[str, Any]]]]]:  # noqa: ARG001 (token keys the cache)
     found: dict[str, dict[str, list[tuple[int, dict[str, Any]]]]] = {"image": {}, "table": {}, "histogram": {}}
     for rec in run(src, run_id).records("metrics"):
+        if not isinstance(rec.get("_step"), int):  # a record without a step (verify names it)
+            continue
         for key, value in rec.items():
             refs = value if isinstance(value, list) else [value]
             for ref in refs:

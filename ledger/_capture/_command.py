@@ -9,7 +9,7 @@ from typing import Any
 
 from ledger import _settings
 from ledger._capture._git import git_user_name
-from ledger._capture._redact import redact_argv
+from ledger._capture._redact import DEFAULT, Redaction
 
 
 def current_user() -> str | None:
@@ -49,11 +49,13 @@ def _script(repo_root: str | None) -> str | None:
     return None
 
 
-def capture_command(repo_root: str | None = None) -> dict[str, Any]:
-    """argv (secret values redacted), working directory, interpreter, the entry script
-    relative to ``repo_root``, and the module of ``python -m``."""
+def capture_command(
+    repo_root: str | None = None, redaction: Redaction = DEFAULT, found: set[str] | None = None
+) -> dict[str, Any]:
+    """argv (secret values redacted, and added to ``found``), working directory, interpreter,
+    the entry script relative to ``repo_root``, and the module of ``python -m``."""
     return {
-        "argv": redact_argv(list(sys.argv)),
+        "argv": redaction.argv(list(sys.argv), found),
         "cwd": os.getcwd(),
         "executable": sys.executable,
         "script": _script(repo_root),

@@ -10,6 +10,7 @@ would write them once added, so the user's index is never touched
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 import re
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger import _settings
-from ledger._capture._redact import strip_url_credentials
+from ledger._capture._redact import has_secret_shape, redact_bytes_line, strip_url_credentials
 from ledger._format import CACHE_DIR, PATCH, ROOT_MARKER, RUNS_DIR
 from ledger._root import find_git_top
 
@@ -43,6 +44,21 @@ _DIFF_OPTIONS = (
 _CONFIG = ("-c", "diff.suppressBlankEmpty=false")  # blank context lines keep their space
 
 _warned: set[str] = set()
+
+# Files that usually hold secrets: never read into code.patch, only listed (git.excluded_files).
+SECRET_FILES = (
+    ".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".netrc", ".pypirc",
+    "credentials*", "*.p12", "*.pfx", "*.kdbx",
+)  # fmt: skip
+
+
+_SECRET_FILE = re.compile("|".join(fnmatch.translate(p) for p in SECRET_FILES))
+
+
+def is_secret_file(rel: bytes | str) -> bool:
+    """Whether a path's file name matches :data:`SECRET_FILES` (``config/.env.local``, ``a/id_rsa.pub``)."""
+    name = (rel.decode("utf-8", "replace") if isinstance(rel, bytes) else rel).rstrip("/").rsplit("/", 1)[-1]
+    return _SECRET_FILE.match(name) is not None
 
 
 def _warn_once(key: str, msg: str, *args: object) -> None:
@@ -249,7 +265,38 @@ class _Patch:
     data: bytes = b""
     binary: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    redacted: dict[str, int] = field(default_factory=dict)  # file -> lines with a secret shape replaced
     note: str | None = None
+
+
+_BEGIN_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_END_KEY = re.compile(rb"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+
+
+def _redact_section(section: bytes) -> tuple[bytes, int]:
+    """A file's part of the patch with secret shapes on its added lines replaced by ``***``
+    (every line of a private key block); context and removed lines come from the commit
+    and are left as they are, so the patch still applies. Returns the lines changed."""
+    if not has_secret_shape(section):
+        return section, 0
+    lines = section.split(b"\n")
+    changed = 0
+    in_key = False
+    for i, line in enumerate(lines):
+        if not line.startswith(b"+") or line.startswith(b"+++ "):
+            in_key = False
+            continue
+        if in_key or _BEGIN_KEY.search(line):
+            in_key = not _END_KEY.search(line)
+            lines[i] = b"+***"
+            changed += 1
+            continue
+        new = redact_bytes_line(line)
+        if new != line:
+            lines[i] = new
+            changed += 1
+    return b"\n".join(lines), changed
 
 
 def _split_patch(out: bytes) -> list[tuple[bytes, bytes | None]]:
@@ -338,12 +385,17 @@ def _build_patch(top: str, st: _Status, diff_out: bytes, limits: tuple[int, int]
     result = _Patch()
     sections: list[tuple[bytes, bytes]] = []
     for rel, section in _split_patch(diff_out):
-        if section is None:
+        if is_secret_file(rel):
+            result.excluded.append(_text(rel))
+        elif section is None:
             result.binary.append(_text(rel))
         else:
             sections.append((rel, section))
     for rel in st.untracked:
         if rel.endswith(b"/"):  # a nested repository: recorded by commit, not by content
+            continue
+        if is_secret_file(rel):  # never even read
+            result.excluded.append(_text(rel))
             continue
         kind, section = _new_file_section(top, rel, file_max)
         if section is not None:
@@ -357,7 +409,10 @@ def _build_patch(top: str, st: _Status, diff_out: bytes, limits: tuple[int, int]
         if len(section) > file_max:
             result.skipped.append(_text(rel))
         else:
-            kept.append((rel, section))
+            clean, changed = _redact_section(section)
+            if changed:
+                result.redacted[_text(rel)] = changed
+            kept.append((rel, clean))
     # Over the cap, the largest files go first: the many small code edits are what matter.
     total = 0
     fitting: list[tuple[bytes, bytes]] = []
@@ -375,6 +430,7 @@ def _build_patch(top: str, st: _Status, diff_out: bytes, limits: tuple[int, int]
     result.data = b"".join(section for _rel, section in sorted(fitting))
     result.binary.sort()
     result.skipped.sort()
+    result.excluded.sort()
     return result
 
 
@@ -429,6 +485,13 @@ def capture_git(start: str, *, exclude: str | None = None) -> CodeState:
                 proc.kill()
         _warn_once("fail:" + top, "ledger: could not read the git state of %s (%s); git: null", top, exc)
         return CodeState(None)
+    if patch.redacted:
+        log.warning(
+            "ledger: code.patch: %d line(s) that look like secrets (keys, tokens, private keys) were stored as *** "
+            "in %s; move secrets out of the code (environment variables, an ignored .env)",
+            sum(patch.redacted.values()),
+            ", ".join(sorted(patch.redacted)),
+        )
     info = {
         "root": top,
         "commit": st.commit,
@@ -440,6 +503,7 @@ def capture_git(start: str, *, exclude: str | None = None) -> CodeState:
         "patch_note": patch.note,
         "binary_files": sorted(patch.binary),
         "skipped_files": patch.skipped,
+        "excluded_files": patch.excluded,
         "submodules": submodules,
         "nested_repos": nested,
     }

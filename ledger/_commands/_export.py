@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ledger import _format
+from ledger._commands._output import csv_cell, safe_text
 from ledger._query import STATS
 
 if TYPE_CHECKING:
@@ -121,18 +122,19 @@ def render(
         stats = [s for s in STATS if s not in ("ci95_low", "ci95_high", "iqr")]
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow([*keys, "n", *(f"{m}_{s}" for m in table.metrics for s in stats)])
+        writer.writerow([csv_cell(c) for c in [*keys, "n", *(f"{m}_{s}" for m in table.metrics for s in stats)]])
         for row in table.rows:
             values = [row.cells[m].get(s) for m in table.metrics for s in stats]
-            writer.writerow([*(row.key[i] for i in at), len(row.runs), *("" if v is None else v for v in values)])
+            keyed = [csv_cell(row.key[i]) for i in at]
+            writer.writerow([*keyed, len(row.runs), *("" if v is None else v for v in values)])
         return buf.getvalue()
     style = _Style(latex=fmt == "latex")
     best = best_keys(table, goals, center=center, precision=precision)
     header = [short(k) for k in keys] + ["n"] + [short(m) for m in table.metrics]
     lines_of_cells: list[list[str]] = []
     for row in table.rows:
-        cells: list[str] = [_key_text(row.key[i]) for i in at]
-        cells = [latex_escape(c) for c in cells] if style.latex else cells
+        cells: list[str] = [safe_text(_key_text(row.key[i])) for i in at]
+        cells = [latex_escape(c) for c in cells] if style.latex else [c.replace("|", "\\|") for c in cells]
         cells.append(str(len(row.runs)))
         for metric in table.metrics:
             cell = row.cells[metric]

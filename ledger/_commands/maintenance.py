@@ -9,8 +9,7 @@ from ledger._commands._common import project_option, root_option
 from ledger._commands._output import emit, format_option
 from ledger._query import open_ledger
 from ledger._query._usage import BY
-from ledger._root import open_root
-from ledger._run._files import spill_base
+from ledger._root import open_root, spill_base
 from ledger._units import human_bytes
 
 

@@ -14,7 +14,7 @@ import orjson
 from ledger import _format
 from ledger._commands import _export
 from ledger._commands._common import project_option, root_option
-from ledger._commands._output import cell, emit, format_option
+from ledger._commands._output import cell, emit, format_option, safe_text
 from ledger._query import (
     Ledger,
     RunSet,
@@ -235,6 +235,7 @@ def _dataset_text(dataset: dict[str, Any]) -> str:
 
 def _section(title: str, items: list[tuple[str, Any]]) -> None:
     click.secho(title, bold=True)
+    items = [(safe_text(str(k)), v) for k, v in items]
     width = max((len(k) for k, _ in items), default=0)
     for key, value in items:
         click.echo(f"  {key.ljust(width)}  {cell(value)}")
@@ -253,10 +254,10 @@ def history_command(
     """Print a run's logged metrics, one row per log() call (RUN_ID: an id, a unique start
     of one, or the run's exact name). Tables show _time as ISO-8601 UTC."""
     run = open_for_cli(root).run(run_id, project=project)
-    records = run.records()
+    records = run.records(tail=tail)  # --tail reads from the end of the files only
     wanted = [k.strip() for k in keys.split(",") if k.strip()] if keys else None
     if wanted:
-        logged = {k for rec in records for k in rec}
+        logged = {k for rec in records for k in rec} | (set(run.series_keys()) if tail is not None else set())
         missing = [k for k in wanted if k not in logged and k not in _format.RESERVED]
         if missing:
             hints = []
@@ -265,8 +266,6 @@ def history_command(
                 hints.append(f"{k!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
             msg = f"--keys: run {run.id} logged no metric {', '.join(hints)}"
             raise click.UsageError(msg)
-    if tail is not None:
-        records = records[-tail:]
     cols = record_columns(records, wanted)
 
     def value(rec: dict[str, Any], c: str) -> Any:

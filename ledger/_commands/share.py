@@ -84,6 +84,8 @@ def publish_command(out: str, public: bool, strip: tuple[str, ...], keep: tuple[
         raise click.UsageError(msg)
     target.makedirs("")
     result = publish(source, runs, target, strip=strip_list(public=public, strip=strip, keep=keep))
+    for note in [*result.skipped, *result.warnings]:
+        click.echo(f"warning: {note}", err=True)
     click.echo(
         f"published {len(runs)} runs to {target.url} ({len(result.copied)} copied, {len(result.unchanged)} unchanged, "
         f"{len(result.removed)} removed); open {target.full(_format.PUBLICATION_REPORT)}"

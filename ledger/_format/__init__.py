@@ -74,11 +74,13 @@ from ledger._format._schema import (
     FIELD_BY_NAME,
     FIELDS,
     FINAL_STATUSES,
+    KNOWN_FIELDS,
     METRICS,
     METRICS_STREAM,
     OUTPUT,
     OUTPUT_STREAM,
     PRIVATE_FILES,
+    PUBLIC_SCRUB,
     PUBLIC_STRIP,
     RECORD_STREAMS,
     RUN_FILES,
@@ -114,6 +116,7 @@ from ledger._format._values import (
     manifest_to_json,
     nonfinite_text,
     restore_record_value,
+    too_deep,
 )
 from ledger._format._yaml import check_root_marker, root_marker, sorted_tree, yaml_dump, yaml_load
 
@@ -126,6 +129,7 @@ __all__ = [
     "FILES_DIR",
     "FINAL_STATUSES",
     "FORMAT_VERSION",
+    "KNOWN_FIELDS",
     "MANIFEST",
     "MEDIA_DIR",
     "MEDIA_FILES",
@@ -140,6 +144,7 @@ __all__ = [
     "PUBLICATION_INDEX",
     "PUBLICATION_KIND",
     "PUBLICATION_REPORT",
+    "PUBLIC_SCRUB",
     "PUBLIC_STRIP",
     "RECORD_STREAMS",
     "REQUIREMENTS",
@@ -213,6 +218,7 @@ __all__ = [
     "sorted_tree",
     "stale_at",
     "sweep_dir",
+    "too_deep",
     "yaml_dump",
     "yaml_load",
 ]

@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-from ledger._format._values import finite_or_text, restore_record_value
+from ledger import _settings
+from ledger._format._values import finite_or_text, restore_record_value, too_deep
 
 STEP = "_step"
 TIME = "_time"
@@ -173,28 +174,45 @@ class Records:
 def decode_records(data: bytes, where: str) -> Records:
     """Parse JSON lines; never fails on a bad line. A torn last line (a killed writer) is
     skipped and described in ``torn``; any other bad line is skipped and described in
-    ``corrupt`` (``ledger verify`` reports those as errors)."""
+    ``corrupt`` (``ledger verify`` reports those as errors), and so is a line longer than
+    ``$LEDGER_MAX_RECORD_BYTES`` or nested deeper than ``$LEDGER_MAX_DEPTH``."""
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
+    max_bytes = _settings.get(_settings.MAX_RECORD_BYTES)
+    max_depth = _settings.get(_settings.MAX_DEPTH)
     has_nonfinite = b'Infinity"' in data or b'"NaN"' in data
     has_long_int = _LONG_INT.search(data) is not None
+    # Only a chunk with more brackets than lines + the limit can hold a line nested too deep.
+    may_be_deep = data.count(b"{") + data.count(b"[") > len(lines) + max_depth
     loads = orjson.loads
     out = Records([])
     last = len(lines) - 1
     for i, line in enumerate(lines):
         if not line.strip():
             continue
+        if len(line) > max_bytes:
+            out.corrupt.append(
+                f"{where}: skipped line {i + 1} of {last + 1}: {len(line)} bytes, over the limit of "
+                f"{max_bytes} (${_settings.MAX_RECORD_BYTES.name})"
+            )
+            continue
         try:
             rec = json.loads(line) if has_long_int and _LONG_INT.search(line) else loads(line)
             if type(rec) is not dict:
                 msg = "not a JSON object"
                 raise ValueError(msg)  # noqa: TRY301
-        except ValueError as exc:  # UnicodeDecodeError and RecursionError-free: both are ValueErrors
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError too
             if i == last:
                 out.torn = f"{where}: skipped a torn last line ({len(line)} bytes) at line {i + 1}"
             else:
                 out.corrupt.append(f"{where}: skipped line {i + 1} of {last + 1}, not a JSON object ({exc})")
+            continue
+        if may_be_deep and line.count(b"{") + line.count(b"[") > max_depth and too_deep(rec, max_depth):
+            out.corrupt.append(
+                f"{where}: skipped line {i + 1} of {last + 1}: nested deeper than {max_depth} levels "
+                f"(${_settings.MAX_DEPTH.name})"
+            )
             continue
         if has_nonfinite:
             rec = {k: restore_record_value(v) for k, v in rec.items()}

@@ -206,9 +206,11 @@ class FieldSpec:
 
     ``kind`` is its type (``None`` allowed when ``nullable``); ``written`` is ``always`` or
     ``when_set`` (left out while null or empty); ``public`` is False for fields
-    ``--public`` leaves out, ``private`` names the keys of a mapping it leaves out;
-    ``column`` says how the field becomes table columns: ``value`` (one column), ``flat``
-    (one per key: ``host.hostname``) or ``deep`` (nested keys dotted: ``config.model.lr``).
+    ``--public`` leaves out, ``private`` names the keys of a mapping it leaves out, ``scrub``
+    marks free text where ``--public`` replaces user and host names (never in ids, project,
+    config or metric names, which are data); ``column`` says how the field becomes table
+    columns: ``value`` (one column), ``flat`` (one per key: ``host.hostname``) or ``deep``
+    (nested keys dotted: ``config.model.lr``).
     Every field can be filtered on by its name (``status``, ``host.hostname``, ...).
     """
 
@@ -219,6 +221,7 @@ class FieldSpec:
     written: str = "always"
     public: bool = True
     private: tuple[str, ...] = ()
+    scrub: bool = False
     column: str = "value"
     meaning: str = ""
 
@@ -253,6 +256,7 @@ def _f(  # noqa: PLR0913 (one keyword per schema attribute)
     written: str = "always",
     public: bool = True,
     private: tuple[str, ...] = (),
+    scrub: bool = False,
     column: str = "value",
     meaning: str = "",
     required: bool = False,
@@ -260,7 +264,7 @@ def _f(  # noqa: PLR0913 (one keyword per schema attribute)
     """A Manifest field with its schema entry (the name is filled in below)."""
     spec = FieldSpec(
         "", kind, nullable=default is None and factory is None and not required, required=required, written=written,
-        public=public, private=private, column=column, meaning=meaning,
+        public=public, private=private, scrub=scrub, column=column, meaning=meaning,
     )  # fmt: skip
     if required:
         return field(metadata={"spec": spec})
@@ -280,7 +284,7 @@ class Manifest:
     group: str | None = _f("str", meaning="the idea or sweep the run belongs to")
     job_type: str | None = _f("str", meaning="train, eval, ...")
     tags: list[str] = _f("list[str]", factory=list)
-    notes: str | None = _f("str")
+    notes: str | None = _f("str", scrub=True)
     status: str = _f("str", "running", meaning="running, finished, failed, killed; crashed is inferred")
     created: str = _f("timestamp", "", meaning="when the run was first created")
     ended: str | None = _f("timestamp", meaning="when it last finished")
@@ -290,9 +294,9 @@ class Manifest:
     heartbeat_s: float = _f("float", DEFAULT_HEARTBEAT_S, meaning="the writer's heartbeat period in seconds")
     intervals: list[dict[str, str | None]] = _f("list[mapping]", factory=list, meaning="active periods")
     user: str | None = _f("str", public=False, meaning="who ran it")
-    host: dict[str, Any] | None = _f("mapping", private=("hostname", "scheduler"), column="flat")
-    command: dict[str, Any] | None = _f("mapping", private=("cwd", "executable"), column="flat")
-    git: dict[str, Any] | None = _f("mapping", private=("root",), column="flat")
+    host: dict[str, Any] | None = _f("mapping", private=("hostname", "scheduler"), scrub=True, column="flat")
+    command: dict[str, Any] | None = _f("mapping", private=("cwd", "executable"), scrub=True, column="flat")
+    git: dict[str, Any] | None = _f("mapping", private=("root", "remote"), scrub=True, column="flat")
     config: dict[str, Any] = _f("mapping", factory=dict, column="deep")
     summary: dict[str, Any] = _f("mapping", factory=dict, column="deep")
     defined_metrics: dict[str, str] = _f(
@@ -311,11 +315,11 @@ class Manifest:
     datasets: list[dict[str, Any]] = _f(
         "list[mapping]", factory=list, written="when_set", meaning="the data the run read: {name, digest, context, ...}"
     )
-    error: str | None = _f("str", written="when_set", meaning="the traceback, or why the run was stopped")
+    error: str | None = _f("str", written="when_set", scrub=True, meaning="the traceback, or why the run was stopped")
     imported_from: dict[str, Any] | None = _f(
-        "mapping", written="when_set", private=("source", "artifact_uri"), column="flat"
+        "mapping", written="when_set", private=("source", "artifact_uri"), scrub=True, column="flat"
     )
-    stop_reason: str | None = _f("str", written="when_set", meaning="early_terminated, lease_expired")
+    stop_reason: str | None = _f("str", written="when_set", scrub=True, meaning="early_terminated, lease_expired")
     # Keys this version does not know (written by a newer 1.x writer or by hand): kept as is.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -372,6 +376,9 @@ PUBLIC_STRIP = (
     *(f"{spec.name}.{key}" for spec in FIELDS for key in spec.private),
     *PRIVATE_FILES,
 )
+# Free-text fields where `--public` replaces user and host names (unknown keys are scrubbed too).
+PUBLIC_SCRUB = tuple(spec.name for spec in FIELDS if spec.scrub)
+KNOWN_FIELDS = _NAMES
 
 
 def check_manifest(doc: Any, where: str) -> None:
@@ -389,17 +396,21 @@ def check_manifest(doc: Any, where: str) -> None:
         raise FormatVersionError(where, version, FORMAT_VERSION)
     for name in TIMESTAMP_FIELDS:
         value = doc.get(name)
-        if isinstance(value, dt.datetime):
+        if value is not None and type(value) is not str and isinstance(value, dt.datetime):
             aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
             doc[name] = iso(aware.timestamp())
-    for spec in FIELDS:
-        if not spec.accepts(doc.get(spec.name)):
+    get = doc.get
+    for name, check, required in _CHECKS:  # FieldSpec.accepts, unrolled: every index open runs it
+        value = get(name)
+        if (value is None and required) or (value is not None and not check(value)):
+            spec = FIELD_BY_NAME[name]
             expected = spec.kind + (" or null" if spec.nullable else "")
-            msg = f"{where}: '{spec.name}' must be {_ARTICLE[spec.kind]} {expected}, found {doc.get(spec.name)!r}"
+            msg = f"{where}: '{spec.name}' must be {_ARTICLE[spec.kind]} {expected}, found {value!r}"
             raise CorruptFileError(msg)
 
 
 _ARTICLE = {k: "an" if k[0] in "aeiou" else "a" for k in KINDS}
+_CHECKS = tuple((spec.name, _KIND_CHECKS[spec.kind], spec.required) for spec in FIELDS)
 
 
 def filter_fields() -> tuple[frozenset[str], frozenset[str]]:

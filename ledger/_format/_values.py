@@ -58,6 +58,23 @@ def restore_record_value(value: Any) -> Any:
     return value
 
 
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests mappings and lists more than ``limit`` levels deep (checked
+    level by level, without recursion, so any depth can be measured: readers refuse such
+    values before code that walks them recursively meets them)."""
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        for item in level:
+            below += [c for c in (item.values() if type(item) is dict else item) if type(c) is dict or type(c) is list]
+        level = below
+    return False
+
+
 class NotJsonExact(Exception):  # noqa: N818 (a signal to callers, not an error to users)
     """A manifest value JSON cannot carry exactly: a date, a non-text key, an int past 64 bits."""
 

@@ -16,8 +16,10 @@ from typing import Any
 
 import yaml
 
+from ledger import _settings
 from ledger._errors import CorruptFileError, FormatVersionError
 from ledger._format._names import FORMAT_VERSION
+from ledger._format._values import too_deep
 
 # Plain scalars some YAML reader resolves to a non-string: the YAML 1.2 core schema's null,
 # bool, int and float forms, plus YAML 1.1's one-letter booleans. Matched against whole
@@ -33,7 +35,11 @@ _AMBIGUOUS = re.compile(
 
 
 class _Dumper(yaml.CSafeDumper):
-    """The C safe dumper, with strings a YAML 1.2 reader could mistake always quoted."""
+    """The C safe dumper, with strings a YAML 1.2 reader could mistake always quoted, and
+    never an anchor or alias (an object given twice is written twice: readers refuse aliases)."""
+
+    def ignore_aliases(self, data: Any) -> bool:  # noqa: ARG002 (PyYAML's hook)
+        return True
 
 
 def _represent_str(dumper: _Dumper, value: str) -> yaml.ScalarNode:
@@ -59,10 +65,76 @@ def yaml_dump(data: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8")
 
 
-def yaml_load(data: bytes, where: str) -> Any:
-    """Parse YAML with the safe C loader only (tags such as !!python/object are refused)."""
+MAX_EXPANDED = 1_000_000  # values a YAML file the user hands over may expand to through aliases
+
+
+def yaml_load(data: bytes, where: str, *, aliases: bool = False) -> Any:
+    """Parse YAML with the safe C loader only (tags such as !!python/object are refused),
+    bounded: a file over ``$LEDGER_MAX_YAML_BYTES``, with anchors or aliases (``&a``, ``*a``:
+    ledger never writes them, and a few hundred bytes of them expand to gigabytes), or
+    nested deeper than ``$LEDGER_MAX_DEPTH`` is a CorruptFileError that says so.
+
+    ``aliases=True`` is for a file the user hands over themselves (a sweep config): anchors
+    are allowed, as YAML tools allow them, as long as the file expands to at most
+    :data:`MAX_EXPANDED` values."""
+    limit = _settings.get(_settings.MAX_YAML_BYTES)
+    if len(data) > limit:
+        msg = (
+            f"{where}: {len(data)} bytes, over the limit of {limit} bytes for a YAML file "
+            f"(${_settings.MAX_YAML_BYTES.name}); not read"
+        )
+        raise CorruptFileError(msg)
+    has_refs = b"&" in data or b"*" in data  # only then can there be anchors or aliases
+    if has_refs and not aliases:
+        _refuse_anchors(data, where)
     try:
-        return yaml.load(data, Loader=yaml.CSafeLoader)
+        doc = yaml.load(data, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as exc:
+        msg = f"{where}: not valid YAML ({str(exc).splitlines()[0]})"
+        raise CorruptFileError(msg) from exc
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        msg = f"{where}: a value YAML cannot turn into data ({str(exc).splitlines()[0]})"
+        raise CorruptFileError(msg) from exc
+    if has_refs and aliases and _expands_past(doc, MAX_EXPANDED):
+        msg = (
+            f"{where}: its anchors and aliases expand to more than {MAX_EXPANDED:,} values "
+            f"(or contain themselves); not read"
+        )
+        raise CorruptFileError(msg)
+    depth = _settings.get(_settings.MAX_DEPTH)
+    if too_deep(doc, depth):
+        msg = f"{where}: values nested deeper than {depth} levels (${_settings.MAX_DEPTH.name}); not read"
+        raise CorruptFileError(msg)
+    return doc
+
+
+def _expands_past(doc: Any, limit: int) -> bool:
+    """Whether walking ``doc`` (aliases walked again each time they appear) meets more than
+    ``limit`` values, or a value that contains itself."""
+    stack: list[tuple[Any, tuple[int, ...]]] = [(doc, ())]
+    seen = 0
+    while stack:
+        item, parents = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if type(item) is dict or type(item) is list:
+            if id(item) in parents:
+                return True
+            inner = (*parents, id(item))
+            stack += [(c, inner) for c in (item.values() if type(item) is dict else item)]
+    return False
+
+
+def _refuse_anchors(data: bytes, where: str) -> None:
+    try:
+        for event in yaml.parse(data, Loader=yaml.CSafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                msg = (
+                    f"{where}: YAML anchors and aliases (&name, *name) are refused: ledger never writes "
+                    f"them, and they can make a small file expand without bound"
+                )
+                raise CorruptFileError(msg)
     except yaml.YAMLError as exc:
         msg = f"{where}: not valid YAML ({str(exc).splitlines()[0]})"
         raise CorruptFileError(msg) from exc

@@ -319,6 +319,10 @@ def _load(store: Storage, rel: str) -> ImportedRun:
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
     files_dir = f"{folder}/files" if folder else "files"
     saved = [n for n in walk_files(store, files_dir) if n not in _OWN_FILES]
+    # wandb.save() links files/ to the originals: a link is never followed out of a source.
+    state.skipped += [
+        f"{p}: a symlink, not followed; copy the file it points to by hand" for p in store.refused(files_dir)
+    ]
     requirements = f"{files_dir}/requirements.txt"
     return ImportedRun(
         kind=KIND,

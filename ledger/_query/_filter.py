@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ledger import _format
+from ledger import _format, _settings
 from ledger._errors import LedgerError, LedgerWarning
 
 Getter = Callable[[Any], Any]
@@ -322,9 +322,27 @@ def _compare(op: str, a: Any, b: Any, field: Field | None) -> bool:
     raise FilterError(msg)
 
 
-def _like_regex(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
+def _like_regex(pattern: str, *, ignore_case: bool) -> Any:
+    import regex  # noqa: PLC0415 (5 ms at import: only when a filter has a pattern)
+
     body = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern)
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+    return regex.compile(body, regex.DOTALL | (regex.IGNORECASE if ignore_case else 0))
+
+
+# Regexes (`~`, LIKE) run on the `regex` engine (PyPI `regex`, the superset of `re` that
+# pip-installed tools widely use): Python's `re` cannot be interrupted, so `name ~ '(a|aa)+$'`
+# would hold the interpreter for minutes; `regex` takes a timeout and guards the common
+# catastrophic forms itself. A match that runs out of time fails the filter with a message.
+def _timed(rx: Any, method: str, text: str) -> bool:
+    limit = _settings.get(_settings.REGEX_TIMEOUT)
+    try:
+        return getattr(rx, method)(text, timeout=limit) is not None
+    except TimeoutError:
+        msg = (
+            f"the pattern {rx.pattern!r} took more than {limit:g} s on one value "
+            f"(${_settings.REGEX_TIMEOUT.name}); write a simpler pattern"
+        )
+        raise FilterError(msg) from None
 
 
 def _contains(container: Any, item: Any) -> bool:
@@ -374,18 +392,23 @@ def _predicate(get: Getter, field: Field, op: str, value: Any) -> Predicate:
     if op == "contains":
         return lambda run: _contains(get(run), value)
     if op in ("~", "regex"):
+        if not isinstance(value, str):
+            msg = f"~ needs a text pattern, got {value!r}"
+            raise FilterError(msg)
+        import regex  # noqa: PLC0415 (only when a filter has a pattern)
+
         try:
-            rx = re.compile(value)
-        except re.error as exc:
+            rx = regex.compile(value)
+        except (regex.error, RecursionError, OverflowError) as exc:
             msg = f"bad regular expression {value!r}: {exc}"
             raise FilterError(msg) from exc
-        return lambda run: isinstance(v := get(run), str) and rx.search(v) is not None
+        return lambda run: isinstance(v := get(run), str) and _timed(rx, "search", v)
     if op in ("like", "ilike"):
         if not isinstance(value, str):
             msg = f"{op.upper()} needs a text pattern, got {value!r}"
             raise FilterError(msg)
         rx = _like_regex(value, ignore_case=op == "ilike")
-        return lambda run: isinstance(v := get(run), str) and rx.fullmatch(v) is not None
+        return lambda run: isinstance(v := get(run), str) and _timed(rx, "fullmatch", v)
     if op == "exists":
         return (lambda run: get(run) is not None) if value else (lambda run: get(run) is None)
     return lambda run: _compare(op, get(run), value, field)
@@ -466,6 +489,18 @@ class _Parser:
         self.toks = _tokenize(text)
         self.i = 0
         self.fields: list[Field] = []  # every field the filter names, in order
+        self.depth = 0  # open parentheses and 'not's: bounded, so no input can exhaust the stack
+        self.max_depth = _settings.get(_settings.MAX_DEPTH)
+
+    def _enter(self) -> None:
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise _error(
+                self.text,
+                self.tok.pos,
+                f"the filter nests more than {self.max_depth} levels of parentheses or 'not' "
+                f"(${_settings.MAX_DEPTH.name})",
+            )
 
     @property
     def tok(self) -> _Tok:
@@ -505,17 +540,22 @@ class _Parser:
 
     def _not(self) -> Predicate:
         if self.tok.word == "not" or (self.tok.kind == "op" and self.tok.text == "!"):
+            self._enter()
             self._next()
-            return negate(self._not())
+            pred = negate(self._not())
+            self.depth -= 1
+            return pred
         return self._comparison()
 
     def _comparison(self) -> Predicate:
         if self.tok.text == "(":
+            self._enter()
             self._next()
             pred = self._or()
             if self.tok.text != ")":
                 raise self._fail("')'")
             self._next()
+            self.depth -= 1
             return pred
         field = self._field()
         tok = self.tok
@@ -607,7 +647,11 @@ _DICT_OPS = {
 }  # fmt: skip
 
 
-def _dict_predicate(spec: Any, where: str) -> Predicate:
+def _dict_predicate(spec: Any, where: str, depth: int = 0) -> Predicate:
+    limit = _settings.get(_settings.MAX_DEPTH)
+    if depth > limit:
+        msg = f"{where[:80]}...: the filter nests more than {limit} levels (${_settings.MAX_DEPTH.name})"
+        raise FilterError(msg)
     if not isinstance(spec, Mapping):
         msg = f"{where}: expected a mapping such as {{'config.lr': {{'$lt': 0.01}}}}, got {spec!r}"
         raise FilterError(msg)
@@ -617,11 +661,11 @@ def _dict_predicate(spec: Any, where: str) -> Predicate:
             if not isinstance(value, list) or not value:
                 msg = f"{where}.{key}: expected a non-empty list of filters"
                 raise FilterError(msg)
-            subs = [_dict_predicate(v, f"{where}.{key}[{i}]") for i, v in enumerate(value)]
+            subs = [_dict_predicate(v, f"{where}.{key}[{i}]", depth + 1) for i, v in enumerate(value)]
             combined = all_of(subs) if key == "$and" else any_of(subs)
             preds.append(negate(combined) if key == "$nor" else combined)
         elif key == "$not":
-            preds.append(negate(_dict_predicate(value, f"{where}.$not")))
+            preds.append(negate(_dict_predicate(value, f"{where}.$not", depth + 1)))
         elif isinstance(key, str) and key.startswith("$"):
             msg = f"{where}: unknown operator {key!r}; known: $and, $or, $nor, $not, {', '.join(_DICT_OPS)}"
             raise FilterError(msg)

@@ -4,7 +4,9 @@ The cache maps each manifest's path to its version (size and mtime, or ETag) and
 parsed content. Opening a ledger lists the manifests with their versions (one scandir walk
 locally, one recursive listing on object stores), takes unchanged ones from the cache, and
 parses only what is new or changed. The cache is derived data: a cache that is missing,
-corrupt, half-written or of another version is rebuilt, never trusted.
+corrupt, half-written or of another version is rebuilt, never trusted; an entry is taken
+only if it passes the same checks as a freshly parsed manifest (else that manifest is
+parsed again), so a forged cache can say no more than the manifests themselves.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ledger import _format
+from ledger import _format, _settings
 from ledger._errors import CorruptFileError, FormatVersionError
 
 if TYPE_CHECKING:
@@ -68,9 +70,36 @@ def _parse(path: str, data: bytes | Exception, storage: Storage) -> tuple[dict[s
     try:
         doc = _format.yaml_load(data, where)
         _format.check_manifest(doc, where)
+        _check_place(doc, path, where)
     except (CorruptFileError, FormatVersionError) as exc:
         return None, str(exc)
     return doc, None
+
+
+def _check_place(doc: dict[str, Any], path: str, where: str) -> None:
+    """A manifest names its own folder: ``id`` is the folder's name, ``project`` the one above
+    (else a reader would take another run's files for its own)."""
+    project, _runs, run_id = path.split("/")[:3]
+    if doc.get("id") != run_id or doc.get("project") != project:
+        msg = (
+            f"{where}: id {doc.get('id')!r} and project {doc.get('project')!r} do not match its folder "
+            f"{project}/{run_id}"
+        )
+        raise CorruptFileError(msg)
+
+
+def _cached_ok(path: str, doc: Any, error: Any, depth: int) -> bool:
+    """Whether a cache entry's content has the shape a fresh parse gives (the cache is not trusted)."""
+    if doc is None:
+        return isinstance(error, str)
+    if type(doc) is not dict or _format.too_deep(doc, depth):
+        return False
+    try:
+        _format.check_manifest(doc, path)
+        _check_place(doc, path, path)
+    except (CorruptFileError, FormatVersionError):
+        return False
+    return True
 
 
 def manifests(storage: Storage) -> dict[str, Stat]:
@@ -93,15 +122,19 @@ def load(storage: Storage, *, use_cache: bool = True, write_cache: bool = True) 
     """Every run manifest under the root, parsing only what the cache does not hold. A root
     that cannot be listed (a publication over HTTP) is read from its ``index.json``."""
     if not storage.caps.lists:
-        return [
-            Indexed(f"{_format.run_dir(d['project'], d['id'])}/{_format.MANIFEST}", "", d)
-            for d in read_publication(storage)
-        ]
+        depth = _settings.get(_settings.MAX_DEPTH)
+        out_: list[Indexed] = []
+        for d in read_publication(storage):
+            path = f"{_format.run_dir(d['project'], d['id'])}/{_format.MANIFEST}"
+            ok = _cached_ok(path, d, None, depth)
+            out_.append(Indexed(path, "", d if ok else None, None if ok else f"{storage.full(path)}: malformed"))
+        return out_
     found = manifests(storage)
     cache = _load_cache(storage) if use_cache else {}
     out: list[Indexed] = []
     stale: list[str] = []
     new_entries: dict[str, list[Any]] = {}
+    depth = _settings.get(_settings.MAX_DEPTH)
     for path, st in found.items():
         version = f"{st.size}:{st.version}"
         entry = cache.get(path)
@@ -110,10 +143,21 @@ def load(storage: Storage, *, use_cache: bool = True, write_cache: bool = True) 
             if doc is not None or error is not None:
                 if marked:
                     doc = _format.manifest_from_json(doc)
-                out.append(Indexed(path, version, doc, error))
-                new_entries[path] = entry
-                continue
+                if _cached_ok(path, doc, error, depth):
+                    out.append(Indexed(path, version, doc, error))
+                    new_entries[path] = entry
+                    continue
         stale.append(path)
+    limit = _settings.get(_settings.MAX_YAML_BYTES)
+    for path in [p for p in stale if found[p].size > limit]:  # refused unread: never read whole
+        stale.remove(path)
+        version = f"{found[path].size}:{found[path].version}"
+        error = (
+            f"{storage.full(path)}: {found[path].size} bytes, over the limit of {limit} bytes for a "
+            f"YAML file (${_settings.MAX_YAML_BYTES.name}); not read"
+        )
+        out.append(Indexed(path, version, None, error))
+        new_entries[path] = [version, None, False, error]
     if stale:
         contents = storage.read_many(stale)
         for path in stale:

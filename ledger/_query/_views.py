@@ -166,9 +166,17 @@ class RunView:
 
     # -- streams ---------------------------------------------------------------------------
 
-    def records(self, stream: str = "metrics") -> list[dict[str, Any]]:
-        """The records of ``metrics`` (default) or ``system``, as dicts, in order (no pandas)."""
-        read = _reader.read_stream(self._storage, self._folder, stream)
+    def records(self, stream: str = "metrics", *, tail: int | None = None) -> list[dict[str, Any]]:
+        """The records of ``metrics`` (default) or ``system``, as dicts, in order (no pandas).
+        ``tail=N``: only the last N, read from the end of the files (memory independent of
+        the run's length)."""
+        if tail is not None:
+            if isinstance(tail, bool) or not isinstance(tail, int) or tail < 0:
+                msg = f"tail must be a whole number >= 0, got {tail!r}"
+                raise ValueError(msg)
+            read = _reader.read_tail(self._storage, self._folder, tail, stream)
+        else:
+            read = _reader.read_stream(self._storage, self._folder, stream)
         for note in read.torn + read.corrupt:
             log.warning("ledger: %s", note)
         return read.records
@@ -216,10 +224,11 @@ class RunView:
         and max; ``smoothing`` in [0, 1) applies a debiased EMA first. Empty if never logged."""
         return _series.series(self._columns(stream), key, x=x, samples=samples, smoothing=smoothing)
 
-    def history(self, keys: Iterable[str] | None = None) -> DataFrame:
+    def history(self, keys: Iterable[str] | None = None, *, tail: int | None = None) -> DataFrame:
         """The metrics as a DataFrame: ``_step``, ``_time`` and one column per metric
-        (only ``keys`` if given). NaN stays NaN; a metric missing at a step is NaN."""
-        return records_frame(self.records("metrics"), keys)
+        (only ``keys`` if given). NaN stays NaN; a metric missing at a step is NaN.
+        ``tail=N``: only the last N records, read from the end of the files."""
+        return records_frame(self.records("metrics", tail=tail), keys)
 
     def system(self) -> DataFrame:
         """The sampled system utilisation (system.jsonl) as a DataFrame."""
@@ -231,19 +240,29 @@ class RunView:
         """(step, reference) of every ``kind`` logged under ``key``, in order."""
         out: list[tuple[int, dict[str, Any]]] = []
         for rec in self.records("metrics"):
-            out.extend((int(rec[_format.STEP]), r) for r in _format.references(rec.get(key), kind))
+            step = rec.get(_format.STEP)
+            if isinstance(step, int) and not isinstance(step, bool):  # a record without a step is skipped
+                out.extend((step, r) for r in _format.references(rec.get(key), kind))
         return out
 
     def _read_run_file(self, path: str) -> bytes:
-        return self._storage.read_bytes(f"{self._folder}/{_format.check_relative_file(path)}")
+        try:
+            return self._storage.read_bytes(f"{self._folder}/{_format.check_relative_file(path)}")
+        except FileNotFoundError:
+            msg = (
+                f"{path} of run {self.id} is missing: its record names it, but the file was never written "
+                f"(storage failed, or the writer was killed before it flushed)"
+            )
+            raise FileNotFoundError(msg) from None
 
     def images(self, key: str) -> list[LoggedImage]:
         """The images logged under ``key``, in step order (``.read()`` gives the PNG,
         ``.to_numpy()`` the pixels)."""
         return [
-            LoggedImage(step, str(ref["path"]), int(ref.get("width") or 0), int(ref.get("height") or 0),
-                        ref.get("caption"), self._read_run_file)
+            LoggedImage(step, ref["path"], _size(ref.get("width")), _size(ref.get("height")),
+                        ref.get("caption") if isinstance(ref.get("caption"), str) else None, self._read_run_file)
             for step, ref in self._media(key, "image")
+            if isinstance(ref.get("path"), str)
         ]  # fmt: skip
 
     def table(self, key: str, step: int | None = None) -> DataFrame:
@@ -295,6 +314,10 @@ class RunView:
             msg = f"not a path inside the run folder: {name!r}"
             raise ValueError(msg)
         return self._storage.read_bytes(f"{self._folder}/{name}")
+
+
+def _size(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def record_columns(records: Iterable[Mapping[str, Any]], keys: Iterable[str] | None = None) -> list[str]:

@@ -19,6 +19,7 @@ from ledger._capture import (
     requirements_txt,
     visible_gpu_count,
 )
+from ledger._capture._redact import Redaction
 from ledger._config import normalize_config
 from ledger._errors import RunStateError
 from ledger._format import Manifest
@@ -46,6 +47,8 @@ def init(  # noqa: PLR0913
     flush_interval: float | None = None,
     parent: str | None = None,
     links: Mapping[str, str] | None = None,
+    redact: list[str] | tuple[str, ...] | None = None,
+    keep: list[str] | tuple[str, ...] | None = None,
 ) -> Run:
     """Start (or resume) a run and make it the active one.
 
@@ -66,6 +69,13 @@ def init(  # noqa: PLR0913
         parent: the id of the run this one belongs to (an evaluation of a training run);
             filter on it with ``parent == "..."``.
         links: other relations, ``{"evaluates": RUN_ID}``; filter with ``links.evaluates``.
+        redact: more names whose values are secret (``["seed_phrase", "db.url"]``), on top of
+            the built-in list (api_key, token, secret, password, ...): in the config at any
+            depth, and in the command's arguments.
+        keep: names the built-in list would redact that are not secret here (``["pad_token"]``).
+
+    Config values under secret-looking names, URL credentials and well-known secret shapes
+    (AWS, GitHub, Hugging Face, OpenAI, Slack keys) are stored as ``***``, with one warning.
     """
     if flush_interval is not None and not (
         isinstance(flush_interval, (int, float)) and math.isfinite(flush_interval) and flush_interval > 0
@@ -75,9 +85,17 @@ def init(  # noqa: PLR0913
     capture = _Capture(output=bool(capture_output), system_interval=_system_interval(system_metrics))
     heartbeat_s = _settings.get(_settings.HEARTBEAT_INTERVAL)
     cfg = normalize_config(config)
+    redaction = Redaction.of(redact, keep)
     sweep = None
     if resume is None:  # a trial started by a sweep agent goes where the sweep says
         root, project, cfg, group, sweep = join_sweep(root, project, cfg, group)
+    depth = _settings.get(_settings.MAX_DEPTH)
+    if _format.too_deep(cfg, depth - 1):
+        msg = f"config is nested deeper than {depth} levels (${_settings.MAX_DEPTH.name}); flatten it"
+        raise ValueError(msg)
+    found: set[str] = set()  # the secret values themselves: tracebacks lose them too
+    cfg, hidden = redaction.config(cfg, found=found)
+    redaction.warn(hidden)
     meta = _Meta(
         name=name, group=group, job_type=job_type, tags=_check_tags(tags), notes=notes, parent=parent,
         links=_check_links(parent, links), sweep=sweep,
@@ -91,7 +109,9 @@ def init(  # noqa: PLR0913
     if resume is not None:
         run = _resume(storage, resume, project, cfg, meta, timing, capture)
     else:
-        run = _create(storage, project, cfg, meta, timing, capture)
+        run = _create(storage, project, cfg, meta, timing, capture, redaction, found)
+    run._redaction = redaction  # noqa: SLF001 (config.update applies it too)
+    run._secret_values |= found  # noqa: SLF001
     _lifecycle.register(run)
     return run
 
@@ -159,8 +179,15 @@ def _system_interval(system_metrics: bool | float) -> float | None:
     raise ValueError(msg)
 
 
-def _create(
-    storage: Storage, project: str | None, cfg: dict[str, Any], meta: _Meta, timing: Timing, capture: _Capture
+def _create(  # noqa: PLR0917
+    storage: Storage,
+    project: str | None,
+    cfg: dict[str, Any],
+    meta: _Meta,
+    timing: Timing,
+    capture: _Capture,
+    redaction: Redaction,
+    found: set[str],
 ) -> Run:
     project = _format.check_name("project", project) if project is not None else _root.default_project()
     reproduces = _settings.get(_settings.REPRODUCES)  # set by `ledger reproduce --run`
@@ -185,7 +212,7 @@ def _create(
         intervals=[{"start": _format.iso(timing.now), "end": None}],
         user=current_user(),
         host=host,
-        command=capture_command(code.info["root"] if code.info is not None else None),
+        command=capture_command(code.info["root"] if code.info is not None else None, redaction, found),
         git=code.info,
         config=cfg,
         reproduces=reproduces,
@@ -253,6 +280,13 @@ def _resume(  # noqa: PLR0917
     if manifest.intervals and manifest.intervals[-1].get("end") is None:
         manifest.intervals[-1]["end"] = manifest.heartbeat  # it crashed: last sign of life
     folder = _format.run_dir(manifest.project, manifest.id)
+    links = storage.refused(folder)
+    if links:
+        msg = (
+            f"resume={run_id!r}: the run folder holds {len(links)} symlink(s) or special file(s) "
+            f"({', '.join(links[:3])}); a run is never written through one: remove them, then resume"
+        )
+        raise RunStateError(msg)
     stream = _reader.read_stream(storage, folder)
     for note in stream.torn:
         log.warning("ledger: %s; removed before resuming", note)

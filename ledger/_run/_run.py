@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -13,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 from ledger import _format, _lifecycle, _settings
 from ledger._capture import _console
 from ledger._capture._console import ConsoleSink
+from ledger._capture._redact import DEFAULT as DEFAULT_REDACTION
+from ledger._capture._redact import redact_known
 from ledger._capture._system import SystemSampler
 from ledger._config import normalize_config, normalize_value
 from ledger._errors import RunStateError
 from ledger._media import Histogram, Image, Table, is_media_value
-from ledger._run._files import budget_warning, spill
+from ledger._run._files import SpillFile, budget_warning, spill
 from ledger._run._summary import Summary, SummaryTracker
 from ledger._storage import Storage, retrying
 from ledger._writer import JsonlSink, MediaSink, Record, StreamSink, Ticker, compact_streams
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ledger")
 
 _now = time.time
+_MEDIA_FILE_NAME = re.compile(r"\d+(?:-\d+)?(?:\.\d+)?\.(?:png|csv)")  # a step's file under a key's folder
 _STEP, _TIME = _format.STEP, _format.TIME
 EARLY_HEARTBEAT_S = 5.0  # the second heartbeat, after the one init writes
 
@@ -110,7 +114,10 @@ class Run:
         self._known_keys: set[str] = set()  # scalar metric names that passed check_key
         self._media_keys: set[str] = set()  # names logged with Image, Table or Histogram
         self._media_names: dict[tuple[str, str, str], int] = {}
+        self._media_folders: dict[tuple[str, str], str] = {}  # (kind, folder casefolded) -> the key using it
         self._saved: dict[str, int] = {}  # files/ written by save(): path in the run folder -> bytes
+        self._redaction = DEFAULT_REDACTION  # what init(redact=, keep=) made secret
+        self._secret_values: set[str] = set()  # values redacted from argv and config
         self._tracker = SummaryTracker(self._known_keys, self._media_keys)
         self.config = Config(self, manifest.config)
         self.summary = Summary(self._computed_summary)
@@ -121,6 +128,9 @@ class Run:
                 for k, v in rec.items():
                     if k not in _format.RESERVED:
                         (self._media_keys if _format.is_reference(v) else self._known_keys).add(k)
+                        for kind in _format.MEDIA_FILES:
+                            if _format.references(v, kind):
+                                self._media_folders.setdefault((kind, _format.media_key_path(k).casefold()), k)
             self._tracker.fold(history)
             for key in self._tracker.tracked:  # recomputed from history, not frozen
                 self.summary._explicit.pop(key, None)  # noqa: SLF001
@@ -149,6 +159,8 @@ class Run:
             )
             self._sinks.append(system)
             tasks.append((system_interval, SystemSampler(system).sample))
+        for sink in self._sinks:  # what a sink holds past its memory cap waits in the spill folder
+            sink.overflow = SpillFile(storage.url, manifest.project, manifest.id, sink.stream.file)
         tasks.append((timing.flush_interval, self._flush_sinks))
         tasks.append((timing.heartbeat_s, self._heartbeat))
         # init wrote the first heartbeat; one more soon after, so a run killed before its
@@ -277,8 +289,31 @@ class Run:
             elif isinstance(value, (list, tuple)):
                 rec[name] = [self._queue_media(name, step, v, i) for i, v in enumerate(value)]
 
+    def _claim_media_folder(self, kind: str, name: str) -> None:
+        """Two keys whose files would share a folder (``val samples`` and ``val_samples``, or
+        ``Val`` and ``val`` on a case-insensitive disk) are an error at log(): no file of one
+        may overwrite a file of the other."""
+        folder = _format.media_key_path(name).casefold()
+        owner = self._media_folders.get((kind, folder))
+        if owner is None:
+            for (other_kind, other), key in self._media_folders.items():
+                inner = folder[len(other) + 1 :] if folder.startswith(other + "/") else None
+                if other_kind == kind and inner is not None and _MEDIA_FILE_NAME.match(inner.split("/", 1)[0]):
+                    owner = key
+                    break
+            else:
+                self._media_folders[(kind, folder)] = name
+                return
+        if owner != name:
+            msg = (
+                f"run.log: {kind} key {name!r} would write its files where {owner!r} writes "
+                f"({_format.media_file(kind, name, '<step>')}); give one of them another name"
+            )
+            raise ValueError(msg)
+
     def _queue_media(self, name: str, step: int, value: Image | Table, index: int | None) -> dict[str, Any]:
         kind = "image" if isinstance(value, Image) else "table"
+        self._claim_media_folder(kind, name)
         stem = f"{step}" if index is None else f"{step}-{index}"
         seen = self._media_names.get((kind, name, stem), 0)  # the same key twice at one step
         self._media_names[(kind, name, stem)] = seen + 1
@@ -346,7 +381,8 @@ class Run:
             rel = os.path.relpath(os.path.abspath(src), os.getcwd()).replace(os.sep, "/")
             name = rel if not os.path.isabs(src) and not rel.startswith("../") else os.path.basename(src)
         dest = f"{_format.FILES_DIR}/{_format.check_relative_file(name)}"
-        retrying(lambda: self._storage.put_file(src, f"{self._dir}/{dest}"))
+        real = os.path.realpath(src)  # the caller's own link (last.ckpt -> epoch=3.ckpt) means its target
+        retrying(lambda: self._storage.put_file(real, f"{self._dir}/{dest}"))
         self._saved[dest] = os.path.getsize(src)
         return dest
 
@@ -374,6 +410,8 @@ class Run:
                 self._m.intervals[-1]["start"] = _format.iso(started)
 
     def _update_config(self, new: dict[str, Any]) -> None:
+        new, hidden = self._redaction.config(new, found=self._secret_values)
+        self._redaction.warn(hidden)
         with self._lock:
             self._m.config.update(new)
         self._write_manifest_quietly()
@@ -438,23 +476,38 @@ class Run:
         _lifecycle.forget(self)
         if self._console is not None:
             _console.detach(self._console)
-        self._ticker.stop()
-        flushed = self._flush_sinks(durable=True)
+        # Bounded: with storage down (a store that hangs rather than fails) finish() gives up
+        # after $LEDGER_FINISH_TIMEOUT, spills what is left and returns.
+        deadline = time.monotonic() + _settings.get(_settings.FINISH_TIMEOUT)
+        self._ticker.stop(timeout=max(0.0, deadline - time.monotonic()))
         now = time.time()
         with self._lock:
             self._m.status = status
             self._m.ended = _format.iso(now)
-            self._m.error = error
-        try:
-            self._write_manifest(durable=True, now=now)
-            wrote_manifest = True
-        except OSError as exc:
-            self._m.extra["_write_error"] = str(exc)
-            wrote_manifest = False
+            self._m.error = redact_known(error, self._secret_values) if error else error  # it may quote a key
+        outcome: dict[str, bool] = {}
+
+        def write_all() -> None:
+            outcome["flushed"] = self._flush_sinks(durable=True)
+            try:
+                self._write_manifest(durable=True, now=now)
+                outcome["manifest"] = True
+            except OSError as exc:
+                self._m.extra["_write_error"] = str(exc)
+                outcome["manifest"] = False
+
+        worker = threading.Thread(target=write_all, name=f"ledger-finish-{self.id}", daemon=True)
+        worker.start()
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            self._m.extra["_write_error"] = (
+                f"storage did not answer within {_settings.get(_settings.FINISH_TIMEOUT):g} s "
+                f"(${_settings.FINISH_TIMEOUT.name})"
+            )
         warning = budget_warning(self.id, [*self._saved.items(), *self._media_sink.sizes.items()])
         if warning is not None:
             log.warning("%s", warning)
-        if not (flushed and wrote_manifest):
+        if worker.is_alive() or not (outcome.get("flushed") and outcome.get("manifest")):
             self._spill()
         elif not self._storage.caps.appends and _settings.get(_settings.COMPACT_ON_FINISH):
             try:
@@ -466,13 +519,19 @@ class Run:
         """Storage stayed down until finish: keep what was not written in a local folder."""
         err: object = self._m.extra.pop("_write_error", None)
         streams = {}
+        inflight: dict[str, int] = {}
+        inflight_to: dict[str, str | None] = {}
         for sink in self._sinks:
-            streams[sink.path.rsplit("/", 1)[-1]] = sink.take_unwritten()
+            name = sink.path.rsplit("/", 1)[-1]
+            streams[name], inflight[name], inflight_to[name] = sink.take_unwritten()
             err = sink.last_error or err
         media = self._media_sink.take_unwritten()
         err = self._media_sink.last_error or err
         try:
-            folder = spill(self._storage.url, self.project, self.id, streams, self._snapshot(time.time()), files=media)
+            folder = spill(
+                self._storage.url, self.project, self.id, streams, self._snapshot(time.time()), files=media,
+                inflight=inflight, inflight_to=inflight_to,
+            )  # fmt: skip
         except OSError as spill_error:  # the local disk failed too: say what is lost, do not crash
             lost = sum(data.count(b"\n") for data in streams.values())
             log.error(  # noqa: TRY400 (the message says it all; a traceback would bury it)

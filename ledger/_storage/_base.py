@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from ledger._errors import InvalidNameError, StorageError
+from ledger._errors import InvalidNameError, RefusedFileError, StorageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # OSErrors that retrying cannot fix: they describe the request, not a hiccup.
-_PERMANENT = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+_PERMANENT = (
+    FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError, RefusedFileError,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,11 @@ def as_os_error(what: str) -> Iterator[None]:
         raise StorageError(msg) from exc
 
 
+def too_large(where: str, size: int, limit: int) -> RefusedFileError:
+    """The error for a file over a reader's size limit."""
+    return RefusedFileError(f"{where}: {size} bytes, over the limit of {limit} bytes for this kind of file; not read")
+
+
 def check_rel(rel: str) -> None:
     """The last guard: names are validated where they are made (the format), paths here."""
     if not rel or rel.startswith("/") or "\\" in rel or any(p in ("", ".", "..") for p in rel.split("/")):
@@ -154,8 +161,18 @@ class Storage(ABC):
         """Whether ``rel`` is a folder."""
 
     @abstractmethod
-    def read_bytes(self, rel: str) -> bytes:
-        """The whole content of the file at ``rel`` (FileNotFoundError if absent)."""
+    def read_bytes(self, rel: str, *, limit: int | None = None) -> bytes:
+        """The whole content of the file at ``rel`` (FileNotFoundError if absent). A file of
+        more than ``limit`` bytes is a :class:`RefusedFileError`, and is not read whole."""
+
+    @abstractmethod
+    def read_range(self, rel: str, start: int, length: int) -> bytes:
+        """At most ``length`` bytes of the file at ``rel`` from byte ``start`` (fewer at its end)."""
+
+    def refused(self, rel: str = "") -> list[str]:  # noqa: ARG002 (backends without links have none)
+        """Paths below the folder ``rel`` that readers skip and never follow: symlinks and
+        special files (FIFOs, devices, sockets). Stores without such things have none."""
+        return []
 
     @abstractmethod
     def list_dir(self, rel: str) -> list[Entry]:

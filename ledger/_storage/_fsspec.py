@@ -7,7 +7,7 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from ledger import _settings
-from ledger._storage._base import Capabilities, Entry, Stat, Storage, as_os_error
+from ledger._storage._base import Capabilities, Entry, Stat, Storage, as_os_error, too_large
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -61,6 +61,10 @@ def _mtime(info: Mapping[str, Any]) -> float | None:
     return float(timestamp()) if callable(timestamp) else None
 
 
+def _is_link(info: Mapping[str, Any]) -> bool:
+    return bool(info.get("islink")) or info.get("type") in ("link", "symlink")
+
+
 def split_url(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str, bool]:
     """(filesystem, path, is the local file system) of an fsspec URL."""
     import fsspec.core  # noqa: PLC0415  (kept out of `import ledger`)
@@ -104,8 +108,18 @@ class FsspecStorage(Storage):
         self.fs.invalidate_cache(path)
         return bool(self.fs.isdir(path))
 
-    def read_bytes(self, rel: str) -> bytes:
-        data: bytes = self.fs.cat_file(self._abs(rel))
+    def read_bytes(self, rel: str, *, limit: int | None = None) -> bytes:
+        path = self._abs(rel)
+        if limit is None:
+            data: bytes = self.fs.cat_file(path)
+            return data
+        head: bytes = self.fs.cat_file(path, start=0, end=limit + 1)  # never more than the limit
+        if len(head) > limit:
+            raise too_large(self.full(rel), len(head), limit)
+        return head
+
+    def read_range(self, rel: str, start: int, length: int) -> bytes:
+        data: bytes = self.fs.cat_file(self._abs(rel), start=start, end=start + length)
         return data
 
     def list_dir(self, rel: str) -> list[Entry]:
@@ -119,6 +133,8 @@ class FsspecStorage(Storage):
         entries = []
         for info in infos:
             name = str(info["name"]).rstrip("/")
+            if _is_link(info):  # filesystems with links (sftp, ...): never followed
+                continue
             if name.startswith(prefix):  # some stores list the folder itself
                 entries.append(Entry(name[len(prefix) :], info.get("type") == "directory"))
         entries.sort(key=lambda e: e.name)
@@ -151,7 +167,7 @@ class FsspecStorage(Storage):
             return out
         prefix = path.rstrip("/") + "/"
         for name, info in infos.items():
-            if str(name).startswith(prefix):
+            if str(name).startswith(prefix) and not _is_link(info):
                 out[str(name)[len(prefix) :]] = int(info.get("size") or 0)
         return out
 

@@ -13,7 +13,7 @@ import urllib.request
 from typing import TYPE_CHECKING
 
 from ledger._errors import StorageError
-from ledger._storage._base import Capabilities, Entry, Stat, Storage, check_rel
+from ledger._storage._base import Capabilities, Entry, Stat, Storage, check_rel, too_large
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -51,12 +51,25 @@ class HttpStorage(Storage):
 
     # ---- reading -------------------------------------------------------------------
 
-    def read_bytes(self, rel: str) -> bytes:
+    def read_bytes(self, rel: str, *, limit: int | None = None) -> bytes:
+        return self._get(rel, None, limit)
+
+    def read_range(self, rel: str, start: int, length: int) -> bytes:
+        return self._get(rel, (start, start + length - 1), None)[:length]
+
+    def _get(self, rel: str, byte_range: tuple[int, int] | None, limit: int | None) -> bytes:
         url = self._abs(rel)
         opener = urllib.request.build_opener()
+        request = urllib.request.Request(url)  # noqa: S310 (http(s) only: open_storage picks this backend for them)
+        if byte_range is not None:
+            request.add_header("Range", f"bytes={byte_range[0]}-{byte_range[1]}")
         try:
-            with opener.open(url, timeout=_TIMEOUT_S) as resp:
-                data: bytes = resp.read()
+            with opener.open(request, timeout=_TIMEOUT_S) as resp:
+                data: bytes = resp.read() if limit is None else resp.read(limit + 1)
+                if limit is not None and len(data) > limit:
+                    raise too_large(url, len(data), limit)
+                if byte_range is not None and resp.status == 200:  # a server that ignores Range
+                    data = data[byte_range[0] : byte_range[1] + 1]
                 return data
         except urllib.error.HTTPError as exc:
             if exc.code == 404:

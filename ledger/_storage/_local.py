@@ -1,15 +1,36 @@
 """A ledger root in a local folder, through ``os``: atomic replace, O_APPEND, link-into-place
-exclusive create, fsync."""
+exclusive create, fsync.
+
+A ledger may come from someone else, so nothing below the root is trusted to be what it
+seems: every path is checked component by component with ``lstat`` and the file itself is
+opened with ``O_NOFOLLOW``, so a symlink (to ``/proc/self/environ``, to ``../../.env``, to a
+folder outside) is never followed, for reading or writing. Listings and walks leave out
+symlinks and special files (FIFOs, devices), so they cannot loop or block; :meth:`refused`
+names them. The root itself is the caller's choice and may be reached through a link.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
-import shutil
+import stat
 
 from ledger import _settings
-from ledger._storage._base import Capabilities, Entry, Stat, Storage
+from ledger._errors import RefusedFileError
+from ledger._storage._base import Capabilities, Entry, Stat, Storage, too_large
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO must not block the open
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+_READ = os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC | _BINARY
+_CHUNK = 1 << 20
+
+
+def _refused(path: str, what: str) -> RefusedFileError:
+    return RefusedFileError(errno.EPERM, f"{what}: not followed (a ledger never reads through one)", path)
 
 
 class LocalStorage(Storage):
@@ -29,29 +50,106 @@ class LocalStorage(Storage):
     def local_path(self, rel: str = "") -> str | None:
         return self._abs(rel)
 
+    # ---- the guard -----------------------------------------------------------------
+
+    def _checked(self, rel: str, *, create_parents: bool = False) -> str:
+        """The path of ``rel`` after checking that no folder on the way below the root is a
+        symlink (or not a folder); the last component is the caller's to open safely."""
+        path = self._abs(rel)
+        if rel == "":
+            return path
+        current = self.root
+        for part in rel.split("/")[:-1]:
+            current = f"{current}/{part}" if current != "/" else f"/{part}"
+            try:
+                st = os.lstat(current)
+            except FileNotFoundError:
+                if not create_parents:
+                    raise
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(current)
+                st = os.lstat(current)
+            if stat.S_ISLNK(st.st_mode):
+                raise _refused(current, "a symlink")
+            if not stat.S_ISDIR(st.st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, "not a folder", current)
+        return path
+
+    def _lstat(self, rel: str) -> os.stat_result:
+        return os.lstat(self._checked(rel))
+
+    def _open_read(self, rel: str) -> tuple[int, os.stat_result]:
+        """An fd of the regular file at ``rel``, opened without following a link, and its stat."""
+        path = self._checked(rel)
+        try:
+            fd = os.open(path, _READ)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK) or (_NOFOLLOW == 0 and os.path.islink(path)):
+                raise _refused(path, "a symlink") from None
+            raise
+        try:
+            st = _regular(fd, path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, st
+
     # ---- reading -------------------------------------------------------------------
 
     def exists(self, rel: str) -> bool:
-        return os.path.exists(self._abs(rel))
+        try:
+            st = self._lstat(rel)
+        except (OSError, ValueError):
+            return False
+        return stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)
 
     def is_dir(self, rel: str) -> bool:
-        return os.path.isdir(self._abs(rel))
+        try:
+            return stat.S_ISDIR(self._lstat(rel).st_mode)
+        except (OSError, ValueError):
+            return False
 
-    def read_bytes(self, rel: str) -> bytes:
-        with open(self._abs(rel), "rb") as f:
-            return f.read()
+    def read_bytes(self, rel: str, *, limit: int | None = None) -> bytes:
+        fd, st = self._open_read(rel)
+        try:
+            if limit is not None and st.st_size > limit:
+                raise too_large(self._abs(rel), st.st_size, limit)
+            parts = []
+            total = 0
+            cap = (limit + 1) if limit is not None else None
+            while True:
+                chunk = os.read(fd, max(st.st_size - total, _CHUNK) if cap is None else min(_CHUNK, cap - total))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                total += len(chunk)
+                if cap is not None and total >= cap:  # it grew past the limit while being read
+                    raise too_large(self._abs(rel), total, limit or 0)
+            return b"".join(parts)
+        finally:
+            os.close(fd)
+
+    def read_range(self, rel: str, start: int, length: int) -> bytes:
+        fd, _st = self._open_read(rel)
+        try:
+            return os.pread(fd, length, start) if hasattr(os, "pread") else _seek_read(fd, start, length)
+        finally:
+            os.close(fd)
 
     def list_dir(self, rel: str) -> list[Entry]:
         try:
-            with os.scandir(self._abs(rel)) as it:
-                entries = [Entry(e.name, e.is_dir()) for e in it]
-        except (FileNotFoundError, NotADirectoryError):
+            path = self._checked(rel) if rel else self.root
+            if rel and stat.S_ISLNK(os.lstat(path).st_mode):
+                return []
+            with os.scandir(path) as it:
+                entries = [Entry(e.name, e.is_dir(follow_symlinks=False)) for e in it if _plain(e)]
+        except (FileNotFoundError, NotADirectoryError, RefusedFileError):
             return []
         entries.sort(key=lambda e: e.name)
         return entries
 
     def find(self, name: str, depth: int) -> dict[str, Stat]:
-        # A bounded scandir walk: only the folders at each depth, hidden ones skipped.
+        # A bounded scandir walk: only the folders at each depth, hidden ones and links skipped.
         out: dict[str, Stat] = {}
         folders = [("", self.root)]
         for _level in range(depth):
@@ -59,50 +157,101 @@ class LocalStorage(Storage):
             for rel, path in folders:
                 try:
                     with os.scandir(path) as it:
-                        deeper += [(f"{rel}{e.name}/", e.path) for e in it if e.is_dir() and not e.name.startswith(".")]
-                except (FileNotFoundError, NotADirectoryError):
+                        deeper += [
+                            (f"{rel}{e.name}/", e.path)
+                            for e in it
+                            if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+                        ]
+                except (FileNotFoundError, NotADirectoryError, PermissionError):
                     continue
             folders = deeper
         for rel, path in folders:
             try:
-                st = os.stat(f"{path}/{name}")
+                st = os.lstat(f"{path}/{name}")
             except (FileNotFoundError, NotADirectoryError):
                 continue
-            out[f"{rel}{name}"] = Stat(st.st_size, str(st.st_mtime_ns), st.st_mtime)
+            if stat.S_ISREG(st.st_mode):  # a symlinked manifest is not a run (verify names it)
+                out[f"{rel}{name}"] = Stat(st.st_size, str(st.st_mtime_ns), st.st_mtime)
         return out
+
+    def _walk(self, rel: str) -> tuple[dict[str, int], list[str]]:
+        """(regular files below ``rel`` -> size, refused entries), never following a link."""
+        files: dict[str, int] = {}
+        refused: list[str] = []
+        try:
+            base = self._checked(rel) if rel else self.root
+            if rel:
+                st = os.lstat(base)
+                if stat.S_ISLNK(st.st_mode):
+                    return files, [rel]
+        except FileNotFoundError:
+            return files, refused
+        except RefusedFileError:
+            return files, [rel]
+        pending = [""]
+        while pending:
+            sub = pending.pop()
+            try:
+                with os.scandir(f"{base}/{sub}" if sub else base) as it:
+                    entries = list(it)
+            except (FileNotFoundError, NotADirectoryError, PermissionError):
+                continue
+            for e in entries:
+                inner = f"{sub}/{e.name}" if sub else e.name
+                if e.is_dir(follow_symlinks=False):
+                    pending.append(inner)
+                elif e.is_file(follow_symlinks=False):
+                    files[inner] = e.stat(follow_symlinks=False).st_size
+                else:
+                    refused.append(f"{rel}/{inner}" if rel else inner)
+        return files, sorted(refused)
 
     def files_under(self, rel: str) -> dict[str, int]:
-        path = self._abs(rel)
-        out: dict[str, int] = {}
-        for dirpath, _dirs, names in os.walk(path):
-            for name in names:
-                full = os.path.join(dirpath, name)
-                out[os.path.relpath(full, path).replace(os.sep, "/")] = os.path.getsize(full)
-        return out
+        return self._walk(rel)[0]
+
+    def refused(self, rel: str = "") -> list[str]:
+        return self._walk(rel)[1]
 
     def stat(self, rel: str) -> Stat:
-        st = os.stat(self._abs(rel))
+        path = self._checked(rel)
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            raise _refused(path, "a symlink")
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", path)
+        if not stat.S_ISREG(st.st_mode):
+            raise _refused(path, "not a regular file (a FIFO, device or socket)")
         return Stat(st.st_size, str(st.st_mtime_ns), st.st_mtime)
 
     # ---- writing -------------------------------------------------------------------
 
     def makedirs(self, rel: str) -> None:
-        os.makedirs(self._abs(rel), exist_ok=True)
+        if rel == "":
+            os.makedirs(self.root, exist_ok=True)
+            return
+        os.makedirs(self.root, exist_ok=True)
+        path = self._checked(f"{rel}/_", create_parents=True)  # every folder of rel, checked
+        del path
 
-    @staticmethod
-    def _ensure_parent(path: str) -> None:
-        os.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    def _parent(self, rel: str) -> str:
+        """The checked path of ``rel``, its folders made (never through a link)."""
+        if not os.path.isdir(self.root):
+            os.makedirs(self.root, exist_ok=True)
+        return self._checked(rel, create_parents=True)
 
     @staticmethod
     def _written_beside(path: str, data: bytes, *, durable: bool) -> str:
         """``data`` written whole to a new temporary file beside ``path``; its name."""
         tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(3)}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
+            fd = os.open(tmp, flags, 0o666)
+            try:
+                _write_all(fd, data)
                 if durable:
-                    f.flush()
-                    os.fsync(f.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -110,9 +259,8 @@ class LocalStorage(Storage):
         return tmp
 
     def write_atomic(self, rel: str, data: bytes, *, durable: bool = False) -> None:
-        # A temporary file beside it, then os.replace.
-        path = self._abs(rel)
-        self._ensure_parent(path)
+        # A temporary file beside it, then os.replace (which replaces a link, never its target).
+        path = self._parent(rel)
         tmp = self._written_beside(path, data, durable=durable)
         try:
             os.replace(tmp, path)
@@ -123,13 +271,12 @@ class LocalStorage(Storage):
 
     def create_exclusive(self, rel: str, data: bytes) -> None:
         self._need_content(data)
-        path = self._abs(rel)
-        self._ensure_parent(path)
+        path = self._parent(rel)
         # Write it whole under a temporary name, then link it into place: the link fails if
-        # the name exists, and a reader never sees the file empty or half-written.
+        # the name exists (a symlink too), and a reader never sees the file empty or half-written.
         tmp = self._written_beside(path, data, durable=False)
         try:
-            os.link(tmp, path)
+            os.link(tmp, path, follow_symlinks=False)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -139,19 +286,20 @@ class LocalStorage(Storage):
         # never leaves half a record in the middle of the file.
         if not self.caps.appends:
             raise self._cannot_append()
-        path = self._abs(rel)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        path = self._parent(rel)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW | _NONBLOCK | _CLOEXEC | _BINARY
         try:
             fd = os.open(path, flags, 0o666)
-        except FileNotFoundError:
-            self._ensure_parent(path)
-            fd = os.open(path, flags, 0o666)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK):
+                raise _refused(path, "a symlink") from None
+            raise
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise _refused(path, "not a regular file (a FIFO, device or socket)")
             start = os.lseek(fd, 0, os.SEEK_END)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_all(fd, data)
                 if durable:
                     os.fsync(fd)
             except OSError:
@@ -162,10 +310,62 @@ class LocalStorage(Storage):
             os.close(fd)
 
     def put_file(self, local_path: str, rel: str) -> None:
-        path = self._abs(rel)
-        self._ensure_parent(path)
-        shutil.copyfile(local_path, path)
+        # The source is opened without following a link either (an import source is someone
+        # else's folder); callers that mean the target of their own link resolve it first.
+        try:
+            src = os.open(local_path, _READ)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK):
+                raise _refused(local_path, "a symlink") from None
+            raise
+        try:
+            if not stat.S_ISREG(os.fstat(src).st_mode):
+                raise _refused(local_path, "not a regular file (a FIFO, device or socket)")
+            path = self._parent(rel)
+            tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(3)}"
+            dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY, 0o666)
+            try:
+                try:
+                    while chunk := os.read(src, _CHUNK):
+                        _write_all(dst, chunk)
+                finally:
+                    os.close(dst)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        finally:
+            os.close(src)
 
     def remove(self, rel: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._abs(rel))
+            os.unlink(self._checked(rel))  # a link is removed itself, never its target
+
+
+def _regular(fd: int, path: str) -> os.stat_result:
+    """The stat of an open file that must be a regular file (not a folder, FIFO or link)."""
+    st = os.fstat(fd)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder", path)
+    if not stat.S_ISREG(st.st_mode):
+        raise _refused(path, "not a regular file (a FIFO, device or socket)")
+    if _NOFOLLOW == 0 and os.path.islink(path):
+        raise _refused(path, "a symlink")
+    return st
+
+
+def _plain(entry: os.DirEntry[str]) -> bool:
+    """A regular file or a folder (links and special files are left out of listings)."""
+    return entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _seek_read(fd: int, start: int, length: int) -> bytes:
+    os.lseek(fd, start, os.SEEK_SET)
+    return os.read(fd, length)

@@ -66,7 +66,7 @@ def load_config_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]
         msg = f"cannot read the sweep config {where}: {exc.strerror or exc}"
         raise SweepConfigError(msg) from None
     try:
-        doc = _format.yaml_load(data, where)
+        doc = _format.yaml_load(data, where, aliases=True)  # the user's own file: anchors as YAML allows
     except CorruptFileError as exc:
         raise SweepConfigError(str(exc)) from None
     if not isinstance(doc, dict):

@@ -165,7 +165,7 @@ if any(logged.values()):
 for key, entries in logged["image"].items():
     steps = sorted({step for step, _ in entries})
     step = (
-        st.select_slider(f"{key}: step", options=steps, value=steps[-1], key=f"img-step-{key}")
+        st.select_slider(ui.escape(f"{key}: step"), options=steps, value=steps[-1], key=f"img-step-{key}")
         if len(steps) > 1
         else steps[0]
     )
@@ -173,15 +173,27 @@ for key, entries in logged["image"].items():
     cols = st.columns(min(len(refs), 4))
     for i, ref in enumerate(refs):
         with cols[i % len(cols)]:
-            st.image(data.media_file(src, run.id, ref["path"]), caption=ref.get("caption"), width="content")
+            caption = ref.get("caption")  # captions are markdown to Streamlit: shown as typed
+            try:
+                st.image(
+                    data.media_file(src, run.id, ref["path"]),
+                    caption=ui.escape(caption) if isinstance(caption, str) else None,
+                    width="content",
+                )
+            except Exception as exc:  # a missing, refused or broken file: say so, go on
+                st.caption(ui.escape(f"{ref.get('path')}: not shown ({exc})"))
 for key, entries in logged["table"].items():
     steps = [step for step, _ in entries]
     a, b = st.columns([1, 3])
-    step = a.selectbox(f"{key}: step", steps, index=len(steps) - 1, key=f"tbl-step-{key}")
-    needle = b.text_input(f"Filter {key}", key=f"tbl-filter-{key}", placeholder="text in any column")
+    step = a.selectbox(ui.escape(f"{key}: step"), steps, index=len(steps) - 1, key=f"tbl-step-{key}")
+    needle = b.text_input(ui.escape(f"Filter {key}"), key=f"tbl-filter-{key}", placeholder="text in any column")
     ref = next(ref for s, ref in entries if s == step)
-    frame = tables.media_table(data.media_file(src, run.id, ref["path"]), needle)
-    st.caption(f"{key} at step {step}: {len(frame)} of {ref.get('rows', len(frame))} rows")
+    try:
+        frame = tables.media_table(data.media_file(src, run.id, ref["path"]), needle)
+    except Exception as exc:  # a missing, refused or broken file: say so, go on
+        st.caption(ui.escape(f"{ref.get('path')}: not shown ({exc})"))
+        continue
+    st.caption(ui.escape(f"{key} at step {step}: {len(frame)} of {ref.get('rows', len(frame))} rows"))
     st.dataframe(frame, hide_index=True)  # sortable by any column
 for key, entries in logged["histogram"].items():
     st.altair_chart(charts.histogram_heatmap(key, entries), width="stretch")

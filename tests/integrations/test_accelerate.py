@@ -122,7 +122,8 @@ accelerator = Accelerator(cpu=True, log_with=LedgerTracker(project="acc", root="
 accelerator.init_trackers("acc", config={"processes": accelerator.num_processes})
 logged = train(accelerator, epochs=1)
 run = getattr(accelerator.get_tracker("ledger"), "tracker", None)  # Accelerate has no trackers off the main process
-print(json.dumps({"rank": accelerator.process_index, "run": getattr(run, "id", None), "logged": logged}))
+report = {"rank": accelerator.process_index, "run": getattr(run, "id", None), "logged": logged}
+open(f"report-{accelerator.process_index}.json", "w").write(json.dumps(report))  # a file each: two ranks' prints interleave
 accelerator.end_training()
 """
     )
@@ -140,7 +141,7 @@ sys.exit(proc.returncode)
     assert proc.returncode == 0, proc.stderr
     import json
 
-    reports = sorted((json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")), key=str)
+    reports = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("report-*.json"))]
     by_rank = {r["rank"]: r for r in reports}
     assert sorted(by_rank) == [0, 1]
     (run,) = ledger.open(tmp_path / "results").runs()  # one run: rank 1 made none

@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import errno
+import os
 import threading
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ledger import InvalidNameError
 from ledger._storage import Storage, open_storage, retrying
 from tests.helpers import run_python
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def race(n: int, attempt: Callable[[int], object]) -> tuple[list[int], list[int]]:
+    """Run ``attempt(i)`` in ``n`` threads at once: (the i that succeeded, those that met FileExistsError)."""
+    wins: list[int] = []
+    losses: list[int] = []
+
+    def one(i: int) -> None:
+        try:
+            attempt(i)
+            wins.append(i)
+        except FileExistsError:
+            losses.append(i)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return wins, losses
 
 
 class StorageContract:
@@ -27,20 +52,7 @@ class StorageContract:
         assert [e.name for e in store.list_dir("p/runs/a")] == ["run.yaml"]  # no temp files left
 
     def test_exclusive_create_has_one_winner(self, store: Storage):
-        wins, losses = [], []
-
-        def claim(n: int) -> None:
-            try:
-                store.create_exclusive("claims/0", f"worker {n}".encode())
-                wins.append(n)
-            except FileExistsError:
-                losses.append(n)
-
-        threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        wins, losses = race(8, lambda n: store.create_exclusive("claims/0", f"worker {n}".encode()))
         assert len(wins) == 1
         assert len(losses) == 7
         assert store.read_bytes("claims/0") == f"worker {wins[0]}".encode()
@@ -71,6 +83,34 @@ class StorageContract:
     def test_exclusive_create_refuses_empty_content(self, store: Storage):
         with pytest.raises(ValueError, match="needs content"):
             store.create_exclusive("claims/1", b"")
+
+    def test_a_local_file_is_put_once_and_read_back_streamed(self, store: Storage, tmp_path):
+        data = os.urandom(3 * 2**20 + 17)
+        (tmp_path / "blob").write_bytes(data)
+        store.put_file_exclusive(str(tmp_path / "blob"), "p/artifacts/blobs/ab/abc")
+        (tmp_path / "other").write_bytes(b"something else")
+        with pytest.raises(FileExistsError):
+            store.put_file_exclusive(str(tmp_path / "other"), "p/artifacts/blobs/ab/abc")
+        store.get_file("p/artifacts/blobs/ab/abc", str(tmp_path / "back"))
+        assert (tmp_path / "back").read_bytes() == data
+        assert [e.name for e in store.list_dir("p/artifacts/blobs/ab")] == ["abc"]  # no temporary files left
+        with pytest.raises(FileNotFoundError):
+            store.get_file("p/artifacts/blobs/ab/missing", str(tmp_path / "never"))
+
+    def test_put_file_exclusive_has_one_winner(self, store: Storage, tmp_path):
+        sources = []
+        for n in range(8):
+            sources.append(tmp_path / f"src{n}")
+            sources[-1].write_bytes(bytes([n]) * 300_000)
+        wins, losses = race(8, lambda n: store.put_file_exclusive(str(sources[n]), "blobs/x"))
+        assert (len(wins), len(losses)) == (1, 7)
+        assert store.read_bytes("blobs/x") == bytes([wins[0]]) * 300_000
+
+    def test_put_file_exclusive_refuses_an_empty_file(self, store: Storage, tmp_path):
+        (tmp_path / "empty").write_bytes(b"")
+        with pytest.raises(ValueError, match="needs content"):
+            store.put_file_exclusive(str(tmp_path / "empty"), "blobs/e")
+        assert not store.exists("blobs/e")
 
     def test_list_dir_sorted_with_kinds(self, store: Storage):
         store.write_atomic("p/runs/b/run.yaml", b"x")
@@ -164,6 +204,19 @@ class TestS3(StorageContract):
         assert not store.caps.appends
         with pytest.raises(NotImplementedError, match="cannot append in place"):
             store.append("r/metrics.jsonl", b"x\n")
+
+    def test_a_large_file_goes_up_in_parts_and_still_only_once(self, store: Storage, tmp_path):
+        """A multipart upload (parts of 5 MiB, the least S3 takes) whose completion is the
+        conditional write: the second upload of the same key is refused."""
+        store.part_size = 5 * 2**20  # type: ignore[attr-defined]
+        data = os.urandom(11 * 2**20)
+        (tmp_path / "big").write_bytes(data)
+        store.put_file_exclusive(str(tmp_path / "big"), "blobs/big")
+        (tmp_path / "big2").write_bytes(data[::-1])
+        with pytest.raises(FileExistsError):
+            store.put_file_exclusive(str(tmp_path / "big2"), "blobs/big")
+        store.get_file("blobs/big", str(tmp_path / "back"))
+        assert (tmp_path / "back").read_bytes() == data
 
     def test_a_lost_conditional_put_is_file_exists(self, store: Storage):
         store.create_exclusive("claims/7", b"first")

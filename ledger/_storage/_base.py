@@ -230,11 +230,24 @@ class Storage(ABC):
         """Copy the local file ``local_path`` to ``rel``."""
 
     @abstractmethod
+    def put_file_exclusive(self, local_path: str, rel: str) -> None:
+        """Copy the local file ``local_path`` to ``rel`` only if ``rel`` does not exist, else
+        raise FileExistsError; readers never see the file half-written. Large files stream
+        (multipart uploads on object stores, whose completion is the conditional write). The
+        file must not be empty (object stores do not protect an empty conditional write)."""
+
+    @abstractmethod
+    def get_file(self, rel: str, local_path: str) -> None:
+        """Copy the file at ``rel`` to the local file ``local_path`` (made or replaced),
+        streamed: it is never held in memory whole (ranged, parallel downloads where the
+        backend has them). FileNotFoundError if ``rel`` is absent."""
+
+    @abstractmethod
     def remove(self, rel: str) -> None:
         """Delete the file at ``rel`` (no error if it is already gone)."""
 
     @staticmethod
-    def _need_content(data: bytes) -> None:
+    def _need_content(data: bytes | int) -> None:
         if not data:
             msg = "create_exclusive needs content: an empty conditional write is not protected on object stores"
             raise ValueError(msg)

@@ -3,14 +3,17 @@ module that imports fsspec, and only when such a root is opened."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ledger import _settings
 from ledger._storage._base import Capabilities, Entry, Stat, Storage, as_os_error, too_large
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
 # Protocols whose files can be appended to in place. Object stores (s3, gcs, az, ...)
 # re-upload a whole object for "ab" and two writers lose data, so they get segments.
@@ -33,6 +36,17 @@ class _Translating:
                 return attr(*args, **kwargs)
 
         return call
+
+
+_CREATE_LOCK = threading.Lock()
+
+
+def _uses_generic_put(fs: Any) -> bool:
+    """Whether ``fs`` uploads with fsspec's generic put_file, whose ``mode="create"`` is a check
+    followed by a write (s3fs's is a conditional request the server decides)."""
+    from fsspec.spec import AbstractFileSystem  # noqa: PLC0415  (only with an fsspec root)
+
+    return getattr(type(fs), "put_file", None) is AbstractFileSystem.put_file
 
 
 def _is_precondition_failed(exc: BaseException) -> bool:
@@ -79,12 +93,14 @@ class FsspecStorage(Storage):
     exclusive create through ``open(path, "xb")`` (a conditional PUT on object stores)."""
 
     flush_interval_s = 10.0
+    part_size: int | None = None  # bytes per part of a multipart upload (None: fsspec's default)
 
     def __init__(self, fs: Any, path: str) -> None:
         self.fs = _Translating(fs)
         protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
         self.root = path.rstrip("/") if path not in ("", "/") else path
         self.url = fs.unstrip_protocol(self.root)
+        self._generic_put = _uses_generic_put(fs)
         self.caps = Capabilities(
             appends=bool(_APPENDABLE.intersection(protocols)) and _settings.get(_settings.APPEND),
             lists=True,
@@ -203,19 +219,25 @@ class FsspecStorage(Storage):
         self._ensure_parent(path)
         self.fs.pipe_file(path, data)
 
-    def create_exclusive(self, rel: str, data: bytes) -> None:
-        self._need_content(data)
-        path = self._abs(rel)
-        self._ensure_parent(path)
+    @contextlib.contextmanager
+    def _only_if_absent(self, rel: str, what: str) -> Iterator[None]:
+        """A lost conditional write (HTTP 412 on object stores) is FileExistsError."""
         try:
-            with as_os_error(f"create {path}"), self.fs.open(path, "xb") as f:
-                f.write(data)
+            with as_os_error(f"{what} {self._abs(rel)}"):
+                yield
         except FileExistsError:
             raise
         except OSError as exc:
             if _is_precondition_failed(exc):
                 raise FileExistsError(errno.EEXIST, "already exists", self.full(rel)) from exc
             raise
+
+    def create_exclusive(self, rel: str, data: bytes) -> None:
+        self._need_content(data)
+        path = self._abs(rel)
+        self._ensure_parent(path)
+        with self._only_if_absent(rel, "create"), self.fs.open(path, "xb") as f:
+            f.write(data)
 
     def append(self, rel: str, data: bytes, *, durable: bool = False) -> None:  # noqa: ARG002
         if not self.caps.appends:
@@ -229,6 +251,21 @@ class FsspecStorage(Storage):
         path = self._abs(rel)
         self._ensure_parent(path)
         self.fs.put_file(local_path, path)
+
+    def put_file_exclusive(self, local_path: str, rel: str) -> None:
+        # fsspec's put_file with mode="create": on S3 a conditional PUT, or for large files a
+        # multipart upload (parts sent in parallel) whose completion is conditional.
+        self._need_content(os.path.getsize(local_path))
+        path = self._abs(rel)
+        self._ensure_parent(path)
+        options = {"chunksize": self.part_size} if self.part_size else {}
+        # fsspec's own put_file checks, then writes: where a filesystem keeps it (memory://,
+        # which lives in this process), one lock makes the check and the write one step.
+        with self._only_if_absent(rel, "put"), _CREATE_LOCK if self._generic_put else contextlib.nullcontext():
+            self.fs.put_file(local_path, path, mode="create", **options)
+
+    def get_file(self, rel: str, local_path: str) -> None:
+        self.fs.get_file(self._abs(rel), local_path)
 
     def remove(self, rel: str) -> None:
         try:

@@ -7,7 +7,9 @@ False: readers take the listing from the index instead of asking).
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import shutil
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING
@@ -16,9 +18,25 @@ from ledger._errors import StorageError
 from ledger._storage._base import Capabilities, Entry, Stat, Storage, check_rel, too_large
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
 _TIMEOUT_S = 60
+_CHUNK = 1 << 20
+
+
+@contextlib.contextmanager
+def _answered(url: str) -> Iterator[None]:
+    """HTTP errors as the storage interface reports them: 404 is FileNotFoundError."""
+    try:
+        yield
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise FileNotFoundError(errno.ENOENT, "not found", url) from exc
+        msg = f"GET {url}: HTTP {exc.code} {exc.reason}"
+        raise StorageError(msg) from exc
+    except urllib.error.URLError as exc:
+        msg = f"GET {url}: {exc.reason}"
+        raise StorageError(msg) from exc
 
 
 class HttpStorage(Storage):
@@ -63,22 +81,20 @@ class HttpStorage(Storage):
         request = urllib.request.Request(url)  # noqa: S310 (http(s) only: open_storage picks this backend for them)
         if byte_range is not None:
             request.add_header("Range", f"bytes={byte_range[0]}-{byte_range[1]}")
-        try:
-            with opener.open(request, timeout=_TIMEOUT_S) as resp:
-                data: bytes = resp.read() if limit is None else resp.read(limit + 1)
-                if limit is not None and len(data) > limit:
-                    raise too_large(url, len(data), limit)
-                if byte_range is not None and resp.status == 200:  # a server that ignores Range
-                    data = data[byte_range[0] : byte_range[1] + 1]
-                return data
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                raise FileNotFoundError(errno.ENOENT, "not found", url) from exc
-            msg = f"GET {url}: HTTP {exc.code} {exc.reason}"
-            raise StorageError(msg) from exc
-        except urllib.error.URLError as exc:
-            msg = f"GET {url}: {exc.reason}"
-            raise StorageError(msg) from exc
+        with _answered(url), opener.open(request, timeout=_TIMEOUT_S) as resp:
+            data: bytes = resp.read() if limit is None else resp.read(limit + 1)
+            if limit is not None and len(data) > limit:
+                raise too_large(url, len(data), limit)
+            if byte_range is not None and resp.status == 200:  # a server that ignores Range
+                data = data[byte_range[0] : byte_range[1] + 1]
+            return data
+
+    def get_file(self, rel: str, local_path: str) -> None:
+        url = self._abs(rel)
+        request = urllib.request.Request(url)  # noqa: S310 (http(s) only, as in _get)
+        opener = urllib.request.build_opener()
+        with _answered(url), opener.open(request, timeout=_TIMEOUT_S) as resp, open(local_path, "wb") as out:
+            shutil.copyfileobj(resp, out, _CHUNK)
 
     def exists(self, rel: str) -> bool:
         if rel == "":
@@ -140,6 +156,9 @@ class HttpStorage(Storage):
         raise self._read_only(f"append {rel}")
 
     def put_file(self, local_path: str, rel: str) -> None:  # noqa: ARG002
+        raise self._read_only(f"put {rel}")
+
+    def put_file_exclusive(self, local_path: str, rel: str) -> None:  # noqa: ARG002
         raise self._read_only(f"put {rel}")
 
     def remove(self, rel: str) -> None:

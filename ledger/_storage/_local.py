@@ -16,10 +16,14 @@ import errno
 import os
 import secrets
 import stat
+from typing import TYPE_CHECKING
 
 from ledger import _settings
 from ledger._errors import RefusedFileError
 from ledger._storage._base import Capabilities, Entry, Stat, Storage, too_large
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO must not block the open
@@ -242,21 +246,13 @@ class LocalStorage(Storage):
     @staticmethod
     def _written_beside(path: str, data: bytes, *, durable: bool) -> str:
         """``data`` written whole to a new temporary file beside ``path``; its name."""
-        tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(3)}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY
-        try:
-            fd = os.open(tmp, flags, 0o666)
-            try:
-                _write_all(fd, data)
-                if durable:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return tmp
+
+        def fill(fd: int) -> None:
+            _write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+
+        return _beside(path, fill)
 
     def write_atomic(self, rel: str, data: bytes, *, durable: bool = False) -> None:
         # A temporary file beside it, then os.replace (which replaces a link, never its target).
@@ -312,31 +308,61 @@ class LocalStorage(Storage):
     def put_file(self, local_path: str, rel: str) -> None:
         # The source is opened without following a link either (an import source is someone
         # else's folder); callers that mean the target of their own link resolve it first.
+        src = self._open_source(local_path)
+        try:
+            path = self._parent(rel)
+            tmp = _copied_beside(src, path)
+        finally:
+            os.close(src)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def put_file_exclusive(self, local_path: str, rel: str) -> None:
+        # Copied whole under a temporary name beside it, then linked into place (as
+        # create_exclusive): the link fails if the name exists, and nobody sees half a file.
+        src = self._open_source(local_path)
+        try:
+            self._need_content(os.fstat(src).st_size)
+            path = self._parent(rel)
+            tmp = _copied_beside(src, path)
+        finally:
+            os.close(src)
+        try:
+            os.link(tmp, path, follow_symlinks=False)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def get_file(self, rel: str, local_path: str) -> None:
+        fd, _st = self._open_read(rel)  # never through a link, never a FIFO
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _CLOEXEC | _BINARY
+            dst = os.open(local_path, flags, 0o666)
+            try:
+                copy_fd(fd, dst)
+            finally:
+                os.close(dst)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _open_source(local_path: str) -> int:
+        """An fd of a local file to copy in, opened without following a link (an import
+        source is someone else's folder; callers that mean their own link's target resolve it)."""
         try:
             src = os.open(local_path, _READ)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EMLINK):
                 raise _refused(local_path, "a symlink") from None
             raise
-        try:
-            if not stat.S_ISREG(os.fstat(src).st_mode):
-                raise _refused(local_path, "not a regular file (a FIFO, device or socket)")
-            path = self._parent(rel)
-            tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(3)}"
-            dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY, 0o666)
-            try:
-                try:
-                    while chunk := os.read(src, _CHUNK):
-                        _write_all(dst, chunk)
-                finally:
-                    os.close(dst)
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-        finally:
+        if not stat.S_ISREG(os.fstat(src).st_mode):
             os.close(src)
+            raise _refused(local_path, "not a regular file (a FIFO, device or socket)")
+        return src
 
     def remove(self, rel: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -358,6 +384,69 @@ def _regular(fd: int, path: str) -> os.stat_result:
 def _plain(entry: os.DirEntry[str]) -> bool:
     """A regular file or a folder (links and special files are left out of listings)."""
     return entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False)
+
+
+def _beside(path: str, fill: Callable[[int], None]) -> str:
+    """A new temporary file beside ``path``, filled by ``fill(fd)``; its name (removed again
+    if filling fails)."""
+    tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(3)}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY
+    try:
+        fd = os.open(tmp, flags, 0o666)
+        try:
+            fill(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _copied_beside(src: int, path: str) -> str:
+    """The rest of the open file ``src`` copied to a new temporary file beside ``path``; its name."""
+    return _beside(path, lambda dst: copy_fd(src, dst))
+
+
+def copy_fd(src: int, dst: int) -> None:
+    """Copy the rest of the open file ``src`` into ``dst`` inside the kernel where it can
+    (copy_file_range, then sendfile, as shutil.copyfile does), else in 1 MiB chunks."""
+    for kernel_copy in (_copy_file_range, _sendfile):
+        try:
+            if kernel_copy(src, dst):
+                return
+        except OSError as exc:
+            if exc.errno not in _NO_KERNEL_COPY:
+                raise
+    while chunk := os.read(src, _CHUNK):
+        _write_all(dst, chunk)
+
+
+# What a file system answers when it cannot copy in the kernel (the caller falls back to
+# read and write): not supported, across devices, not allowed on this kind of file.
+_NO_KERNEL_COPY = frozenset({errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF})
+_KERNEL_CHUNK = 1 << 30
+
+
+def _copy_file_range(src: int, dst: int) -> bool:
+    copy = getattr(os, "copy_file_range", None)
+    if copy is None:
+        return False
+    while copy(src, dst, _KERNEL_CHUNK):
+        pass
+    return True
+
+
+def _sendfile(src: int, dst: int) -> bool:
+    send = getattr(os, "sendfile", None)
+    if send is None:
+        return False
+    offset = os.lseek(src, 0, os.SEEK_CUR)
+    while n := send(dst, src, offset, _KERNEL_CHUNK):
+        offset += n
+    os.lseek(src, offset, os.SEEK_SET)
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -10,6 +10,7 @@
     best = lg.runs(where="config.lr < 1e-2", order_by="-summary.acc", limit=5)
 
 Everything lands as plain files (YAML manifests, JSON-lines metrics) under a ledger root.
+Versioned datasets and models: ``run.log_artifact(...)``, ``run.use_artifact("name:latest")``.
 Hyperparameter sweeps coordinated through that root: ``ledger.sweeps``.
 """
 
@@ -18,7 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from ledger import _lifecycle
+from ledger._artifacts import ArtifactVersion
 from ledger._errors import (
+    ArtifactNotFoundError,
     CorruptFileError,
     FormatVersionError,
     InvalidNameError,
@@ -32,7 +35,7 @@ from ledger._errors import (
     StorageError,
 )
 from ledger._media import Histogram, Image, Table
-from ledger._query import Band, Ledger, RunSet, RunView, Series
+from ledger._query import ArtifactView, Band, Ledger, Lineage, RunSet, RunView, Series
 from ledger._query import open_ledger as open  # noqa: A004 (ledger.open is the documented name)
 from ledger._query._filter import FilterError, UnknownFieldWarning
 from ledger._run import Config, Run, Summary, init
@@ -41,6 +44,9 @@ from ledger._watch import Watcher, watch
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArtifactNotFoundError",
+    "ArtifactVersion",
+    "ArtifactView",
     "Band",
     "Config",
     "CorruptFileError",
@@ -53,6 +59,7 @@ __all__ = [
     "LedgerError",
     "LedgerNotFoundError",
     "LedgerWarning",
+    "Lineage",
     "RefusedFileError",
     "Run",
     "RunNotFoundError",

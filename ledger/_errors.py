@@ -7,11 +7,12 @@ Hierarchy::
      +-- CorruptFileError (ValueError)   a file that is not what the format says it is
      +-- InvalidNameError (ValueError)   a project, run id or file name that cannot become a path
      +-- LedgerNotFoundError (LookupError) no ledger (no ledger.yaml) at the root given
- +-- RunNotFoundError (LookupError)  no run with that id under the root
+     +-- RunNotFoundError (LookupError)  no run with that id under the root
+     +-- ArtifactNotFoundError (LookupError) no artifact, version or alias by that reference
      +-- RunStateError (RuntimeError)    an operation the run's state does not allow
      +-- StorageError (OSError)          storage failed and retrying did not help
      |    +-- RefusedFileError               a file readers refuse: a symlink, not a regular file, too large
- +-- SettingError (ValueError)       a LEDGER_* environment variable holds an unusable value
+     +-- SettingError (ValueError)       a LEDGER_* environment variable holds an unusable value
 
 Programmer errors in ``run.log`` (a string value, a decreasing step) raise the builtin
 ``TypeError`` / ``ValueError`` at once, as Python code expects.
@@ -52,6 +53,10 @@ class LedgerNotFoundError(LedgerError, LookupError):
 
 class RunNotFoundError(LedgerError, LookupError):
     """No run with the given id (or id prefix) exists under the root."""
+
+
+class ArtifactNotFoundError(LedgerError, LookupError):
+    """No artifact of that name, no such version of it, or no such alias, under the root."""
 
 
 class RunStateError(LedgerError, RuntimeError):

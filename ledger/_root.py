@@ -141,6 +141,30 @@ def projects(storage: Storage) -> list[str]:
     return out
 
 
+# ---- storage quota -------------------------------------------------------------------------------
+
+
+def quota_bytes(storage: Storage) -> int | None:
+    """The root's quota in bytes: ``$LEDGER_QUOTA_GB``, else ``quota_gb`` in its ledger.yaml;
+    None without one (gigabytes of 2^30 bytes, as sizes are shown)."""
+    gb = _settings.get(_settings.QUOTA_GB)
+    if gb is None:
+        try:
+            marker = _format.check_root_marker(
+                retrying(lambda: storage.read_bytes(_format.ROOT_MARKER)), storage.full(_format.ROOT_MARKER)
+            )
+        except FileNotFoundError:
+            return None
+        gb = marker.get("quota_gb")
+    return round(float(gb) * 2**30) if gb else None
+
+
+def used_bytes(storage: Storage) -> int:
+    """The bytes of every file under the root (the derived ``.cache/`` left out): what a quota counts."""
+    cache = f"{_format.CACHE_DIR}/"
+    return sum(size for path, size in storage.files_under("").items() if not path.startswith(cache))
+
+
 # ---- new ids ------------------------------------------------------------------------------------
 
 

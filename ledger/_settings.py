@@ -75,6 +75,14 @@ def _megabytes(value: str) -> float:
     return result
 
 
+def _gigabytes(value: str) -> float:
+    result = float(value)
+    if not result > 0 or result == float("inf"):
+        msg = "expected a positive number of gigabytes"
+        raise ValueError(msg)
+    return result
+
+
 def _count(value: str) -> int:
     result = int(value)
     if result < 1:
@@ -97,6 +105,7 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _seconds: "a positive number of seconds",
     _bytes: "a number of bytes",
     _megabytes: "a number of megabytes",
+    _gigabytes: "a positive number of gigabytes",
     _switch: "1 or 0",
     _count: "a whole number, 1 or more",
 }
@@ -142,6 +151,19 @@ SPILL_DIR: Setting[str | None] = Setting(
     "LEDGER_SPILL_DIR",
     None,
     "where runs keep what their storage did not take (else `~/.cache/ledger/spill`)",
+    _text,
+)
+QUOTA_GB: Setting[float | None] = Setting(
+    "LEDGER_QUOTA_GB",
+    None,
+    "the root's quota: `ledger du` and the viewer show used / quota, `init()` warns once past it "
+    "(else `quota_gb:` in `ledger.yaml`)",
+    _gigabytes,
+)
+ARTIFACT_CACHE: Setting[str | None] = Setting(
+    "LEDGER_ARTIFACT_CACHE",
+    None,
+    "where `use_artifact` puts the files of artifact versions (else `~/.cache/ledger/artifacts`)",
     _text,
 )
 SWEEP_LEASE: Setting[float] = Setting(
@@ -224,9 +246,9 @@ VIEW_STORAGE_OPTIONS: Setting[str | None] = Setting(
 
 SETTINGS: tuple[Setting[Any], ...] = (
     ROOT, PROJECT, USER, HEARTBEAT_INTERVAL, SYSTEM_INTERVAL, APPEND, PATCH_MAX_BYTES, PATCH_MAX_FILE_BYTES,
-    COMPACT_ON_FINISH, MEDIA_BUDGET_MB, SPILL_DIR, MAX_YAML_BYTES, MAX_RECORD_BYTES, MAX_DEPTH, REGEX_TIMEOUT,
-    SPILL_CAP_MB, FINISH_TIMEOUT, SWEEP_LEASE, SWEEP_POLL, REPRODUCES, SWEEP_ID, SWEEP_TRIAL,
-    SWEEP_FOLD, SWEEP_PARAMS, SWEEP_GROUP, SWEEP_ROOT, SWEEP_PROJECT, VIEW_ROOT, VIEW_STORAGE_OPTIONS,
+    COMPACT_ON_FINISH, MEDIA_BUDGET_MB, SPILL_DIR, QUOTA_GB, ARTIFACT_CACHE, MAX_YAML_BYTES, MAX_RECORD_BYTES,
+    MAX_DEPTH, REGEX_TIMEOUT, SPILL_CAP_MB, FINISH_TIMEOUT, SWEEP_LEASE, SWEEP_POLL, REPRODUCES, SWEEP_ID,
+    SWEEP_TRIAL, SWEEP_FOLD, SWEEP_PARAMS, SWEEP_GROUP, SWEEP_ROOT, SWEEP_PROJECT, VIEW_ROOT, VIEW_STORAGE_OPTIONS,
 )  # fmt: skip
 SWEEP_TRIAL_SETTINGS = (SWEEP_ID, SWEEP_TRIAL, SWEEP_FOLD, SWEEP_PARAMS, SWEEP_GROUP, SWEEP_ROOT, SWEEP_PROJECT)
 

@@ -9,6 +9,9 @@ import ledger
 from tests.helpers import run_python
 
 PUBLIC = {
+    "ArtifactNotFoundError",
+    "ArtifactVersion",
+    "ArtifactView",
     "Band",
     "Config",
     "CorruptFileError",
@@ -21,6 +24,7 @@ PUBLIC = {
     "LedgerError",
     "LedgerNotFoundError",
     "LedgerWarning",
+    "Lineage",
     "Run",
     "RunNotFoundError",
     "RunSet",
@@ -52,7 +56,8 @@ def test_public_callables_are_documented():
     for name in PUBLIC - {"__version__"}:
         obj = getattr(ledger, name)
         assert inspect.getdoc(obj), f"ledger.{name} has no docstring"
-    for cls in (ledger.Run, ledger.Ledger, ledger.RunSet, ledger.RunView):
+    for cls in (ledger.Run, ledger.Ledger, ledger.RunSet, ledger.RunView, ledger.ArtifactVersion, ledger.ArtifactView,
+                ledger.Lineage):  # fmt: skip
         for name, member in inspect.getmembers(cls):
             if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, property)):
                 assert inspect.getdoc(member), f"{cls.__name__}.{name} has no docstring"
@@ -73,6 +78,7 @@ def test_errors_subclass_builtins_callers_already_catch():
     assert issubclass(ledger.FormatVersionError, ValueError)
     assert issubclass(ledger.RunNotFoundError, LookupError)
     assert issubclass(ledger.LedgerNotFoundError, LookupError)
+    assert issubclass(ledger.ArtifactNotFoundError, LookupError)
     assert issubclass(ledger.SettingError, ValueError)
     assert issubclass(ledger.StorageError, OSError)
     assert all(

@@ -24,6 +24,7 @@ LAYERS = {
     "ledger._root": 2,
     "ledger._reader": 2,
     "ledger._writer": 2,
+    "ledger._artifacts": 2,  # versioned files of the root: written by runs, read by queries (not a run)
     # L3 the run (write side) | the query side
     "ledger._run": 3,
     "ledger._lifecycle": 3,
@@ -47,7 +48,9 @@ LAYERS = {
     "ledger.integrations": 5,
     "viewer": 5,
 }
-WRITE_SIDE = ("ledger._run", "ledger._lifecycle", "ledger._capture", "ledger._watch", "ledger._writer")
+WRITE_SIDE = (
+    "ledger._run", "ledger._lifecycle", "ledger._capture", "ledger._watch", "ledger._writer", "ledger._artifacts._write",
+)  # fmt: skip
 READ_SIDE = (
     "ledger._query", "ledger._reader", "ledger._report", "ledger._publish", "ledger._verify", "viewer",
 )  # fmt: skip

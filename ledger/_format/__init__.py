@@ -7,12 +7,33 @@
   encoding and tolerant decoding;
 - :mod:`._values`: the spellings of non-finite floats (records; JSON copies of manifests);
 - :mod:`._media`: media references in records and their file paths;
+- :mod:`._artifacts`: artifact references, version manifests and alias moves;
 - :mod:`._yaml`: YAML that YAML 1.1 and 1.2 readers read the same.
 
 docs/format.md is the normative description of what this package writes and reads; a test
 walks the schema against it. Change both together.
 """
 
+from ledger._format._artifacts import (
+    ALIAS_KEYS,
+    BEST,
+    LATEST,
+    VERSION_KEYS,
+    AliasMove,
+    ArtifactFile,
+    Ref,
+    VersionManifest,
+    check_alias,
+    check_artifact_name,
+    entry_key,
+    files_digest,
+    is_sha256,
+    lineage_entry,
+    move_of_file,
+    parse_ref,
+    version_file_name,
+    version_of_file,
+)
 from ledger._format._media import (
     MEDIA_FILES,
     MEDIA_KINDS,
@@ -23,6 +44,9 @@ from ledger._format._media import (
     references,
 )
 from ledger._format._names import (
+    ARTIFACT_ALIASES,
+    ARTIFACT_BLOBS,
+    ARTIFACTS_DIR,
     CACHE_DIR,
     FILES_DIR,
     FORMAT_VERSION,
@@ -41,6 +65,10 @@ from ledger._format._names import (
     SWEEP_CONFIG,
     SWEEP_STOP,
     SWEEPS_DIR,
+    alias_dir,
+    artifact_dir,
+    artifacts_dir,
+    blob_path,
     check_name,
     check_relative_file,
     default_run_name,
@@ -121,6 +149,11 @@ from ledger._format._values import (
 from ledger._format._yaml import check_root_marker, root_marker, sorted_tree, yaml_dump, yaml_load
 
 __all__ = [
+    "ALIAS_KEYS",
+    "ARTIFACTS_DIR",
+    "ARTIFACT_ALIASES",
+    "ARTIFACT_BLOBS",
+    "BEST",
     "CACHE_DIR",
     "DEFAULT_HEARTBEAT_S",
     "ENDED_STATUSES",
@@ -130,6 +163,7 @@ __all__ = [
     "FINAL_STATUSES",
     "FORMAT_VERSION",
     "KNOWN_FIELDS",
+    "LATEST",
     "MANIFEST",
     "MEDIA_DIR",
     "MEDIA_FILES",
@@ -172,14 +206,25 @@ __all__ = [
     "TIME",
     "TIMESTAMP_FIELDS",
     "TYPE_KEY",
+    "VERSION_KEYS",
+    "AliasMove",
+    "ArtifactFile",
     "FieldSpec",
     "Manifest",
     "NotJsonExact",
     "Records",
+    "Ref",
     "StatusSpec",
     "StreamSpec",
+    "VersionManifest",
     "active_seconds",
     "add_item",
+    "alias_dir",
+    "artifact_dir",
+    "artifacts_dir",
+    "blob_path",
+    "check_alias",
+    "check_artifact_name",
     "check_key",
     "check_manifest",
     "check_name",
@@ -191,20 +236,26 @@ __all__ = [
     "decode_records",
     "default_run_name",
     "encode_records",
+    "entry_key",
+    "files_digest",
     "filter_fields",
     "finite_or_text",
     "gpu_models",
     "is_reference",
+    "is_sha256",
     "iso",
     "json_ready",
+    "lineage_entry",
     "manifest_from_json",
     "manifest_to_json",
     "media_file",
     "media_key_path",
     "metric_value",
+    "move_of_file",
     "new_run_id",
     "nonfinite_text",
     "parse_iso",
+    "parse_ref",
     "project_dir",
     "read_status",
     "references",
@@ -219,6 +270,8 @@ __all__ = [
     "stale_at",
     "sweep_dir",
     "too_deep",
+    "version_file_name",
+    "version_of_file",
     "yaml_dump",
     "yaml_load",
 ]

@@ -20,6 +20,9 @@ SWEEP_CONFIG = "sweep.yaml"
 SWEEP_CLAIMS = "claims"  # claims/<n> per trial, claims/<n>.<k> for its k-th reclaim
 SWEEP_AGENTS = "agents"  # agents/<agent-id>.yaml: an agent's heartbeat
 SWEEP_STOP = "stop.yaml"  # made by `ledger sweep stop`: no new claims
+ARTIFACTS_DIR = "artifacts"  # <project>/artifacts/: versioned files (docs/format.md, section 11)
+ARTIFACT_BLOBS = "blobs"  # <project>/artifacts/blobs/<sha256[:2]>/<sha256>: each file's content, once
+ARTIFACT_ALIASES = "aliases"  # <project>/artifacts/<name>/aliases/<alias>/<k>.yaml: the k-th move
 MANIFEST = "run.yaml"
 PATCH = "code.patch"
 REQUIREMENTS = "requirements.txt"
@@ -79,6 +82,24 @@ def run_dir(project: str, run_id: str) -> str:
 
 def sweep_dir(project: str, sweep_id: str) -> str:
     return f"{project_dir(project)}/{SWEEPS_DIR}/{check_name('sweep id', sweep_id)}"
+
+
+def artifacts_dir(project: str) -> str:
+    return f"{project_dir(project)}/{ARTIFACTS_DIR}"
+
+
+def artifact_dir(project: str, name: str) -> str:
+    """The folder of one artifact's versions (``name`` checked by the caller: see _artifacts)."""
+    return f"{artifacts_dir(project)}/{check_name('artifact name', name)}"
+
+
+def blob_path(project: str, sha256: str) -> str:
+    """Where a file's content is kept: ``<project>/artifacts/blobs/<first 2 hex digits>/<sha256>``."""
+    return f"{artifacts_dir(project)}/{ARTIFACT_BLOBS}/{sha256[:2]}/{sha256}"
+
+
+def alias_dir(project: str, name: str, alias: str) -> str:
+    return f"{artifact_dir(project, name)}/{ARTIFACT_ALIASES}/{check_name('alias', alias)}"
 
 
 def segment_name(n: int, stem: str = "metrics", ext: str = "jsonl") -> str:

@@ -315,6 +315,18 @@ class Manifest:
     datasets: list[dict[str, Any]] = _f(
         "list[mapping]", factory=list, written="when_set", meaning="the data the run read: {name, digest, context, ...}"
     )
+    used_artifacts: list[dict[str, Any]] = _f(
+        "list[mapping]",
+        factory=list,
+        written="when_set",
+        meaning="artifact versions the run used: {project, name, version, type, digest}",
+    )
+    logged_artifacts: list[dict[str, Any]] = _f(
+        "list[mapping]",
+        factory=list,
+        written="when_set",
+        meaning="artifact versions the run logged: {project, name, version, type, digest}",
+    )
     error: str | None = _f("str", written="when_set", scrub=True, meaning="the traceback, or why the run was stopped")
     imported_from: dict[str, Any] | None = _f(
         "mapping", written="when_set", private=("source", "artifact_uri"), scrub=True, column="flat"

@@ -154,11 +154,17 @@ def root_marker() -> bytes:
     return yaml_dump({"format": FORMAT_VERSION})
 
 
-def check_root_marker(data: bytes, where: str) -> None:
-    """Fail clearly on a root written in a format this version cannot read."""
+def check_root_marker(data: bytes, where: str) -> dict[str, Any]:
+    """The root marker's content; fail clearly on a root written in a format this version
+    cannot read, or with a key whose value is not what the format says (``quota_gb``)."""
     doc = yaml_load(data, where)
     if not isinstance(doc, dict) or "format" not in doc:
         msg = f"{where}: not a ledger root marker (expected a mapping with 'format: {FORMAT_VERSION}')"
         raise CorruptFileError(msg)
     if doc["format"] != FORMAT_VERSION:
         raise FormatVersionError(where, doc["format"], FORMAT_VERSION)
+    quota = doc.get("quota_gb")
+    if quota is not None and (isinstance(quota, bool) or not isinstance(quota, (int, float)) or not quota > 0):
+        msg = f"{where}: quota_gb must be a positive number of gigabytes, found {quota!r}"
+        raise CorruptFileError(msg)
+    return doc

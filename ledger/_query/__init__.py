@@ -7,6 +7,7 @@
 - :mod:`._aggregate`: one number from many (mean, std, n, CI, median/IQR) and group tables;
 - :mod:`._runset`: :class:`RunSet`: sorting, rows and columns, groups, aggregates, compute hours and cost;
 - :mod:`._series`: the series engine: curves, downsampling, group bands;
+- :mod:`._artifacts`: artifact versions found in a ledger (:class:`ArtifactView`) and their lineage;
 - :mod:`._ledger`: :class:`Ledger` and :func:`open_ledger`.
 
 Nothing here imports the run writer.
@@ -23,6 +24,7 @@ from ledger._query._aggregate import (
     finite_number,
     group_key,
 )
+from ledger._query._artifacts import ArtifactView, Lineage, Node
 from ledger._query._ledger import Ledger, index_state, open_ledger
 from ledger._query._runset import (
     BASE_COLUMNS,
@@ -40,11 +42,14 @@ __all__ = [
     "BASE_COLUMNS",
     "STATS",
     "Aggregate",
+    "ArtifactView",
     "Band",
     "Cell",
     "ComputeRow",
     "Described",
     "Ledger",
+    "Lineage",
+    "Node",
     "RunSet",
     "RunView",
     "Series",

@@ -49,6 +49,9 @@ MISSING: Any = None  # a field a run lacks reads as null
 # Every manifest field can be filtered on: alone (``status``), or with keys below it for
 # mappings (``config.lr``, ``host.hostname``); both sets come from the format's schema.
 TOP_LEVEL, NESTED = _format.filter_fields()
+# Lists of mappings (datasets, used_artifacts, ...): ``used_artifacts.name`` reads the key of
+# every entry, and holds when one of them matches.
+LISTS = frozenset(spec.name for spec in _format.FIELDS if spec.kind == "list[mapping]")
 TIMESTAMPS = frozenset(_format.TIMESTAMP_FIELDS)
 
 # MLflow's namespaces (and their other spellings, as MLflow's own parser accepts them).
@@ -82,8 +85,9 @@ class Field:
     """A resolved field: the canonical path (``("config", "model", "lr")``) and how it is
     read and compared: ``kind`` is ``""`` (typed values), ``param`` (MLflow params: the
     value's text), ``metric`` (MLflow metrics: numbers only), ``status`` (MLflow's status
-    names), ``run_id`` (the id, or the id in the source tool), ``dataset`` (one key of every
-    recorded dataset) or ``wandb_config`` (W&B's ``config.<key>.value``)."""
+    names), ``run_id`` (the id, or the id in the source tool), ``each`` (one key of every
+    entry of a list of mappings: ``datasets.name``, ``used_artifacts.version``) or
+    ``wandb_config`` (W&B's ``config.<key>.value``)."""
 
     path: tuple[str, ...]
     text: str = ""
@@ -105,7 +109,7 @@ class Field:
     def many(self) -> bool:
         """The field reads as several values; a comparison holds when one of them matches
         (``!=`` and ``not in``: when none does)."""
-        return self.kind in ("status", "run_id", "dataset")
+        return self.kind in ("status", "run_id", "each")
 
 
 def _unknown(parts: Sequence[str]) -> FilterError:
@@ -121,7 +125,7 @@ def _mlflow_field(namespace: str, rest: list[str], text: str) -> Field:
     if namespace == "params":
         return Field(("config", *rest), text, "param")
     if namespace == "datasets":
-        return Field(("datasets", ".".join(rest)), text, "dataset")  # name, digest, context, source, ...
+        return Field(("datasets", ".".join(rest)), text, "each")  # name, digest, context, source, ...
     key = " ".join(rest).lower().replace(" ", "_")
     if key not in _MLFLOW_ATTRIBUTES:
         known = ", ".join(sorted(_MLFLOW_ATTRIBUTES))
@@ -157,6 +161,8 @@ def resolve_field(parts: Sequence[str], text: str = "", *, dialect: str = "") ->
         return Field(("config", *rest[:-1]), text, "wandb_config")
     if head in TOP_LEVEL and not rest:
         return Field((head,), text)
+    if head in LISTS and rest:
+        return Field((head, ".".join(rest)), text, "each")
     if head in NESTED:
         return Field((head, *rest), text)
     raise _unknown(parts)
@@ -217,10 +223,10 @@ def getter(field: Field) -> Getter:
             return [run.doc.get("id"), *([source_id] if source_id is not None else [])]
 
         return run_ids
-    if kind == "dataset":
+    if kind == "each":
         key = path[1]
         return lambda run: [
-            d.get(key) for d in (run.doc.get("datasets") or ()) if isinstance(d, Mapping) and d.get(key) is not None
+            d.get(key) for d in (run.doc.get(head) or ()) if isinstance(d, Mapping) and d.get(key) is not None
         ]
     if kind == "param":
         rest = path[1:]
@@ -748,7 +754,7 @@ def _dict_fields(spec: Any, out: list[Field]) -> None:
 
 # Nested fields whose keys are the user's (config, summary, ...): a misspelt key there is a
 # silent empty result, so it is checked against the keys the runs have.
-_OPEN_KEYS = ("config", "summary", "tags", "datasets", "links")
+_OPEN_KEYS = ("config", "summary", "tags", "links", *sorted(LISTS))
 
 
 @dataclass(frozen=True)
@@ -798,8 +804,8 @@ def known_names(runs: Iterable[Any]) -> list[str]:
                         if found:
                             names.add(f"tags.{k}")
                             break
-            elif head == "datasets":
-                names.update(f"datasets.{k}" for d in value or () if isinstance(d, Mapping) for k in d)
+            elif head in LISTS:
+                names.update(f"{head}.{k}" for d in value or () if isinstance(d, Mapping) for k in d)
             elif isinstance(value, Mapping):
                 walk(head, value)
     return sorted(names)

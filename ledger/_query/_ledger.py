@@ -7,12 +7,13 @@ import gc
 import logging
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format, _root
-from ledger._errors import CorruptFileError
-from ledger._query import _filter, _index
+from ledger._artifacts import read_version
+from ledger._errors import ArtifactNotFoundError, CorruptFileError, FormatVersionError, InvalidNameError
+from ledger._query import _artifacts, _filter, _index
 from ledger._query._runset import RunSet, order
 from ledger._query._views import RunView, SweepView
 from ledger._storage import Storage, open_storage
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     import os
 
     from pandas import DataFrame
+
+    from ledger._artifacts import ArtifactVersion
+    from ledger._query._artifacts import ArtifactView, Key, Lineage
 
 log = logging.getLogger("ledger")
 
@@ -31,6 +35,8 @@ class Ledger:
     def __init__(self, storage: Storage, runs: list[RunView], skipped: list[str]) -> None:
         self._storage = storage
         self._runs = runs
+        for run in runs:  # a run's artifacts know the runs around them
+            run._ledger = self  # noqa: SLF001
         self._by_id = {r.id: r for r in runs}
         self.skipped = skipped
         """Messages for manifests that could not be read (corrupt, unsupported format)."""
@@ -137,12 +143,62 @@ class Ledger:
 
     def disk_usage(self, by: str = "project", project: str | None = None) -> list[dict[str, Any]]:
         """What takes space, largest first: one dict per project, group, run or kind (metrics,
-        system, media, files, patches, logs, manifests, other) with bytes, files and runs."""
+        system, media, files, patches, logs, manifests, artifacts, other) with bytes, files
+        and runs. Artifacts belong to no run: they count by project and kind only."""
         from ledger._query._usage import usage  # noqa: PLC0415 (du only)
 
         groups = {(r.project, r.id): r.group for r in self._runs}
         buckets = usage(self._storage, groups, by, project)
         return [{by: b.key, "runs": len(b.runs), "files": b.files, "bytes": b.bytes} for b in buckets]
+
+    def storage_summary(self) -> dict[str, Any]:
+        """The root against its quota, and what artifacts' deduplication saved: ``used_bytes``,
+        ``quota_bytes`` (``$LEDGER_QUOTA_GB`` or ``quota_gb`` in ledger.yaml; None without),
+        ``versions``, ``version_bytes`` (their files added up), ``blobs``, ``blob_bytes`` (what
+        is stored), ``dedup_saved_bytes``, ``unreferenced_blobs``."""
+        from ledger._query._usage import summary  # noqa: PLC0415 (du only)
+
+        return summary(self._storage)
+
+    def artifact(self, ref: str, *, project: str | None = None) -> ArtifactView:
+        """The artifact version a reference names: ``"mnist"`` (its latest version),
+        ``"mnist:v3"``, ``"mnist:best"`` (any alias), ``"vision/mnist:v3"``. Without a project
+        (in the reference or ``project=``), the one project that has an artifact of that
+        name. ArtifactNotFoundError names what exists instead. ``.download()`` gives its
+        files, ``.logged_by()`` and ``.used_by()`` its runs."""
+        return _artifacts.find(self, ref, project)
+
+    def artifacts(
+        self,
+        project: str | None = None,
+        *,
+        name: str | None = None,
+        type: str | None = None,  # noqa: A002 (the field's name)
+        latest: bool = False,
+    ) -> list[ArtifactView]:
+        """Every artifact version (of one project, one artifact name, one type), sorted by
+        project, name and version; ``latest=True``: only the highest version of each artifact."""
+        return _artifacts.views(self, project, name=name, type=type, latest=latest)
+
+    def lineage(self, item: str | RunView | ArtifactVersion, *, project: str | None = None, depth: int = 1) -> Lineage:
+        """Who made and who used what, around a run (a RunView) or an artifact version (an
+        ArtifactVersion, or a reference such as ``"mnist:v3"``): ``.nodes`` (runs and
+        versions) and ``.edges`` (version -> run that used it, run -> version it logged), up
+        to ``depth`` steps away; ``.inputs()`` and ``.outputs()`` of the center."""
+        return _artifacts.lineage(self, item, project=project, depth=depth)
+
+    def _versions(self, keys: Iterable[Key], who: str) -> list[ArtifactView]:
+        """The versions (project, name, version) a run names that can be read; the others are
+        warned about."""
+        out = []
+        for project, name, version in keys:
+            try:
+                manifest = read_version(self._storage, project, name, version)
+            except (ArtifactNotFoundError, CorruptFileError, FormatVersionError, InvalidNameError) as exc:
+                log.warning("ledger: run %s: %s", who, exc)
+                continue
+            out.append(_artifacts.view(self, project, manifest))
+        return out
 
     def sweeps(self, project: str | None = None) -> list[SweepView]:
         """The sweeps under the root (or one project), each with its config and its runs."""

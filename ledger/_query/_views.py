@@ -17,6 +17,8 @@ from ledger._query import _filter, _series
 if TYPE_CHECKING:
     from pandas import DataFrame
 
+    from ledger._query._artifacts import ArtifactView
+    from ledger._query._ledger import Ledger
     from ledger._query._runset import RunSet
     from ledger._storage import Storage
 
@@ -46,13 +48,14 @@ class RunView:
     stale reads ``crashed``.
     """
 
-    __slots__ = ("_incoming", "_storage", "doc", "status")
+    __slots__ = ("_incoming", "_ledger", "_storage", "doc", "status")
 
     def __init__(self, storage: Storage, doc: dict[str, Any], now: float) -> None:
         self._storage = storage
         self.doc = doc
         self.status: str = _format.read_status(doc.get("status"), doc.get("heartbeat"), doc.get("heartbeat_s"), now)
         self._incoming: list[tuple[str, str]] = []  # (relation, run id) of runs that link here
+        self._ledger: Ledger | None = None  # the ledger it was opened with (for its artifacts' lineage)
 
     def __repr__(self) -> str:
         return f"<RunView {self.id} {self.name!r} project={self.project!r} status={self.status}>"
@@ -143,6 +146,23 @@ class RunView:
         out += [(rel, str(rid), "out") for rel, rid in (self.doc.get("links") or {}).items()]
         out += [(rel, rid, "in") for rel, rid in self._incoming]
         return out
+
+    def used_artifacts(self) -> list[ArtifactView]:
+        """The artifact versions this run used (``run.use_artifact``), in the order of first
+        use; a version missing from the ledger is left out, with a warning."""
+        return self._artifacts("used_artifacts")
+
+    def logged_artifacts(self) -> list[ArtifactView]:
+        """The artifact versions this run logged (``run.log_artifact``), in order."""
+        return self._artifacts("logged_artifacts")
+
+    def _artifacts(self, field_name: str) -> list[ArtifactView]:
+        if self._ledger is None:
+            msg = f"run {self.id} was not read through ledger.open(...); its artifacts need the ledger"
+            raise RuntimeError(msg)
+        entries = self.doc.get(field_name)
+        keys = [k for e in (entries if isinstance(entries, list) else ()) if (k := _format.entry_key(e)) is not None]
+        return self._ledger._versions(dict.fromkeys(keys), self.id)  # noqa: SLF001
 
     def update_summary(self, values: Mapping[str, Any], *, by: Any) -> None:
         """Attach results to this run's summary from another run, e.g. an evaluation job:

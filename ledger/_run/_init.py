@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,11 +22,12 @@ from ledger._capture import (
 )
 from ledger._capture._redact import Redaction
 from ledger._config import normalize_config
-from ledger._errors import RunStateError
+from ledger._errors import LedgerError, RunStateError
 from ledger._format import Manifest
 from ledger._run._run import Run, Timing
 from ledger._run._sweep import join_sweep
 from ledger._storage import Storage, retrying
+from ledger._units import human_bytes
 
 log = logging.getLogger("ledger")
 
@@ -101,6 +103,7 @@ def init(  # noqa: PLR0913
         links=_check_links(parent, links), sweep=sweep,
     )  # fmt: skip
     storage = _root.open_root(_local_root(root), storage_options, create=True)
+    check_quota_soon(storage)
     timing = Timing(
         now=time.time(),
         flush_interval=float(flush_interval or storage.flush_interval_s),
@@ -114,6 +117,49 @@ def init(  # noqa: PLR0913
     run._secret_values |= found  # noqa: SLF001
     _lifecycle.register(run)
     return run
+
+
+# Roots whose quota this process checked lately (url -> when), and those it warned about.
+_quota_checked: dict[str, float] = {}
+_quota_warned: set[str] = set()
+_quota_lock = threading.Lock()
+QUOTA_RECHECK_S = 600.0  # a root under its quota is looked at again after this long
+quota_thread: threading.Thread | None = None  # the last check started (tests wait for it)
+
+
+def check_quota_soon(storage: Storage) -> None:
+    """Warn once per process when the root holds more than its quota ($LEDGER_QUOTA_GB, else
+    ``quota_gb`` in ledger.yaml). Adding up the root's files costs a listing of all of them,
+    so it happens in the background, at most every QUOTA_RECHECK_S per root, never twice
+    at once; a root without a quota costs one small read there."""
+    global quota_thread  # noqa: PLW0603 (one check in flight per process is the point)
+    now = time.monotonic()
+    with _quota_lock:
+        last = _quota_checked.get(storage.url)
+        if storage.url in _quota_warned or (last is not None and now - last < QUOTA_RECHECK_S):
+            return
+        _quota_checked[storage.url] = now
+
+    def check() -> None:
+        try:
+            quota = _root.quota_bytes(storage)
+            if quota is None:
+                return
+            used = _root.used_bytes(storage)
+        except (OSError, LedgerError) as exc:
+            log.debug("ledger: could not check the quota of %s: %s", storage.url, exc)
+            return
+        if used > quota:
+            with _quota_lock:
+                _quota_warned.add(storage.url)
+            log.warning(
+                "ledger: %s holds %s, over its quota of %s ($%s, or quota_gb in %s); `ledger du` shows what "
+                "takes space",
+                storage.url, human_bytes(used), human_bytes(quota), _settings.QUOTA_GB.name, _format.ROOT_MARKER,
+            )  # fmt: skip
+
+    quota_thread = threading.Thread(target=check, name="ledger-quota", daemon=True)
+    quota_thread.start()
 
 
 def _local_root(root: str | os.PathLike[str] | None) -> str | None:

@@ -7,11 +7,13 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format, _lifecycle, _settings
+from ledger._artifacts import ArtifactVersion, materialise, resolve, with_aliases
+from ledger._artifacts._write import log_version
 from ledger._capture import _console
 from ledger._capture._console import ConsoleSink
 from ledger._capture._redact import DEFAULT as DEFAULT_REDACTION
@@ -385,6 +387,65 @@ class Run:
         retrying(lambda: self._storage.put_file(real, f"{self._dir}/{dest}"))
         self._saved[dest] = os.path.getsize(src)
         return dest
+
+    # -- artifacts -----------------------------------------------------------------------
+
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        *,
+        type: str | None = None,  # noqa: A002 (W&B's and the issue's name)
+        aliases: Iterable[str] = (_format.LATEST,),
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ArtifactVersion:
+        """Store a file or a folder as the next version of artifact ``name`` of this run's
+        project, and record it as made by this run (``logged_artifacts`` in run.yaml).
+
+        Each file's content is kept once per ledger, named by its sha256: the same checkpoint
+        logged by ten runs takes the space of one. Versions are numbered v1, v2, ... without
+        gaps across every process and machine writing the root. ``type`` says what it is
+        (``"model"``, ``"dataset"``, ...); ``aliases`` are moved to the new version (``latest``
+        always is: it is the highest version); ``metadata`` is a mapping stored with it
+        (epoch, score, ...). Returns the :class:`ArtifactVersion` (``.ref`` is ``name:v<N>``).
+        """
+        if self._closed:
+            self._raise_closed("log_artifact")
+        manifest = log_version(
+            self._storage, self.project, os.fspath(path), name, type=type, aliases=aliases, metadata=metadata,
+            run=self.id,
+        )  # fmt: skip
+        with self._lock:
+            self._m.logged_artifacts.append(_format.lineage_entry(self.project, manifest))
+        self._write_manifest_quietly()
+        return with_aliases(self._storage, self.project, manifest)
+
+    def use_artifact(self, ref: str) -> str:
+        """The local path of an artifact version's files, recorded as used by this run
+        (``used_artifacts`` in run.yaml): ``"name"`` or ``"name:latest"``, ``"name:v3"``,
+        ``"name:best"`` (any alias), ``"other-project/name:v3"``.
+
+        The files are laid out in the local artifact cache (``$LEDGER_ARTIFACT_CACHE``) as
+        read-only hard links, each checked against its sha256 on arrival (a damaged file is a
+        CorruptFileError: nothing is handed out); a version used before costs a few stat
+        calls. Returns the folder, or the file itself for a version logged from one file.
+        ArtifactNotFoundError names what exists when the reference names nothing.
+        """
+        if self._closed:
+            self._raise_closed("use_artifact")
+        project, manifest = resolve(self._storage, ref, self.project)
+        local = materialise(self._storage, project, manifest)
+        entry = _format.lineage_entry(project, manifest)
+        key = _format.entry_key(entry)
+        with self._lock:
+            if all(_format.entry_key(e) != key for e in self._m.used_artifacts):
+                self._m.used_artifacts.append(entry)
+                changed = True
+            else:
+                changed = False
+        if changed:
+            self._write_manifest_quietly()
+        return local
 
     # -- manifest ------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ checked by hash, and lineage from both ends; on a local folder, memory:// and re
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import textwrap
@@ -373,3 +374,88 @@ def test_docs_format_lists_the_keys_of_versions_and_alias_moves_as_written():
     assert table == [key for key, _ in _format.VERSION_KEYS]
     moves = "{" + ", ".join(key if key != "format" else "format: 1" for key, _ in _format.ALIAS_KEYS) + "}"
     assert f"`{moves}`" in section
+
+
+class TestCommandLine:
+    @pytest.fixture
+    def root(self, tmp_dir) -> Path:
+        folder_of(tmp_dir / "data", {"a.csv": b"1\n" * 500, "b.csv": b"2\n"})
+        with quiet_init("p", root="results", name="prep") as prep:
+            prep.log_artifact("data", "digits", type="dataset", metadata={"rows": 501})
+        with quiet_init("p", root="results", name="train") as train:
+            train.use_artifact("digits")
+            (tmp_dir / "m.pt").write_bytes(b"w" * 4000)
+            train.log_artifact("m.pt", "net", type="model", aliases=["best"])
+            train.log_artifact("m.pt", "net", type="model")
+        return tmp_dir / "results"
+
+    def test_ls_lists_artifacts_then_one_artifacts_versions(self, root, ledger_cli):
+        code, out, _ = ledger_cli("artifact", "ls", "--root", str(root), "--format", "json")
+        assert code == 0
+        rows = {r["name"]: r for r in json.loads(out)}
+        assert rows["digits"]["type"] == "dataset"
+        assert rows["net"]["versions"] == 2
+        assert rows["net"]["size"] == 4000
+        code, out, _ = ledger_cli("artifact", "ls", "net", "--root", str(root), "--format", "json")
+        assert [(r["version"], r["aliases"]) for r in json.loads(out)] == [("v1", "best"), ("v2", "")]
+        code, out, _ = ledger_cli("artifact", "ls", "--root", str(root), "--type", "model", "--format", "csv")
+        assert out.splitlines()[1].startswith("p,net,model,2,")
+
+    def test_show_get_and_lineage_from_both_ends(self, root, ledger_cli, tmp_dir):
+        code, out, _ = ledger_cli("artifact", "show", "digits:v1", "--root", str(root), "--format", "json")
+        assert code == 0
+        doc = json.loads(out)
+        lg = ledger.open(str(root))
+        train = lg.run("train")
+        assert doc["run"] == lg.run("prep").id
+        assert doc["used_by"] == [train.id]
+        assert doc["metadata"] == {"rows": 501}
+        assert [f["path"] for f in doc["files"]] == ["a.csv", "b.csv"]
+        code, out, _ = ledger_cli("artifact", "show", "net:best", "--root", str(root))
+        assert "p/net:v1" in out
+        assert "logged by  " + train.id in out
+        code, out, _ = ledger_cli("artifact", "get", "digits", "--root", str(root), "--dest", str(tmp_dir / "got"))
+        assert code == 0
+        assert out.strip() == str(tmp_dir / "got")
+        assert (tmp_dir / "got/a.csv").read_bytes() == b"1\n" * 500
+        code, out, _ = ledger_cli("artifact", "lineage", "digits", "--root", str(root))
+        assert code == 0
+        assert f"made by  run p/{lg.run('prep').id} prep" in out
+        assert f"used by  run p/{train.id} train" in out
+        code, out, _ = ledger_cli("artifact", "lineage", "--run", "train", "--root", str(root), "--format", "json")
+        graph = json.loads(out)
+        assert graph["center"] == f"run:p/{train.id}"
+        assert {e["from"] for e in graph["edges"] if e["to"] == graph["center"]} == {"artifact:p/digits:v1"}
+        assert {e["to"] for e in graph["edges"] if e["from"] == graph["center"]} == {
+            "artifact:p/net:v1",
+            "artifact:p/net:v2",
+        }
+
+    def test_a_reference_that_names_nothing_is_a_one_line_error(self, root, ledger_cli):
+        code, _out, err = ledger_cli("artifact", "show", "digitz", "--root", str(root))
+        assert code == 1
+        assert "no artifact 'digitz'" in err
+        assert "its artifacts: p/digits, p/net" in err
+        code, _out, err = ledger_cli("artifact", "lineage", "--root", str(root))
+        assert code == 2
+
+    def test_du_counts_each_blob_once_and_says_what_deduplication_saved(self, root, ledger_cli):
+        code, out, _ = ledger_cli("du", "--root", str(root), "--by", "kind")
+        assert code == 0
+        assert "artifacts: 3 versions of 8.8 KB stored as 3 blobs in 4.9 KB, each counted once" in out
+        assert "(deduplication saved 3.9 KB)" in out
+        assert "no quota" in out
+        (root / "ledger.yaml").write_text("format: 1\nquota_gb: 1\n")
+        code, out, err = ledger_cli("du", "--root", str(root), "--format", "json")
+        rows = json.loads(out)  # stdout stays JSON; the totals go to stderr
+        assert sum(r["bytes"] for r in rows) == sum(p.stat().st_size for p in (root / "p").rglob("*") if p.is_file())
+        assert "of 1.0 GB (0%)" in err
+
+    def test_hostile_metadata_is_shown_as_escapes(self, tmp_dir, ledger_cli):
+        (tmp_dir / "f").write_bytes(b"x")
+        with quiet_init("p", root="results") as run:
+            run.log_artifact("f", "m", metadata={"note": "\x1b]0;pwned\x07"})
+        code, out, _ = ledger_cli("artifact", "show", "m", "--root", "results")
+        assert code == 0
+        assert "\x1b" not in out
+        assert "\\x1b]0;pwned\\x07" in out

@@ -192,6 +192,10 @@ def show_command(run_id: str, root: str | None, project: str | None, fmt: str) -
         _section("relations", relations)
     if doc.get("datasets"):
         _section("datasets", [(str(d.get("name") or i), _dataset_text(d)) for i, d in enumerate(doc["datasets"])])
+    for field_name, title in (("used_artifacts", "used artifacts"), ("logged_artifacts", "logged artifacts")):
+        entries = [e for e in doc.get(field_name) or () if isinstance(e, dict)]
+        if entries:
+            _section(title, [(_artifact_ref(e, run.project), e.get("type") or "") for e in entries])
     flat: dict[str, Any] = {}
     flatten("", doc.get("config") or {}, flat)
     _section("config", list(flat.items()))
@@ -226,6 +230,11 @@ def _relations(lg: Ledger, run: RunView) -> list[tuple[str, Any]]:
     if run.doc.get("reproduces"):
         out.append(("reproduces", _run_label(lg, str(run.doc["reproduces"]))))
     return out
+
+
+def _artifact_ref(entry: dict[str, Any], project: str) -> str:
+    head = entry.get("name") if entry.get("project") == project else f"{entry.get('project')}/{entry.get('name')}"
+    return f"{head}:v{entry.get('version')}"
 
 
 def _dataset_text(dataset: dict[str, Any]) -> str:

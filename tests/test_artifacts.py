@@ -459,3 +459,46 @@ class TestCommandLine:
         assert code == 0
         assert "\x1b" not in out
         assert "\\x1b]0;pwned\\x07" in out
+
+
+class TestVerify:
+    def test_a_corrupted_blob_is_found_by_verify_deep(self, tmp_dir, ledger_cli):
+        (tmp_dir / "m.pt").write_bytes(b"weights" * 1000)
+        with quiet_init("p", root="results") as run:
+            run.log_artifact("m.pt", "m")
+        code, out, _ = ledger_cli("verify", "--root", "results", "--deep")
+        assert code == 0, out
+        assert "1 artifact versions and 1 blobs (hashed): 0 errors" in out
+        (blob,) = blobs(tmp_dir / "results")
+        data = bytearray(blob.read_bytes())
+        data[-1] ^= 1  # same size: only the hash tells
+        blob.write_bytes(bytes(data))
+        code, out, _ = ledger_cli("verify", "--root", "results")
+        assert code == 0
+        code, out, _ = ledger_cli("verify", "--root", "results", "--deep")
+        assert code == 1
+        assert f"error    {blob}: its content hashes to" in out
+        assert "not to its name: damaged" in out
+
+    def test_missing_blobs_versions_and_alias_targets_are_errors(self, tmp_dir, ledger_cli):
+        folder_of(tmp_dir / "d", {"a": b"1", "b": b"22"})
+        with quiet_init("p", root="results") as run:
+            run.log_artifact("d", "data", aliases=["best"])
+            run.log_artifact("d/a", "other")
+        with quiet_init("p", root="results") as user:
+            user.use_artifact("other:v1")
+        root = tmp_dir / "results"
+        victim = next(b for b in blobs(root) if b.read_bytes() == b"22")
+        victim.unlink()
+        (root / "p/artifacts/data/aliases/best/2.yaml").write_bytes(
+            _format.AliasMove("best", 7, "2026-11-27T02:03:04.123Z", None).to_yaml()
+        )
+        (root / "p/artifacts/other/v1.yaml").rename(root / "p/artifacts/other/v3.yaml")
+        (root / "p/artifacts/data/notes.txt").write_text("hello")
+        code, out, _ = ledger_cli("verify", "--root", "results")
+        assert code == 1
+        assert f"{victim}: missing (a version names it)" in out
+        assert "v3.yaml: names other:v1, not other:v3" in out
+        assert "best/2.yaml: points to v7, which 'data' does not have" in out
+        assert "notes.txt: not a file of the format" in out
+        assert "used_artifacts names p/other:v1, which the ledger does not hold" in out

@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ledger import _format
+from ledger import _artifacts, _format, _settings
+from ledger._errors import (
+    ArtifactNotFoundError,
+    CorruptFileError,
+    FormatVersionError,
+    InvalidNameError,
+    RefusedFileError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +50,7 @@ class Published:
     copied: list[str] = field(default_factory=list)  # run ids written (new or changed)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # published before, not selected now
+    versions: list[str] = field(default_factory=list)  # artifact versions published (project/name:vN)
     skipped: list[str] = field(default_factory=list)  # files not copied: symlinks, special files
     warnings: list[str] = field(default_factory=list)  # names --public could not replace safely
 
@@ -168,12 +178,16 @@ def publish(
     out: Storage,
     *,
     strip: Sequence[str] = (),
+    artifacts: bool = True,
 ) -> Published:
-    """Copy ``runs`` (RunViews of ``src``) into ``out``; write index.json and index.html.
+    """Copy ``runs`` (RunViews of ``src``) into ``out``, with the artifact versions they used
+    or logged (unless ``artifacts`` is False); write index.json and index.html.
 
     Runs whose manifest and files did not change since the last publish to ``out`` are not
-    copied again; runs published before but not selected now are removed.
+    copied again, nor are artifact files already there (they never change); runs and
+    artifact files published before but not selected now are removed.
     """
+    runs = list(runs)
     from ledger._report import render_report  # noqa: PLC0415 (only when publishing)
 
     report = Published(out.url)
@@ -208,6 +222,10 @@ def publish(
             {"project": run.project, "id": run.id, "signature": signature, "manifest": safe, "marked": marked,
              "files": dict(sorted(files.items()))}
         )  # fmt: skip
+    artifact_files = _publish_artifacts(src, runs, out, report) if artifacts else {}
+    for path in _previous_artifacts(out):
+        if path not in artifact_files:
+            out.remove(path)
     for (project, run_id), old in previous.items():
         if (project, run_id) not in selected:
             folder = _format.run_dir(project, run_id)
@@ -217,17 +235,103 @@ def publish(
     out.write_atomic(_format.ROOT_MARKER, _format.root_marker())
     index = {"kind": _format.PUBLICATION_KIND, "format": _format.FORMAT_VERSION, "generated": _format.iso(time.time()),
              "stripped": list(strip), "runs": entries}  # fmt: skip
+    if artifact_files:
+        index["artifacts"] = dict(sorted(artifact_files.items()))
     out.write_atomic(INDEX, orjson.dumps(index, option=orjson.OPT_INDENT_2))
     out.write_atomic(REPORT, render_report(out, entries).encode("utf-8"))
     return report
 
 
-def _previous_entries(out: Storage) -> dict[tuple[str, str], dict[str, Any]]:
+def _artifact_keys(runs: Iterable[Any]) -> list[tuple[str, str, int]]:
+    """(project, name, version) of every artifact version the runs used or logged, once each."""
+    keys: dict[tuple[str, str, int], None] = {}
+    for run in runs:
+        for field_name in ("used_artifacts", "logged_artifacts"):
+            for entry in run.doc.get(field_name) or ():
+                key = _format.entry_key(entry)
+                if key is not None:
+                    keys[key] = None
+    return list(keys)
+
+
+def _publish_artifacts(src: Storage, runs: list[Any], out: Storage, report: Published) -> dict[str, int]:
+    """Copy the versions the runs used or logged, their blobs, and the moves of their aliases
+    that point to published versions; returns every artifact file published (path -> size).
+    Files already in ``out`` are not copied again: artifact files never change once made."""
+    published: dict[str, int] = {}
+    chosen: dict[tuple[str, str], set[int]] = {}
+    for project, name, version in _artifact_keys(runs):
+        try:
+            manifest = _artifacts.read_version(src, project, name, version)
+        except (ArtifactNotFoundError, CorruptFileError, FormatVersionError, InvalidNameError) as exc:
+            report.skipped.append(f"artifact {project}/{name}:v{version} not published: {exc}")
+            continue
+        blobs = {_format.blob_path(project, f.sha256): f.size for f in manifest.files}
+        if all(_copy_blob(src, out, rel, size, published, report) for rel, size in blobs.items()):
+            _copy_small(src, out, _artifacts.version_path(project, name, version), published)
+            chosen.setdefault((project, name), set()).add(version)
+            report.versions.append(f"{project}/{name}:v{version}")
+    for (project, name), versions in chosen.items():
+        for alias in _artifacts.aliases(src, project, name):
+            if alias == _format.LATEST:
+                continue
+            for k, move in _artifacts.alias_moves(src, project, name, alias):
+                if move.version in versions:
+                    _copy_small(src, out, _artifacts.alias_move_path(project, name, alias, k), published)
+    return published
+
+
+def _copy_small(src: Storage, out: Storage, rel: str, published: dict[str, int]) -> None:
+    """A version manifest or alias move: read whole (YAML files are bounded), written if absent."""
+    data = src.read_bytes(rel, limit=_settings.get(_settings.MAX_YAML_BYTES))
+    if not out.exists(rel) or out.stat(rel).size != len(data):
+        out.write_atomic(rel, data)
+    published[rel] = len(data)
+
+
+def _copy_blob(src: Storage, out: Storage, rel: str, size: int, published: dict[str, int], report: Published) -> bool:
+    """A blob, streamed through a local temporary file (it may be gigabytes); not copied again
+    when ``out`` has it. A blob that is a symlink or special file is never followed."""
+    if out.exists(rel) and out.stat(rel).size == size:
+        published[rel] = size
+        return True
+    try:
+        src.stat(rel)
+    except RefusedFileError:
+        report.skipped.append(f"{src.full(rel)}: not copied (a symlink or special file)")
+        return False
+    except FileNotFoundError:
+        report.skipped.append(f"{src.full(rel)}: missing, so its version is not published (`ledger verify`)")
+        return False
+    fd, tmp = tempfile.mkstemp(prefix="ledger-publish-")
+    os.close(fd)
+    try:
+        src.get_file(rel, tmp)
+        out.put_file(tmp, rel)
+    finally:
+        os.unlink(tmp)
+    published[rel] = size
+    return True
+
+
+def _previous_index(out: Storage) -> dict[str, Any]:
     try:
         doc = orjson.loads(out.read_bytes(INDEX))
     except (FileNotFoundError, orjson.JSONDecodeError):
         return {}
     if not isinstance(doc, dict) or doc.get("kind") != _format.PUBLICATION_KIND:
+        return {}
+    return doc
+
+
+def _previous_artifacts(out: Storage) -> list[str]:
+    found = _previous_index(out).get("artifacts")
+    return [str(p) for p in found] if isinstance(found, dict) else []
+
+
+def _previous_entries(out: Storage) -> dict[tuple[str, str], dict[str, Any]]:
+    doc = _previous_index(out)
+    if not doc:
         return {}
     return {
         (e["project"], e["id"]): e

@@ -502,3 +502,75 @@ class TestVerify:
         assert "best/2.yaml: points to v7, which 'data' does not have" in out
         assert "notes.txt: not a file of the format" in out
         assert "used_artifacts names p/other:v1, which the ledger does not hold" in out
+
+
+class TestPublish:
+    @pytest.fixture
+    def lab(self, tmp_dir) -> Path:
+        folder_of(tmp_dir / "data", {"x.bin": os.urandom(5000)})
+        with quiet_init("p", root="results", group="final", name="prep") as prep:
+            prep.log_artifact("data", "corpus", type="dataset", aliases=["gold"])
+        with quiet_init("p", root="results", group="final", name="train") as train:
+            train.use_artifact("corpus:gold")
+            (tmp_dir / "m.pt").write_bytes(b"m" * 3000)
+            train.log_artifact("m.pt", "net", type="model")
+        with quiet_init("p", root="results", group="scratch", name="junk") as junk:
+            (tmp_dir / "junk.bin").write_bytes(b"j" * 7000)
+            junk.log_artifact("junk.bin", "junk")
+        return tmp_dir / "results"
+
+    def test_publish_copies_the_versions_its_runs_used_or_logged_and_they_read_over_http(
+        self, lab, ledger_cli, tmp_dir, cache
+    ):
+        import http.server
+        import threading
+
+        code, out, err = ledger_cli("publish", str(tmp_dir / "site"), "--root", str(lab), "--where", "group == 'final'")
+        assert code == 0, err
+        assert "published 2 runs and 2 artifact versions" in out
+        site = tmp_dir / "site"
+        assert sorted(p.name for p in (site / "p/artifacts").iterdir()) == ["blobs", "corpus", "net"]
+        assert len(blobs(site)) == 2  # junk's blob stays home
+        assert (site / "p/artifacts/corpus/aliases/gold/1.yaml").exists()
+        index = json.loads((site / "index.json").read_text())
+        assert sorted(index["artifacts"]) == sorted(
+            str(p.relative_to(site)) for p in (site / "p/artifacts").rglob("*") if p.is_file()
+        )
+        server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(site))
+        )
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            remote = ledger.open(f"http://127.0.0.1:{server.server_address[1]}/")
+            corpus = remote.artifact("corpus:gold")
+            assert corpus.used_by().ids == [remote.run("train").id]
+            local = Path(corpus.download())
+            assert (local / "x.bin").read_bytes() == (tmp_dir / "data/x.bin").read_bytes()
+            assert [v.ref for v in remote.run("train").logged_artifacts()] == ["net:v1"]
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def test_no_artifacts_and_republishing_leave_out_what_is_not_selected(self, lab, ledger_cli, tmp_dir):
+        code, _out, err = ledger_cli("publish", str(tmp_dir / "bare"), "--root", str(lab), "--no-artifacts")
+        assert code == 0, err
+        assert not (tmp_dir / "bare/p/artifacts").exists()
+        assert "artifacts" not in json.loads((tmp_dir / "bare/index.json").read_text())
+        ledger_cli("publish", str(tmp_dir / "site"), "--root", str(lab))
+        assert len(blobs(tmp_dir / "site")) == 3
+        code, _out, _ = ledger_cli("publish", str(tmp_dir / "site"), "--root", str(lab), "--where", "name == 'junk'")
+        assert code == 0
+        assert [p.read_bytes() for p in blobs(tmp_dir / "site")] == [b"j" * 7000]
+        assert not (tmp_dir / "site/p/artifacts/corpus/v1.yaml").exists()
+
+    def test_a_symlinked_blob_is_not_published(self, lab, ledger_cli, tmp_dir):
+        (tmp_dir / "secret").write_bytes(b"s" * 3000)
+        net_blob = next(b for b in blobs(lab) if b.read_bytes() == b"m" * 3000)
+        net_blob.unlink()
+        net_blob.symlink_to(tmp_dir / "secret")
+        code, _out, err = ledger_cli("publish", str(tmp_dir / "site"), "--root", str(lab), "--public")
+        assert code == 0
+        assert "not copied (a symlink or special file)" in err
+        assert not any(p.read_bytes() == b"s" * 3000 for p in (tmp_dir / "site").rglob("*") if p.is_file())
+        assert not (tmp_dir / "site/p/artifacts/net").exists()

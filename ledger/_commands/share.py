@@ -70,8 +70,12 @@ def commit_command(
 )
 @click.option("--strip", "strip", multiple=True, help="Also leave out this manifest field (dotted) or run file.")
 @click.option("--keep", multiple=True, help="Keep this item of the --public list.")
-def publish_command(out: str, public: bool, strip: tuple[str, ...], keep: tuple[str, ...], **opts: Any) -> None:
-    """Write a self-contained results folder OUT: the runs, index.json and index.html."""
+@click.option("--no-artifacts", is_flag=True, help="Leave out the artifact versions the runs used or logged.")
+def publish_command(
+    out: str, public: bool, strip: tuple[str, ...], keep: tuple[str, ...], no_artifacts: bool, **opts: Any
+) -> None:
+    """Write a self-contained results folder OUT: the runs, the artifact versions they used or
+    logged (with their files), index.json and index.html."""
     lg = open_for_cli(opts["root"])
     runs = select(lg, opts)
     if not len(runs):
@@ -83,10 +87,14 @@ def publish_command(out: str, public: bool, strip: tuple[str, ...], keep: tuple[
         msg = "OUT is the ledger itself; publish into another folder"
         raise click.UsageError(msg)
     target.makedirs("")
-    result = publish(source, runs, target, strip=strip_list(public=public, strip=strip, keep=keep))
+    result = publish(
+        source, runs, target, strip=strip_list(public=public, strip=strip, keep=keep), artifacts=not no_artifacts
+    )
     for note in [*result.skipped, *result.warnings]:
         click.echo(f"warning: {note}", err=True)
+    versions = f" and {len(result.versions)} artifact versions" if result.versions else ""
     click.echo(
-        f"published {len(runs)} runs to {target.url} ({len(result.copied)} copied, {len(result.unchanged)} unchanged, "
-        f"{len(result.removed)} removed); open {target.full(_format.PUBLICATION_REPORT)}"
+        f"published {len(runs)} runs{versions} to {target.url} ({len(result.copied)} copied, "
+        f"{len(result.unchanged)} unchanged, {len(result.removed)} removed); "
+        f"open {target.full(_format.PUBLICATION_REPORT)}"
     )

@@ -249,5 +249,16 @@ def read_publication(storage: Storage) -> list[dict[str, Any]]:
             msg = f"{where}: runs[{i}] has no manifest of run {entry.get('id')!r}"
             raise CorruptFileError(msg)
         manifests_.append(_format.manifest_from_json(manifest) if entry.get("marked") else manifest)
+    extra = doc.get("artifacts") or {}
+    if not isinstance(extra, dict):
+        msg = f"{where}: 'artifacts' must map paths to sizes"
+        raise CorruptFileError(msg)
+    for path, size in extra.items():
+        parts = str(path).split("/")
+        if len(parts) < 3 or parts[1] != _format.ARTIFACTS_DIR or not isinstance(size, int):
+            msg = f"{where}: artifacts entry {path!r} is not a file of a project's artifacts/"
+            raise CorruptFileError(msg)
+        _format.check_name("project", parts[0])
+        listing[f"{parts[0]}/{_format.ARTIFACTS_DIR}/{_format.check_relative_file('/'.join(parts[2:]))}"] = size
     storage.preset_listing(listing)
     return manifests_

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ledger import _format
+from ledger import _artifacts, _format
 from ledger._errors import LedgerError, RunStateError
 from ledger._root import find_git_top
 
@@ -38,12 +38,18 @@ class Committed:
     runs: list[str] = field(default_factory=list)
     large_files: list[tuple[str, int]] = field(default_factory=list)  # (path in the repo, bytes)
     lfs_patterns: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)  # artifact versions committed with the runs
+    skipped: list[str] = field(default_factory=list)  # artifact versions the runs name that cannot be read
 
 
-def _git(top: str, *args: str, check: bool = True) -> str:
+def _git(top: str, *args: str, check: bool = True, paths: list[str] | None = None) -> str:
+    """Run git in ``top``; ``paths`` go to its standard input as a NUL-separated pathspec
+    (``--pathspec-from-file``): thousands of artifact blobs would not fit a command line."""
+    extra = ["--pathspec-from-file=-", "--pathspec-file-nul"] if paths is not None else []
     try:
         proc = subprocess.run(
-            ["git", "-C", top, "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", *args],
+            ["git", "-C", top, "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", *args, *extra],
+            input="\0".join(paths) if paths is not None else None,
             capture_output=True,
             text=True,
             check=False,
@@ -146,10 +152,18 @@ def _ignore_cache(root: str) -> None:
 
 
 def _lfs_pattern(path: str) -> str:
+    blobs = f"/{_format.ARTIFACTS_DIR}/{_format.ARTIFACT_BLOBS}/"
+    if blobs in f"/{path}":  # blobs have no extension: their folder, whose files are all content
+        return f"/{path}".split(blobs)[0].lstrip("/") + blobs.rstrip("/") + "/**"
     folder, _, name = path.rpartition("/")
     ext = name.rsplit(".", 1)[-1] if "." in name else None
     base = folder.split("/runs/")[0] if "/runs/" in folder else folder
     return f"{base}/**/*.{ext}" if ext else path
+
+
+def _inside(path: str, pathspecs: Sequence[str]) -> bool:
+    """Whether ``path`` is one of ``pathspecs`` or below one of them (folders)."""
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in pathspecs)
 
 
 def commit_runs(
@@ -160,7 +174,8 @@ def commit_runs(
     size_limit: int = DEFAULT_SIZE_LIMIT,
     sweep_metrics: dict[str, str] | None = None,
 ) -> Committed:
-    """Stage the folders of ``runs`` (RunViews) and make one commit naming them, each with
+    """Stage the folders of ``runs`` (RunViews), with the artifact versions they used or
+    logged (manifests, blobs, alias moves), and make one commit naming them, each with
     its objective (its sweep's metric, else its defined min/max metric, else a usual name
     such as val_acc) and value. ``sweep_metrics`` maps sweep ids to their metric names."""
     running = [r.id for r in runs if r.status == "running"]
@@ -174,11 +189,17 @@ def commit_runs(
     result = Committed(commit=None)
     if not folders:
         return result
+    found, result.skipped = _artifacts.version_files(storage, _artifacts.named_by(r.doc for r in runs))
+    artifact_sizes: dict[str, int] = {}
+    for files in found.values():
+        artifact_sizes.update({f"{prefix}{p}": s for p, s in files.blobs.items()})
+        artifact_sizes.update(dict.fromkeys((f"{prefix}{p}" for p in (files.manifest, *files.moves)), 0))
+    result.versions = [f"{p}/{n}:v{v}" for p, n, v in found]
+    artifact_dirs = sorted({f"{prefix}{_format.artifacts_dir(p)}" for p, _n, _v in found})
     ignored = set(
-        _git(top, "ls-files", "--others", "--ignored", "--exclude-standard", "-z", "--", *folders, check=False).split(
-            "\0"
-        )
-    )
+        _git(top, "ls-files", "--others", "--ignored", "--exclude-standard", "-z", "--", *folders, *artifact_dirs,
+             check=False).split("\0")
+    )  # fmt: skip
     for folder in folders:
         for dirpath, _dirs, names in os.walk(os.path.join(top, folder)):
             for name in names:
@@ -187,13 +208,15 @@ def commit_runs(
                 size = os.lstat(full).st_size  # a symlink is committed as a link, never followed
                 if size > size_limit and path not in ignored:
                     result.large_files.append((path, size))
+    result.large_files += [(p, s) for p, s in sorted(artifact_sizes.items()) if s > size_limit and p not in ignored]
     result.lfs_patterns = sorted({_lfs_pattern(p) for p, _ in result.large_files})
     _ignore_cache(os.path.join(top, rel) if rel else top)
     extras = [f"{prefix}{name}" for name in (_format.ROOT_MARKER, _format.ROOT_GITIGNORE)]
     extras = [p for p in extras if os.path.exists(os.path.join(top, p))]
-    _git(top, "add", "--", *folders, *extras)
-    staged = _git(top, "diff", "--cached", "--name-only", "-z", "--", *folders, *extras).split("\0")
-    if not any(staged):
+    paths = [*folders, *extras, *artifact_sizes]
+    _git(top, "add", paths=paths)
+    staged = set(_git(top, "diff", "--cached", "--name-only", "-z").split("\0"))
+    if not any(_inside(path, paths) for path in staged if path):
         return result  # everything was committed already
     title = message or f"ledger: results of {len(runs)} run{'s' if len(runs) != 1 else ''}"
     lines = [
@@ -201,7 +224,7 @@ def commit_runs(
         "",
         *(f"{r.id}  {r.name or ''}  {r.group or '-'}  {_key_metric(r, sweep_metrics)}".rstrip() for r in runs),
     ]
-    _git(top, "commit", "-q", "-m", "\n".join(lines), "--", *folders, *extras)
+    _git(top, "commit", "-q", "-m", "\n".join(lines), paths=paths)
     result.commit = _git(top, "rev-parse", "HEAD").strip()
     result.runs = [r.id for r in runs]
     return result

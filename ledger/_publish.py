@@ -20,13 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ledger import _artifacts, _format, _settings
-from ledger._errors import (
-    ArtifactNotFoundError,
-    CorruptFileError,
-    FormatVersionError,
-    InvalidNameError,
-    RefusedFileError,
-)
+from ledger._errors import RefusedFileError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -242,42 +236,18 @@ def publish(
     return report
 
 
-def _artifact_keys(runs: Iterable[Any]) -> list[tuple[str, str, int]]:
-    """(project, name, version) of every artifact version the runs used or logged, once each."""
-    keys: dict[tuple[str, str, int], None] = {}
-    for run in runs:
-        for field_name in ("used_artifacts", "logged_artifacts"):
-            for entry in run.doc.get(field_name) or ():
-                key = _format.entry_key(entry)
-                if key is not None:
-                    keys[key] = None
-    return list(keys)
-
-
 def _publish_artifacts(src: Storage, runs: list[Any], out: Storage, report: Published) -> dict[str, int]:
     """Copy the versions the runs used or logged, their blobs, and the moves of their aliases
-    that point to published versions; returns every artifact file published (path -> size).
-    Files already in ``out`` are not copied again: artifact files never change once made."""
+    that point to them; returns every artifact file published (path -> size). Files already
+    in ``out`` are not copied again: artifact files never change once made."""
     published: dict[str, int] = {}
-    chosen: dict[tuple[str, str], set[int]] = {}
-    for project, name, version in _artifact_keys(runs):
-        try:
-            manifest = _artifacts.read_version(src, project, name, version)
-        except (ArtifactNotFoundError, CorruptFileError, FormatVersionError, InvalidNameError) as exc:
-            report.skipped.append(f"artifact {project}/{name}:v{version} not published: {exc}")
-            continue
-        blobs = {_format.blob_path(project, f.sha256): f.size for f in manifest.files}
-        if all(_copy_blob(src, out, rel, size, published, report) for rel, size in blobs.items()):
-            _copy_small(src, out, _artifacts.version_path(project, name, version), published)
-            chosen.setdefault((project, name), set()).add(version)
+    found, problems = _artifacts.version_files(src, _artifacts.named_by(r.doc for r in runs))
+    report.skipped += [f"{problem}; not published" for problem in problems]
+    for (project, name, version), files in found.items():
+        if all(_copy_blob(src, out, rel, size, published, report) for rel, size in files.blobs.items()):
+            for rel in [files.manifest, *files.moves]:
+                _copy_small(src, out, rel, published)
             report.versions.append(f"{project}/{name}:v{version}")
-    for (project, name), versions in chosen.items():
-        for alias in _artifacts.aliases(src, project, name):
-            if alias == _format.LATEST:
-                continue
-            for k, move in _artifacts.alias_moves(src, project, name, alias):
-                if move.version in versions:
-                    _copy_small(src, out, _artifacts.alias_move_path(project, name, alias, k), published)
     return published
 
 

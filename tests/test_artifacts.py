@@ -574,3 +574,36 @@ class TestPublish:
         assert "not copied (a symlink or special file)" in err
         assert not any(p.read_bytes() == b"s" * 3000 for p in (tmp_dir / "site").rglob("*") if p.is_file())
         assert not (tmp_dir / "site/p/artifacts/net").exists()
+
+
+class TestCommit:
+    def test_commit_takes_the_versions_its_runs_used_and_logged_and_names_lfs_for_large_blobs(
+        self, tmp_path, ledger_cli, monkeypatch
+    ):
+        from tests.helpers import git, new_repo
+
+        repo = new_repo(tmp_path / "code")
+        monkeypatch.chdir(repo)
+        (repo / "data.bin").write_bytes(os.urandom(2 * 2**20))
+        with quiet_init("paper", root="results", name="prep") as prep:
+            prep.log_artifact("data.bin", "corpus", aliases=["gold"])
+        with quiet_init("paper", root="results", name="train") as train:
+            train.use_artifact("corpus:gold")
+        with quiet_init("paper", root="results", name="other") as other:
+            (repo / "other.bin").write_bytes(b"not committed")
+            other.log_artifact("other.bin", "unrelated")
+        code, out, err = ledger_cli("commit", train.id, "--size-limit", "1")
+        assert code == 0, err
+        assert "committed 1 run with 1 artifact versions" in out
+        (blob,) = [p for p in blobs(repo / "results", "paper") if p.stat().st_size == 2 * 2**20]
+        tracked = set(git(repo, "ls-files").splitlines())
+        assert {
+            "results/paper/artifacts/corpus/v1.yaml",
+            "results/paper/artifacts/corpus/aliases/gold/1.yaml",
+            str(blob.relative_to(repo)),
+        } <= tracked
+        assert not any("unrelated" in p or p.startswith(f"results/paper/runs/{prep.id}") for p in tracked)
+        assert f"warning: {blob.relative_to(repo)} is 2 MB (over 1 MB)" in err
+        assert "git lfs track 'results/paper/artifacts/blobs/**'" in err
+        code, out, _ = ledger_cli("commit", train.id)
+        assert "nothing to commit" in out

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format
@@ -12,6 +13,8 @@ from ledger._errors import ArtifactNotFoundError, CorruptFileError, FormatVersio
 from ledger._storage import Storage, retrying
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     from ledger._format import AliasMove, Ref, VersionManifest
 
 log = logging.getLogger("ledger")
@@ -80,18 +83,25 @@ def alias_moves(storage: Storage, project: str, name: str, alias: str) -> list[t
     return out
 
 
+def alias_names(storage: Storage, project: str, name: str) -> list[str]:
+    """The aliases artifact ``name`` has folders for (``latest`` is not stored), sorted."""
+    folder = f"{_format.artifact_dir(project, name)}/{_format.ARTIFACT_ALIASES}"
+    out = []
+    for entry in storage.list_dir(folder):
+        try:
+            out.append(_format.check_alias(entry.name))
+        except InvalidNameError:
+            continue
+    return out
+
+
 def aliases(storage: Storage, project: str, name: str) -> dict[str, int]:
     """Where each alias of artifact ``name`` points now: alias -> version, ``latest`` included
     (the highest version), sorted by alias."""
     out: dict[str, int] = {}
-    folder = f"{_format.artifact_dir(project, name)}/{_format.ARTIFACT_ALIASES}"
-    for entry in storage.list_dir(folder):
-        try:
-            alias = _format.check_alias(entry.name)
-        except InvalidNameError:
-            continue
+    for alias in alias_names(storage, project, name):
         moves = alias_moves(storage, project, name, alias)
-        if entry.is_dir and moves:
+        if moves:
             out[alias] = moves[-1][1].version
     have = versions(storage, project, name)
     if have:
@@ -246,3 +256,50 @@ def with_aliases(storage: Storage, project: str, manifest: VersionManifest) -> A
 def open_version(storage: Storage, ref: Ref | str, project: str) -> ArtifactVersion:
     """The :class:`ArtifactVersion` a reference names, with its current aliases."""
     return with_aliases(storage, *resolve(storage, ref, project))
+
+
+@dataclass
+class VersionFiles:
+    """The files of the root that make one version whole: its manifest, the blobs it names
+    (path -> size), and the moves of its artifact's aliases that point to it."""
+
+    manifest: str
+    blobs: dict[str, int]
+    moves: list[str] = field(default_factory=list)
+
+
+def named_by(docs: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, int]]:
+    """(project, name, version) of every artifact version these run manifests used or logged, once each."""
+    keys: dict[tuple[str, str, int], None] = {}
+    for doc in docs:
+        for field_name in ("used_artifacts", "logged_artifacts"):
+            entries = doc.get(field_name)
+            for entry in entries if isinstance(entries, list) else ():
+                key = _format.entry_key(entry)
+                if key is not None:
+                    keys[key] = None
+    return list(keys)
+
+
+def version_files(
+    storage: Storage, keys: Iterable[tuple[str, str, int]]
+) -> tuple[dict[tuple[str, str, int], VersionFiles], list[str]]:
+    """For each (project, name, version) its :class:`VersionFiles` (for publishing or
+    committing a run with what it used and made), and why the others could not be read."""
+    out: dict[tuple[str, str, int], VersionFiles] = {}
+    problems: list[str] = []
+    for project, name, version in dict.fromkeys(keys):
+        try:
+            manifest = read_version(storage, project, name, version)
+        except (ArtifactNotFoundError, CorruptFileError, FormatVersionError, InvalidNameError) as exc:
+            problems.append(f"artifact {project}/{name}:v{version}: {exc}")
+            continue
+        blobs = {_format.blob_path(project, f.sha256): f.size for f in manifest.files}
+        out[(project, name, version)] = VersionFiles(version_path(project, name, version), blobs)
+    for project, name in {(p, n) for p, n, _v in out}:
+        for alias in alias_names(storage, project, name):
+            for k, move in alias_moves(storage, project, name, alias):
+                files = out.get((project, name, move.version))
+                if files is not None:
+                    files.moves.append(alias_move_path(project, name, alias, k))
+    return out, problems

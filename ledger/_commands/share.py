@@ -50,6 +50,8 @@ def commit_command(
         runs = [r for r in runs if r.project == project]
     sweep_metrics = {s.id: s.metric[0] for s in lg.sweeps(project) if s.metric is not None}
     result = commit_runs(storage, runs, message=message, size_limit=size_limit * 2**20, sweep_metrics=sweep_metrics)
+    for note in result.skipped:
+        click.echo(f"warning: {note}; not committed", err=True)
     for path, size in result.large_files:
         click.echo(f"warning: {path} is {size / 2**20:.0f} MB (over {size_limit} MB)", err=True)
     if result.lfs_patterns:
@@ -59,7 +61,9 @@ def commit_command(
     if result.commit is None:
         click.echo("nothing to commit: those runs are committed already")
         return
-    click.echo(f"committed {len(result.runs)} run{'s' if len(result.runs) != 1 else ''} as {result.commit[:12]}")
+    versions = f" with {len(result.versions)} artifact versions" if result.versions else ""
+    plural = "s" if len(result.runs) != 1 else ""
+    click.echo(f"committed {len(result.runs)} run{plural}{versions} as {result.commit[:12]}")
 
 
 @click.command("publish")

@@ -6,12 +6,15 @@ from __future__ import annotations
 import dataclasses
 import enum
 import inspect
+import logging
+import math
 import os
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ledger._errors import LedgerError
 from ledger._lifecycle import format_error, status_for
 from ledger._media import MAX_TABLE_ROWS, Table
 from ledger._run import init
@@ -20,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ledger._run import Run
+
+log = logging.getLogger("ledger")
 
 _INIT_PARAMS = frozenset(inspect.signature(init).parameters)
 _MAX_LIST = 1000  # longer sequences are summarised: config is not a data store
@@ -203,3 +208,48 @@ def save_model_file(run: Run, name: str, write: Callable[[str], Any]) -> str:
         path = os.path.join(tmp, os.path.basename(name))
         write(path)
         return run.save(path, name=name)
+
+
+def check_log_model(who: str, value: object) -> bool | str:
+    """``log_model`` as the integrations take it: False, True (every checkpoint) or ``"best"``
+    (only those that improve the monitored metric)."""
+    if isinstance(value, bool) or value == "best":
+        return value
+    msg = f"{who}: log_model must be False, True (every checkpoint) or 'best' (each better one), got {value!r}"
+    raise ValueError(msg)
+
+
+def model_artifact(run: Run) -> str:
+    """The artifact checkpoints of a run are versions of: ``model-<run id>`` (W&B's name)."""
+    return f"model-{run.id}"
+
+
+class BestTracker:
+    """Which checkpoint is the best so far by a monitored metric (``min`` or ``max``)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.best: float | None = None
+
+    def improves(self, score: float | None) -> bool:
+        """Whether ``score`` beats every one before it (then it is remembered). A checkpoint
+        without a score, or with NaN, never does, except the first one."""
+        if score is None or math.isnan(score):
+            return self.best is None
+        if self.best is None or (score < self.best if self.mode == "min" else score > self.best):
+            self.best = score
+            return True
+        return False
+
+
+def log_model(run: Run, path: str, *, best: bool, metadata: dict[str, Any]) -> None:
+    """Log a checkpoint (a file or a folder) as the next version of the run's model artifact,
+    ``best`` moving the ``best`` alias to it. Storage failing must not end the training: it
+    is a warning that says which checkpoint was not logged."""
+    try:
+        run.log_artifact(
+            path, model_artifact(run), type="model", aliases=["best"] if best else [],
+            metadata={k: v for k, v in metadata.items() if v is not None},
+        )  # fmt: skip
+    except (OSError, LedgerError) as exc:
+        log.warning("ledger: checkpoint %s was not logged as %s (%s); training goes on", path, model_artifact(run), exc)

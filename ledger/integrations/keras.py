@@ -9,15 +9,21 @@ Per epoch, the metrics Keras reports (``loss``, ``accuracy``, ``val_loss``, ...)
 epoch number and the learning rate; with ``log_every_n_batches=N`` also the running
 batch metrics as ``batch/<name>``. Into config, under ``keras``: the model's name and
 parameter counts, the optimizer's config, epochs and steps per epoch. The run finishes
-with the fit; ``model.evaluate(..., callbacks=[cb])`` afterwards adds ``test/<name>``.
+with the fit; ``model.evaluate(..., callbacks=[cb])`` afterwards adds ``test/<name>``. With
+``log_model=True`` the model is saved (``model.keras``) at each epoch's end as a version of the
+artifact ``model-<run id>``, its epoch and monitored metric in the metadata, the ``best`` alias
+on the best one; ``log_model="best"`` saves only the epochs that improve the metric.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import tempfile
 from typing import TYPE_CHECKING, Any
 
-from ledger.integrations._common import RunHolder, number, plain
+from ledger.integrations._common import BestTracker, RunHolder, check_log_model, log_model, number, plain
 
 try:
     import keras
@@ -37,6 +43,8 @@ if int(str(keras.__version__).split(".", 1)[0]) < 3:  # pragma: no cover
 
 __all__ = ["LedgerCallback"]
 
+log = logging.getLogger("ledger")
+
 
 class LedgerCallback(keras.callbacks.Callback):
     """A Keras callback that logs a fit into a ledger run.
@@ -47,6 +55,13 @@ class LedgerCallback(keras.callbacks.Callback):
         log_every_n_batches: also log the running batch metrics every N batches, as
             ``batch/<name>``; steps then count batches (epoch records share the step of
             their last batch). Without it, one record per epoch, step = epoch.
+        log_model: ``True`` saves the model at the end of every epoch as a version of the
+            artifact ``model-<run id>`` (metadata: ``epoch``, ``monitor``, ``mode``,
+            ``score``), moving the ``best`` alias to the best epoch by ``monitor``;
+            ``"best"`` saves only the epochs that improve it; ``False`` (default) none.
+        monitor: the metric that decides the best model (default ``val_loss``, else
+            ``loss`` when the fit has no validation), as Keras' ModelCheckpoint.
+        mode: ``min``, ``max`` or ``auto`` (``max`` for accuracy-like names, as Keras decides).
         **init_kwargs: passed to :func:`ledger.init` (``project``, ``config``, ``group``,
             ``job_type``, ``root``, ...).
 
@@ -55,8 +70,24 @@ class LedgerCallback(keras.callbacks.Callback):
     from ``with ledger.init(...) as run:``.
     """
 
-    def __init__(self, run: Run | None = None, *, log_every_n_batches: int | None = None, **init_kwargs: Any) -> None:
+    def __init__(
+        self,
+        run: Run | None = None,
+        *,
+        log_every_n_batches: int | None = None,
+        log_model: bool | str = False,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        **init_kwargs: Any,
+    ) -> None:
         super().__init__()
+        if mode not in ("min", "max", "auto"):
+            msg = f"LedgerCallback: mode must be 'min', 'max' or 'auto', got {mode!r}"
+            raise ValueError(msg)
+        self._log_model = check_log_model("LedgerCallback", log_model)
+        self._monitor = monitor
+        self._mode = mode
+        self._best = BestTracker("min")
         if log_every_n_batches is not None and (
             isinstance(log_every_n_batches, bool) or not isinstance(log_every_n_batches, int) or log_every_n_batches < 1
         ):
@@ -75,6 +106,7 @@ class LedgerCallback(keras.callbacks.Callback):
     # -- fit --------------------------------------------------------------------------------
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._best = BestTracker(_direction(self._monitor, self._mode))
         run = self._holder.begin()
         self._base = run.step
         self._batches = 0
@@ -98,6 +130,8 @@ class LedgerCallback(keras.callbacks.Callback):
                 record["learning_rate"] = lr
         run = self._holder.get()
         run.log(record, step=self._batch_step(run) if self._every is not None else None)
+        if self._log_model:
+            self._save_model(run, epoch, record)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._holder.end("finished")
@@ -115,6 +149,24 @@ class LedgerCallback(keras.callbacks.Callback):
         self._holder.end("finished")
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _save_model(self, run: Run, epoch: int, record: dict[str, Any]) -> None:
+        monitor = self._monitor
+        if monitor not in record and monitor == "val_loss" and "loss" in record:
+            monitor = "loss"  # a fit without validation: Keras' own loss
+        score = record.get(monitor)
+        best = self._best.improves(score)
+        if self._log_model == "best" and not best:
+            return
+        metadata = {"epoch": epoch, "monitor": monitor, "mode": self._best.mode, "score": score}
+        with tempfile.TemporaryDirectory(prefix="ledger-keras-") as tmp:
+            path = os.path.join(tmp, "model.keras")
+            try:
+                self.model.save(path)
+            except Exception as exc:  # a model Keras cannot save (custom layers): the fit goes on
+                log.warning("ledger: the model of epoch %d could not be saved (%s); not logged", epoch, exc)
+                return
+            log_model(run, path, best=best, metadata=metadata)
 
     def _batch_step(self, run: Run) -> int:
         # Never behind the run's last step (something else may log into a given run).
@@ -144,6 +196,14 @@ class LedgerCallback(keras.callbacks.Callback):
         info["epochs"] = params.get("epochs")
         info["steps_per_epoch"] = params.get("steps")
         return info
+
+
+def _direction(monitor: str, mode: str) -> str:
+    """``min`` or ``max``: Keras' rule for ``auto`` (accuracy-like metrics go up)."""
+    if mode != "auto":
+        return mode
+    name = monitor.removeprefix("val_")
+    return "max" if "acc" in name or name.startswith(("fmeasure", "auc", "f1", "precision", "recall")) else "min"
 
 
 def _numbers(logs: dict[str, Any] | None) -> dict[str, Any]:

@@ -11,18 +11,22 @@ the trainer's global step, and the run ends with the trainer's outcome: ``finish
 ``failed`` (with the traceback), or ``killed`` (Ctrl-C, or a SLURM requeue signal). With
 ``save_checkpoints=True`` the checkpoints that ModelCheckpoint keeps are copied into the
 run's ``files/checkpoints/`` when training ends; ``"all"`` copies every checkpoint as it is
-written. Only the process of global rank zero writes anything.
+written. With ``log_model=True`` every checkpoint ModelCheckpoint writes becomes a version of
+the artifact ``model-<run id>`` (type ``model``; its epoch, step and monitored metric in the
+metadata) and the ``best`` alias moves to the best one; ``log_model="best"`` logs only the
+checkpoints that are the best so far. Only the process of global rank zero writes anything.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from argparse import Namespace
 from typing import TYPE_CHECKING, Any
 
 from ledger._lifecycle import format_error, status_for
-from ledger.integrations._common import RunHolder, number, plain
+from ledger.integrations._common import RunHolder, check_log_model, log_model, number, plain
 
 try:
     from lightning.fabric.loggers.logger import rank_zero_experiment
@@ -50,17 +54,32 @@ class LedgerLogger(Logger):
             last) into ``files/checkpoints/`` when training ends and records the best one in
             the summary (``checkpoint/best``, ``checkpoint/best_score``); ``"all"`` copies
             each checkpoint as soon as it is written; ``False`` (default) copies none.
+        log_model: ``True`` logs each checkpoint ModelCheckpoint writes as a version of the
+            artifact ``model-<run id>`` (metadata: ``epoch``, ``step``, ``monitor``, ``mode``,
+            ``score``), moving the ``best`` alias to the best one by its monitored metric;
+            ``"best"`` logs only the checkpoints that are the best so far; ``False``
+            (default) logs none. Stored once per content (deduplicated), unlike files.
         **init_kwargs: passed to :func:`ledger.init` (``project``, ``config``, ``group``, ...).
 
     Checkpoints that Lightning itself writes go to ``<default_root_dir>/<project>/<run id>/
     checkpoints`` (the logger's ``name`` and ``version``), as with W&B's logger.
     """
 
-    def __init__(self, run: Run | None = None, *, save_checkpoints: bool | str = False, **init_kwargs: Any) -> None:
+    def __init__(
+        self,
+        run: Run | None = None,
+        *,
+        save_checkpoints: bool | str = False,
+        log_model: bool | str = False,
+        **init_kwargs: Any,
+    ) -> None:
         super().__init__()
         if not (isinstance(save_checkpoints, bool) or save_checkpoints == "all"):
             msg = f"LedgerLogger: save_checkpoints must be False, True or 'all', got {save_checkpoints!r}"
             raise ValueError(msg)
+        self._log_model = check_log_model("LedgerLogger", log_model)
+        self._logged_models: dict[str, float] = {}  # checkpoint path -> mtime when logged
+        self._epoch: float | None = None  # the trainer's epoch, as Lightning logs it with metrics
         self._holder = RunHolder("LedgerLogger", run, init_kwargs)
         self._project = run.project if run is not None else init_kwargs.get("project")
         self._save_checkpoints = save_checkpoints
@@ -106,6 +125,7 @@ class LedgerLogger(Logger):
         record = {k: n for k, v in metrics.items() if (n := number(v)) is not None}
         if not record:
             return
+        self._epoch = record.get("epoch", self._epoch)
         run = self.experiment
         if step is not None:
             step = max(int(step), run.step - 1)
@@ -113,7 +133,10 @@ class LedgerLogger(Logger):
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
-        """Copy the new checkpoints now (``"all"``) or remember where they are (``True``)."""
+        """Log the checkpoint just written as a model version (``log_model``); copy the new
+        checkpoints now (``save_checkpoints="all"``) or remember where they are (``True``)."""
+        if self._log_model:
+            self._log_checkpoint(checkpoint_callback)
         if self._save_checkpoints == "all":
             self._copy_checkpoints(checkpoint_callback)
         elif self._save_checkpoints:
@@ -140,6 +163,34 @@ class LedgerLogger(Logger):
                 self._holder.end("failed", f"Lightning ended the run with status {status!r}")
 
     # -- checkpoints ------------------------------------------------------------------------
+
+    def _log_checkpoint(self, callback: Any) -> None:
+        # ModelCheckpoint names the file it just wrote only privately; the last and best
+        # paths it keeps publicly are the fallbacks.
+        path = getattr(callback, "_last_checkpoint_saved", "") or getattr(callback, "last_model_path", "")
+        best_path = getattr(callback, "best_model_path", "")
+        path = path or best_path
+        try:
+            mtime = os.path.getmtime(path)
+        except OSError:  # on a remote filesystem, or removed since
+            return
+        if self._logged_models.get(path) == mtime:
+            return
+        is_best = bool(best_path) and os.path.abspath(path) == os.path.abspath(best_path)
+        if self._log_model == "best" and not is_best:
+            return
+        name = os.path.basename(path)
+        found = {k: int(v) for k, v in re.findall(r"(epoch|step)=(\d+)", name)}
+        scores = getattr(callback, "best_k_models", {}) or {}
+        score = number(scores.get(path)) if path in scores else number(getattr(callback, "current_score", None))
+        epoch = found.get("epoch", int(self._epoch) if self._epoch is not None else None)
+        step = found.get("step", getattr(callback, "_last_global_step_saved", None))
+        metadata = {
+            "epoch": epoch, "step": step, "monitor": getattr(callback, "monitor", None),
+            "mode": getattr(callback, "mode", None), "score": score, "filename": name,
+        }  # fmt: skip
+        log_model(self._holder.get(), path, best=is_best, metadata=metadata)
+        self._logged_models[path] = mtime
 
     def _copy_checkpoints(self, callback: Any) -> None:
         run = self._holder.get()

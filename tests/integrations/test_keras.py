@@ -225,3 +225,42 @@ def test_the_callback_on_the_tensorflow_backend(tmp_path):
     assert records[-1]["test/accuracy"] == pytest.approx(reported["test"]["accuracy"])
     assert run.config["keras"]["params"] == reported["params"]
     assert run.config["keras"]["optimizer"]["name"] == "adam"
+
+
+@pytest.mark.parametrize("log_model", [True, "best"])
+def test_log_model_saves_epochs_as_versions_with_best_on_the_best(tmp_path, monkeypatch, log_model):
+    monkeypatch.setenv("LEDGER_ARTIFACT_CACHE", str(tmp_path / "cache"))
+    x, y = data()
+    model = tiny_model(lr=0.5)  # a rate high enough for val_loss to go up and down
+    cb = LedgerCallback(project="k", root=tmp_path / "results", log_model=log_model, **QUIET)
+    model.fit(x, y, epochs=5, batch_size=16, validation_split=0.25, verbose=0, callbacks=[cb])
+
+    lg = ledger.open(tmp_path / "results")
+    (run,) = lg.runs()
+    val = [r["val_loss"] for r in run.records()]
+    improving = [i for i, v in enumerate(val) if v < min(val[:i], default=float("inf"))]
+    assert improving != list(range(5))  # the best is not simply the last epoch
+    versions = lg.artifacts(name=f"model-{run.id}")
+    assert [v.metadata["epoch"] for v in versions] == (list(range(5)) if log_model is True else improving)
+    assert {(v.metadata["monitor"], v.metadata["mode"], v.type) for v in versions} == {("val_loss", "min", "model")}
+    best = lg.artifact(f"model-{run.id}:best")
+    assert best.metadata["epoch"] == improving[-1]
+    assert best.metadata["score"] == pytest.approx(min(val))
+    assert list(best.files) == ["model.keras"]
+    restored = keras.saving.load_model(best.download())
+    assert restored.count_params() == model.count_params()
+
+
+def test_log_model_watches_loss_without_validation_and_accuracy_goes_up(tmp_path):
+    from ledger.integrations.keras import _direction
+
+    assert _direction("val_accuracy", "auto") == "max"
+    assert _direction("val_loss", "auto") == "min"
+    x, y = data()
+    cb = LedgerCallback(project="k", root=tmp_path / "results", log_model="best", **QUIET)
+    tiny_model().fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[cb])
+    versions = ledger.open(tmp_path / "results").artifacts()
+    assert versions
+    assert {v.metadata["monitor"] for v in versions} == {"loss"}
+    with pytest.raises(ValueError, match="log_model must be False, True"):
+        LedgerCallback(log_model="every")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 
 import pytest
@@ -180,3 +181,37 @@ def test_only_rank_zero_writes(tmp_path, monkeypatch):
 def test_save_checkpoints_takes_only_its_three_values():
     with pytest.raises(ValueError, match="save_checkpoints must be False, True or 'all'"):
         LedgerLogger(save_checkpoints="best")
+
+
+@pytest.mark.parametrize("log_model", [True, "best"])
+def test_log_model_logs_checkpoints_as_versions_and_moves_best_to_the_best_one(tmp_path, monkeypatch, log_model):
+    monkeypatch.setenv("LEDGER_ARTIFACT_CACHE", str(tmp_path / "cache"))
+    logger = LedgerLogger(project="pl", root=tmp_path / "results", log_model=log_model, **QUIET)
+    checkpoint = ModelCheckpoint(monitor="val_loss", save_top_k=-1)  # every epoch's checkpoint is written
+    t = trainer(tmp_path, logger, enable_checkpointing=True, callbacks=[checkpoint], max_epochs=4)
+    t.fit(Tiny(lr=3.0), loader(), loader())  # a rate so high that val_loss goes up and down
+
+    lg = ledger.open(tmp_path / "results")
+    (run,) = lg.runs()
+    val = [r["val_loss"] for r in run.records() if "val_loss" in r]
+    improving = [i for i, v in enumerate(val) if v < min(val[:i], default=float("inf"))]
+    versions = lg.artifacts(name=f"model-{run.id}")
+    expected = list(range(len(val))) if log_model is True else improving
+    assert improving != list(range(len(val)))  # the best is not simply the last one
+    assert [v.metadata["epoch"] for v in versions] == expected
+    assert all(v.type == "model" and v.run_id == run.id for v in versions)
+    assert [v.metadata["score"] for v in versions] == pytest.approx([val[e] for e in expected])
+    assert {v.metadata["monitor"] for v in versions} == {"val_loss"}
+    best = lg.artifact(f"model-{run.id}:best")
+    assert best.metadata["epoch"] == int(min(range(len(val)), key=val.__getitem__))
+    assert best.metadata["score"] == pytest.approx(float(checkpoint.best_model_score))
+    assert best.metadata["filename"] == os.path.basename(checkpoint.best_model_path)
+    local = best.download()
+    with open(local, "rb") as got, open(checkpoint.best_model_path, "rb") as written:
+        assert got.read() == written.read()
+    assert [v.ref for v in lg.run(run.id).logged_artifacts()] == [v.ref for v in versions]
+
+
+def test_log_model_takes_only_its_three_values():
+    with pytest.raises(ValueError, match="log_model must be False, True"):
+        LedgerLogger(log_model="all")

@@ -138,3 +138,28 @@ def test_a_script_whose_train_raises_leaves_a_failed_run(tmp_path):
     assert run.status == "failed"
     assert "RuntimeError: NaN loss at step 3" in run.doc["error"]
     assert [r["_step"] for r in run.records() if "train/loss" in r] == [1, 2]
+
+
+@pytest.mark.parametrize("log_model", [True, "best"])
+def test_log_model_logs_checkpoint_folders_with_best_on_the_best(tmp_path, monkeypatch, log_model):
+    monkeypatch.setenv("LEDGER_ARTIFACT_CACHE", str(tmp_path / "cache"))
+    cb = LedgerCallback(project="hf", root=tmp_path / "results", log_model=log_model, **QUIET)
+    args = arguments(tmp_path / "out", save_strategy="epoch", num_train_epochs=4, learning_rate=0.05)
+    Trainer(model=tiny_bert(), args=args, train_dataset=dataset(), eval_dataset=dataset(8), callbacks=[cb]).train()
+
+    lg = ledger.open(tmp_path / "results")
+    (run,) = lg.runs()
+    evals = [r["eval/loss"] for r in run.records() if "eval/loss" in r]
+    improving = [i for i, v in enumerate(evals) if v < min(evals[:i], default=float("inf"))]
+    assert improving != list(range(len(evals)))  # the best is not simply the last checkpoint
+    versions = lg.artifacts(name=f"model-{run.id}")
+    expected = list(range(len(evals))) if log_model is True else improving
+    assert [v.metadata["epoch"] for v in versions] == [float(i + 1) for i in expected]
+    assert [v.metadata["step"] for v in versions] == [4 * (i + 1) for i in expected]
+    assert {v.metadata["monitor"] for v in versions} == {"eval_loss"}
+    assert all("model.safetensors" in v.files and "trainer_state.json" in v.files for v in versions)
+    best = lg.artifact(f"model-{run.id}:best")
+    assert best.metadata["score"] == pytest.approx(min(evals))
+    local = best.download()
+    restored = transformers.BertForSequenceClassification.from_pretrained(local)
+    assert sum(p.numel() for p in restored.parameters()) == run.config["model_params"]

@@ -58,6 +58,11 @@ class Columns:
     keys: Mapping[str, tuple[np.ndarray, np.ndarray]]
 
     @property
+    def nbytes(self) -> int:
+        """The memory its arrays take."""
+        return int(self.steps.nbytes + self.times.nbytes + sum(p.nbytes + v.nbytes for p, v in self.keys.values()))
+
+    @property
     def start(self) -> float:
         """The time of the run's first record (the zero of ``x="relative"``)."""
         return float(self.times[0]) if len(self.times) else 0.0

@@ -86,6 +86,14 @@ def spec(element) -> dict:
     return json.loads(element.proto.spec)
 
 
+def drawn(element, panel: int = 0):
+    """The points a panel's lines draw: (line, x, y) rows, y NaN where a path breaks (a gap, or
+    between two lines); the line named from the colour keys (the data carries numbers)."""
+    keys = spec(element)["usermeta"]["colour_keys"]
+    frame = datasets(element)[f"lines{panel}"]
+    return frame.assign(line=[keys[int(k)] for k in frame["series"]])
+
+
 def panel_titles(element) -> list[str]:
     return [view["title"]["text"] for view in spec(element)["concat"]]
 
@@ -253,7 +261,7 @@ class TestCharts:
         show(app, "charts")
         assert app.session_state["c_source"] == "filtered"
         (chart,) = charts(app)
-        assert set(datasets(chart)["lines0"]["source"].str.split(" ").str[0]) == {"resnet-a", "resnet-b"}
+        assert set(drawn(chart)["line"].str.split(" ").str[0]) == {"resnet-a", "resnet-b"}
 
     def test_without_any_run_it_says_what_to_do(self, app):
         app.text_input(key="f_where").input("config.lr > 100").run()
@@ -265,15 +273,14 @@ class TestCharts:
         show(app, "charts", sel_runs=[ids["resnet-a"], ids["resnet-b"]])
         (chart,) = charts(app)
         assert panel_titles(chart) == ["acc", "loss"]
-        loss = datasets(chart)["lines1"]
-        a = loss[loss["source"] == f"resnet-a ({ids['resnet-a'][-6:]})"]
-        assert len(a) == 21  # 22 points, the NaN is not drawn ...
-        assert 20 not in set(a["x"])
-        assert a[a["x"] > 20]["segment"].min() > a[a["x"] < 20]["segment"].max()  # ... and breaks the line
-        b = loss[loss["source"].str.startswith("resnet-b")]
-        assert len(b) == 20
+        loss = drawn(chart, 1)
+        a = loss[loss["line"] == f"resnet-a ({ids['resnet-a'][-6:]})"]
+        assert a["y"].notna().sum() == 21  # 22 points, the NaN is not drawn ...
+        assert a[a["x"] == 20]["y"].isna().all()  # ... but breaks the line there
+        b = loss[loss["line"].str.startswith("resnet-b")]
+        assert b["y"].notna().sum() == 20  # the infinity is a break too
         assert not b["y"].isin([float("inf"), 0.0]).any()
-        assert set(a["segment"]).isdisjoint(b["segment"])  # two runs' lines are never joined
+        assert a["y"].isna().iloc[-1]  # a break after each run: two runs' lines are never joined
         assert spec(chart)["concat"][1]["title"]["subtitle"] == "2 NaN/Inf points drawn as gaps"
 
     def test_hover_names_the_run_and_highlights_it_in_every_panel(self, app, ids):
@@ -282,10 +289,15 @@ class TestCharts:
         (hover,) = [p for p in chart["params"] if p["name"] == "hover"]
         assert hover["select"]["fields"] == ["source"]
         assert hover["views"] == ["hover0", "hover1"]  # one selection across both panels
-        tooltip = chart["concat"][0]["layer"][-1]["encoding"]["tooltip"]
+        tooltip = chart["concat"][0]["layer"][-2]["encoding"]["tooltip"]
         assert [t["title"] for t in tooltip] == ["run", "step", "acc"]
-        line = next(layer for layer in chart["concat"][0]["layer"] if layer.get("name") == "lines0")
-        assert line["encoding"]["opacity"]["condition"][0] == {"param": "hover", "empty": False, "value": 1.0}
+        assert set(datasets(charts(app)[0])["hover0"]["source"]) == {
+            f"resnet-a ({ids['resnet-a'][-6:]})",
+            f"resnet-b ({ids['resnet-b'][-6:]})",
+        }
+        bold = chart["concat"][0]["layer"][-1]  # the pointed-at line, drawn bold over the others
+        assert bold["transform"] == [{"filter": {"param": "hover", "empty": False}}]
+        assert bold["data"] == {"name": "hover0"}
         zoom = chart["concat"][1]["layer"][0]["params"][0]
         assert zoom == {"name": "zoom1", "select": {"type": "interval"}, "bind": "scales"}
 
@@ -340,18 +352,18 @@ class TestCharts:
         show(app, "charts", sel_runs=[ids["resnet-a"], ids["resnet-b"]], c_metrics=["acc"], c_x="wall time")
         app.multiselect(key="c_group_by").select("group").run()
         (chart,) = charts(app)
-        frame = datasets(chart)["lines0"]
+        frame = drawn(chart)
         assert "bands0" not in datasets(chart)  # no band
-        assert len(frame) == 22 + 20  # every point of both runs
-        assert frame["segment"].nunique() == 2
+        assert frame["y"].notna().sum() == 22 + 20  # every point of both runs
+        assert frame["y"].isna().sum() == 2  # each run its own path
         assert spec(chart)["concat"][0]["layer"][0]["encoding"]["x"]["type"] == "temporal"
         assert any("drawn run by run" in c.value for c in app.caption)
 
     def test_smoothing_log_scale_and_x_axes(self, app, ids):
         show(app, "charts", sel_runs=[ids["resnet-b"]], c_metrics=["loss"])
-        raw = datasets(charts(app)[0])["lines0"]["y"].to_numpy()
+        raw = datasets(charts(app)[0])["lines0"]["y"].dropna().to_numpy()
         app.slider(key="c_smoothing").set_value(0.9).run()
-        smooth = datasets(charts(app)[0])["lines0"]["y"].to_numpy()
+        smooth = datasets(charts(app)[0])["lines0"]["y"].dropna().to_numpy()
         assert smooth[0] == pytest.approx(raw[0])
         assert smooth[-1] > raw[-1]
         app.toggle(key="c_log").set_value(True).run()
@@ -373,8 +385,12 @@ class TestCharts:
     def test_highlight_by_name(self, app, ids):
         show(app, "charts", sel_runs=[ids["resnet-a"], ids["resnet-b"]])
         app.text_input(key="c_highlight").input("resnet-b").run()
-        (hl,) = [p for p in spec(charts(app)[0])["params"] if p["name"] == "hl"]
-        assert hl["value"] == [f"resnet-b ({ids['resnet-b'][-6:]})"]
+        chart = charts(app)[0]
+        marked = datasets(chart)["marked0"]  # the matching run drawn bold over the others, faded
+        keys = spec(chart)["usermeta"]["colour_keys"]
+        assert {keys[k] for k in marked["series"]} == {f"resnet-b ({ids['resnet-b'][-6:]})"}
+        (lines,) = [layer for layer in spec(chart)["concat"][0]["layer"] if layer.get("name") == "lines0"]
+        assert lines["mark"]["opacity"] < 0.5
 
     def test_running_runs_pick_up_new_records_at_the_next_refresh(self, app, ids, fixture_ledger, monkeypatch):
         from viewer import data
@@ -389,8 +405,8 @@ class TestCharts:
         assert datasets(charts(app)[0])["lines0"].equals(before)  # same refresh period: from the cache
         monkeypatch.setattr(data, "tick", lambda _interval: 2)
         app.run()
-        after = datasets(charts(app)[0])["lines0"]
-        assert len(after) == len(before) + 1
+        after = datasets(charts(app)[0])["lines0"].dropna()
+        assert len(after) == len(before.dropna()) + 1
         assert after.iloc[-1]["x"] == 99
         assert after.iloc[-1]["y"] == 0.123
 
@@ -426,7 +442,7 @@ class TestRun:
         show(app, "run", sel_runs=[ids["resnet-a"]])
         metrics = charts(app)[0]
         assert panel_titles(metrics) == ["acc", "loss"]
-        assert len(datasets(metrics)["lines1"]) == 21  # 22 records, one NaN: a gap
+        assert datasets(metrics)["lines1"]["y"].notna().sum() == 21  # 22 records, one NaN: a gap
         app.text_input(key="run_metric_search").input("LOSS").run()
         assert panel_titles(charts(app)[0]) == ["loss"]
 
@@ -436,7 +452,7 @@ class TestRun:
         assert panel_titles(system) == ["CPU (%)", "Memory (%)"]
         assert spec(system)["concat"][0]["height"] >= 200  # readable, not 20 px
         cpu = datasets(system)["lines0"]
-        assert list(cpu["y"]) == [0.0, 10.0, 20.0, 30.0, 40.0]
+        assert list(cpu["y"].dropna()) == [0.0, 10.0, 20.0, 30.0, 40.0]
         assert any(t.value == "plot.png" for t in app.text)
         assert len(app.get("image")) == 1
         assert any(b.label == "Download" for b in app.get("download_button"))

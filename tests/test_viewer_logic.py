@@ -145,26 +145,34 @@ class TestRobustRange:
 class TestGrid:
     def test_past_twenty_colours_the_chart_leaves_the_legend_to_the_page(self):
         runs = [charts.Line(f"r{i}", np.arange(3.0), np.ones(3)) for i in range(25)]
-        frame = charts.lines_frame(runs, [f"g{i % 3}" for i in range(25)])
+        frame = charts.paths_frame(runs, [f"g{i % 3}" for i in range(25)])
         spec = charts.grid_spec([charts.Panel("m", frame)], colour_keys=list(frame["colour"]))
         colour = spec["concat"][0]["layer"][0]["encoding"]["color"]
-        assert colour["scale"]["domain"] == ["g0", "g1", "g2"]
-        assert colour["legend"] is not None  # three colours: a legend fits
+        assert colour["scale"]["domain"] == [0, 1, 2]  # lines carry their colour as a number ...
+        assert colour["legend"]["labelExpr"] == '["g0", "g1", "g2"][+datum.value]'  # ... the legend names it
+        assert colour["scale"]["range"] == list(charts.PALETTE[:3])
+        frame = charts.paths_frame(runs, [f"r{i}" for i in range(25)])
         many = charts.grid_spec([charts.Panel("m", frame)], colour_keys=[f"r{i}" for i in range(25)])
         assert many["concat"][0]["layer"][0]["encoding"]["color"]["legend"] is None
+        assert set(many["datasets"]["lines0"]["series"]) == set(range(20))  # colour slots repeat past 20
         assert len(set(charts.colours([f"r{i}" for i in range(20)]).values())) == 20  # twenty distinct colours
 
-    def test_lines_of_one_colour_are_never_joined(self):
+    def test_lines_of_one_colour_are_one_path_broken_between_runs_and_at_gaps(self):
         a = charts.Line("a", np.arange(3.0), np.array([1.0, math.nan, 2.0]))
         b = charts.Line("b", np.arange(2.0), np.array([3.0, 4.0]))
-        frame = charts.lines_frame([a, b], ["g", "g"])
-        assert list(frame["segment"]) == [0, 1, 2, 2]
-        assert list(frame["source"]) == ["a", "a", "b", "b"]
+        frame = charts.paths_frame([a, b], ["g", "g"])
+        assert list(frame["source"]) == ["a"] * 4 + ["b"] * 3
+        assert np.isnan(frame["y"]).tolist() == [False, True, False, True, False, False, True]
+        spec = charts.grid_spec([charts.Panel("m", frame)], colour_keys=["g"])
+        (line,) = [layer for layer in spec["concat"][0]["layer"] if layer.get("name") == "lines0"]
+        assert line["mark"]["invalid"] == charts.BREAK  # NaN rows break the path
+        assert line["encoding"]["order"] == {"value": None}  # in data order: runs are not interleaved
+        assert list(spec["datasets"]["lines0"].columns) == ["series", "x", "y"]  # numbers only
 
     def test_a_diverging_run_leaves_the_y_range_of_the_others(self):
         lines = [charts.Line(f"r{i}", np.arange(50.0), 1 / (1 + np.arange(50.0))) for i in range(8)]
         lines.append(charts.Line("diverged", np.arange(50.0), np.exp(np.arange(50.0))))
-        panel = charts.Panel("loss", charts.lines_frame(lines, [line.label for line in lines]))
+        panel = charts.Panel("loss", charts.paths_frame(lines, [line.label for line in lines]))
         keys = [line.label for line in lines]
         lo, hi = charts.grid_spec([panel], colour_keys=keys)["concat"][0]["layer"][0]["encoding"]["y"]["scale"][
             "domain"
@@ -176,8 +184,8 @@ class TestGrid:
 
     def test_fewer_points_per_line_when_there_are_many_lines(self):
         assert charts.samples_for(5) == charts.DEFAULT_MAX_POINTS
-        assert charts.samples_for(500) == 120
-        assert charts.samples_for(100_000) == charts.MIN_POINTS
+        assert charts.samples_for(50, 5) == 100  # 25,000 points over 250 lines
+        assert charts.samples_for(500, 5) == charts.MIN_POINTS
 
     def test_system_metrics_in_readable_panels(self):
         names = ["cpu/percent", "cpu/process_percent", "gpu/0/utilization_percent", "gpu/1/utilization_percent",

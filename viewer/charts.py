@@ -15,6 +15,7 @@ names the run, its step and value, and highlights that run in every panel. Each 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,9 +32,11 @@ if TYPE_CHECKING:
 X_AXES = {"step": "step", "wall time": "time", "relative time": "relative"}
 BANDS = ("std", "min-max", "none")
 DEFAULT_MAX_POINTS = 1000
-POINT_BUDGET = 60_000  # points per panel over all its lines: more runs, fewer points each
-MIN_POINTS = 100
-HOVER_BUDGET = 12_000  # points per panel that answer the pointer (a subsample of the lines)
+# What the browser draws in one chart (Streamlit's Vega interprets its expressions, so each point
+# costs): at most this many points over all panels and lines, fewer per line the more lines.
+POINT_BUDGET = 25_000
+MIN_POINTS = 16
+HOVER_BUDGET = 2_000  # points per panel that answer the pointer (a subsample of its lines)
 # Twenty colours that stay apart from each other on white (dark enough for thin lines).
 PALETTE = (
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
@@ -44,12 +47,14 @@ PANEL_WIDTH = 960  # px across all the panels of a row, axes included (the main 
 AXES_PX = 60  # a panel's y axis labels and padding, outside its plotting width
 SPACING = 24
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+BREAK = "break-paths-show-domains"  # a line mark's NaN rows break its path (gaps, and between runs)
 
 
-def samples_for(lines: int) -> int:
-    """Points per line of a panel of ``lines`` lines: all of DEFAULT_MAX_POINTS for a few
-    runs, fewer for many (the browser draws every point)."""
-    return int(max(MIN_POINTS, min(DEFAULT_MAX_POINTS, POINT_BUDGET // max(lines, 1))))
+def samples_for(lines: int, panels: int = 1) -> int:
+    """Points per line for ``panels`` panels of ``lines`` lines: DEFAULT_MAX_POINTS for a few
+    runs, fewer for many (within POINT_BUDGET; the downsampling keeps each bucket's min and
+    max, so spikes and the shape stay)."""
+    return int(max(MIN_POINTS, min(DEFAULT_MAX_POINTS, POINT_BUDGET // max(lines * panels, 1))))
 
 
 @dataclass(frozen=True)
@@ -87,33 +92,29 @@ def line_frame(line: Line) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def lines_frame(lines: Sequence[Line], colour_keys: Sequence[str]) -> pd.DataFrame:
-    """Rows ``source, colour, x, y, segment`` of many lines at once (numpy, not a frame per
-    line): segments are numbered across all lines, so two lines of one colour never join."""
-    sources, keys, xs, ys, segments = [], [], [], [], []
-    offset = 0
+def paths_frame(lines: Sequence[Line], colour_keys: Sequence[str]) -> pd.DataFrame:
+    """Rows ``source, colour, x, y`` of many lines at once, in drawing order: each line's
+    points (y NaN at its gaps), then one NaN row. The browser draws every line of one colour
+    as one path broken at the NaN rows (between two runs, and at a run's gaps): a path per
+    colour rather than per run, which keeps a chart of 500 runs quick to draw."""
+    sources, keys, xs, ys = [], [], [], []
     for line, key in zip(lines, colour_keys, strict=True):
         y = np.asarray(line.y, dtype=float)
-        nan = np.isnan(y)
-        if nan.all():
+        if not len(y) or np.isnan(y).all():
             continue
-        segment = np.cumsum(nan)[~nan] + offset
-        offset = int(segment[-1]) + 1
-        n = int((~nan).sum())
+        n = len(y) + 1
         sources.append(np.full(n, line.label, dtype=object))
         keys.append(np.full(n, key, dtype=object))
-        xs.append(np.asarray(line.x, dtype=float)[~nan])
-        ys.append(y[~nan])
-        segments.append(segment)
+        xs.append(np.append(np.asarray(line.x, dtype=float), np.nan))
+        ys.append(np.append(y, np.nan))
     if not xs:
-        return pd.DataFrame({"source": [], "colour": [], "x": [], "y": [], "segment": []})
+        return pd.DataFrame({"source": [], "colour": [], "x": [], "y": []})
     return pd.DataFrame(
         {
             "source": np.concatenate(sources),
             "colour": np.concatenate(keys),
             "x": np.concatenate(xs),
             "y": np.concatenate(ys),
-            "segment": np.concatenate(segments),
         }
     )
 
@@ -169,51 +170,73 @@ def robust_range(values: Sequence[np.ndarray], *, log_y: bool = False) -> tuple[
     lines, with four or more, a line whose extreme lies more than 3 interquartile ranges
     outside the others' extremes does not widen the range. Computed on log10 values on a
     log axis."""
-    per_line = []
-    everything = []
-    for raw in values:
-        v = np.asarray(raw, dtype=float)
-        v = v[np.isfinite(v) & ((v > 0) if log_y else True)]
-        if not len(v):
-            continue
-        if log_y:
-            v = np.log10(v)
-        everything.append(v)
-        per_line.append(_extremes(np.sort(v)))
-    if not per_line:
+    arrays = [np.asarray(v, dtype=float) for v in values]
+    ids = np.repeat(np.arange(len(arrays)), [len(a) for a in arrays]) if arrays else np.empty(0, dtype=int)
+    return robust_range_of(np.concatenate(arrays) if arrays else np.empty(0), ids, log_y=log_y)
+
+
+def robust_range_of(values: np.ndarray, line: np.ndarray, *, log_y: bool = False) -> tuple[float, float] | None:
+    """:func:`robust_range` of values labelled by their line's number (vectorised: a panel of
+    500 runs costs no loop over its runs)."""
+    keep = np.isfinite(values) & ((values > 0) if log_y else True)
+    v, g = values[keep], line[keep]
+    if not len(v):
         return None
-    los = np.array([lo for lo, _ in per_line])
-    his = np.array([hi for _, hi in per_line])
-    if len(per_line) >= 4:
+    if log_y:
+        v = np.log10(v)
+    los, his = _extremes(v, g)
+    if len(los) >= 4:
         his = his[his <= _fence(his, upper=True)]
         los = los[los >= _fence(los, upper=False)]
     lo, hi = float(los.min()), float(his.max())
     pad = (hi - lo) * 0.05 or abs(hi) * 0.05 or 0.5
     lo, hi = lo - pad, hi + pad
-    full = np.concatenate(everything)
-    if full.min() >= lo and full.max() <= hi:
+    if v.min() >= lo and v.max() <= hi:
         return None
     return (10**lo, 10**hi) if log_y else (lo, hi)
 
 
-def _extremes(ordered: np.ndarray, spikes: int = 3) -> tuple[float, float]:
-    """The min and max of sorted values, isolated spikes at either end set aside."""
-    lo, hi = 0, len(ordered) - 1
-    median = float(np.median(ordered))
+def _extremes(v: np.ndarray, line: np.ndarray, spikes: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Each line's min and max, isolated spikes at either end set aside (see robust_range)."""
+    order = np.lexsort((v, line))
+    sv, sg = v[order], line[order]
+    first = np.flatnonzero(np.r_[True, sg[1:] != sg[:-1]])  # each line's first sorted position
+    last = np.r_[first[1:] - 1, len(sv) - 1]
+    median = sv[(first + last) // 2]
+    lo, hi = first.copy(), last.copy()
     for _ in range(spikes):
-        if hi - lo < 5:
-            break
-        if ordered[hi] - ordered[hi - 1] > 10 * (ordered[hi - 1] - median) + 1e-12:
-            hi -= 1
-        if ordered[lo + 1] - ordered[lo] > 10 * (median - ordered[lo + 1]) + 1e-12:
-            lo += 1
-    return float(ordered[lo]), float(ordered[hi])
+        room = hi - lo >= 5
+        hi = np.where(room & (sv[hi] - sv[hi - 1] > 10 * (sv[hi - 1] - median) + 1e-12), hi - 1, hi)
+        room = hi - lo >= 5
+        lo = np.where(
+            room & (sv[np.minimum(lo + 1, last)] - sv[lo] > 10 * (median - sv[np.minimum(lo + 1, last)]) + 1e-12),
+            lo + 1,
+            lo,
+        )
+    return sv[lo], sv[hi]
 
 
 def _fence(extremes: np.ndarray, *, upper: bool) -> float:
     q1, median, q3 = np.percentile(extremes, [25, 50, 75])
     spread = max(q3 - q1, 0.1 * abs(median), 1e-12)
     return float(q3 + 3 * spread) if upper else float(q1 - 3 * spread)
+
+
+def _panel_range(lines: pd.DataFrame, bands: pd.DataFrame, *, log_y: bool) -> tuple[float, float] | None:
+    """The robust y range of a panel's lines and bands (each band's mean, lo and hi as lines)."""
+    values, ids = [], []
+    offset = 0
+    for frame, columns in ((lines, ("y",)), (bands, ("y", "lo", "hi"))):
+        if not len(frame):
+            continue
+        codes = pd.factorize(frame["source"])[0]
+        for column in columns:
+            values.append(frame[column].to_numpy(dtype=float))
+            ids.append(codes + offset)
+            offset += int(codes.max()) + 1
+    if not values:
+        return None
+    return robust_range_of(np.concatenate(values), np.concatenate(ids), log_y=log_y)
 
 
 def colours(keys: Sequence[str]) -> dict[str, str]:
@@ -234,18 +257,17 @@ def relative_unit(max_seconds: float) -> tuple[str, float]:
 
 
 def hover_points(frame: pd.DataFrame, per_line: int) -> pd.DataFrame:
-    """At most ``per_line`` evenly spread points of each line (first and last kept): what
-    answers the pointer, so that a panel of 500 runs stays quick to point at."""
+    """At most about ``per_line`` evenly spread points of each line (its first and last kept):
+    what answers the pointer, so that a panel of 500 runs stays quick to point at."""
     if not len(frame):
         return frame
-    parts = []
-    for _, rows in frame.groupby("source", sort=False):
-        if len(rows) > per_line:
-            idx = np.unique(np.linspace(0, len(rows) - 1, per_line).round().astype(int))
-            parts.append(rows.iloc[idx])
-        else:
-            parts.append(rows)
-    return pd.concat(parts, ignore_index=True)
+    groups = frame.groupby("source", sort=False)
+    position = groups.cumcount().to_numpy()
+    size = groups["source"].transform("size").to_numpy()
+    stride = np.maximum(1, np.ceil(size / per_line)).astype(int)
+    keep = (position % stride == 0) | (position == size - 1)
+    kept: pd.DataFrame = frame[keep].reset_index(drop=True)
+    return kept
 
 
 # ---- panels ----------------------------------------------------------------------------------------
@@ -291,9 +313,13 @@ def grid_spec(  # noqa: PLR0913 (every setting of the page)
     width: int = PANEL_WIDTH,
 ) -> dict[str, Any]:
     """The Vega-Lite spec of ``panels`` in rows of ``per_row``: shared colours (``colour_keys``
-    in order), one hover selection across panels (tooltip: the line, its x and y), zoom and
-    pan per panel, the robust y range unless ``outliers``, and the lines named in
-    ``highlight`` drawn bold with the others faded."""
+    in order), one hover selection across panels (tooltip: the line, its x and y; the line
+    drawn bold in every panel), zoom and pan per panel, the robust y range unless
+    ``outliers``, and the lines named in ``highlight`` drawn bold over the others, faded.
+
+    Nothing is computed per data point in the browser (Streamlit's Vega evaluates
+    expressions with an interpreter): styles are constants, the highlights separate layers,
+    and the hover works on a subsample of each line's points."""
     seconds = 1.0
     x_title = x_axis
     x_type = "temporal" if x_axis == "wall time" else "quantitative"
@@ -302,45 +328,43 @@ def grid_spec(  # noqa: PLR0913 (every setting of the page)
         unit, seconds = relative_unit(biggest if math.isfinite(biggest) else 0.0)
         x_title = f"relative time ({unit})"
     keys = list(dict.fromkeys(colour_keys))
-    palette = colours(keys)
+    # Past LEGEND_MAX keys colours repeat: lines then go by their colour's slot, one path per slot.
+    # Lines carry their colour as a small number (the browser decodes numbers faster than text): a
+    # key's place among the keys, or past LEGEND_MAX keys, where colours repeat, its colour's slot.
+    series = {k: i if len(keys) <= LEGEND_MAX else i % len(PALETTE) for i, k in enumerate(keys)}
+    slots = len(set(series.values()))
     colour = {
-        "field": "colour",
+        "field": "series",
         "type": "nominal",
         "title": colour_title,
-        "scale": {"domain": keys, "range": [palette[k] for k in keys]},
+        "scale": {"domain": list(range(slots)), "range": [PALETTE[i % len(PALETTE)] for i in range(slots)]},
         "legend": None
         if len(keys) > LEGEND_MAX or len(keys) < 2
-        else {"orient": "bottom", "columns": 4, "labelLimit": 280, "symbolType": "stroke", "title": colour_title},
-    }
+        else {"orient": "bottom", "columns": 4, "labelLimit": 280, "symbolType": "stroke", "title": colour_title,
+              "labelExpr": f"{json.dumps(keys)}[+datum.value]"},
+    }  # fmt: skip
     lines_total = max(
         [len(set(p.lines.get("source", []))) + len(set(p.bands.get("source", []))) for p in panels] or [1]
     )
+    by_source = all((f["colour"] == f["source"]).all() for p in panels for f in (p.lines, p.bands) if len(f))
     per_line = max(10, HOVER_BUDGET // max(lines_total, 1))
     width_each = max(200, (width - SPACING * (per_row - 1)) // max(per_row, 1) - AXES_PX)
+    marked = set(highlight)
+    base_opacity = 0.2 if marked else (0.85 if lines_total <= 50 else 0.6)
+    base_width = 1.4 if lines_total <= 100 else 1.0
     datasets: dict[str, pd.DataFrame] = {}
     views: list[dict[str, Any]] = []
     hover_views: list[str] = []
-    line_views: list[str] = []
-    faded = "length(hl) > 0 && indexof(hl, datum.source) < 0"
-    busy = "length(data('hover_store')) > 0"
-    opacity = {
-        "condition": [
-            {"param": "hover", "empty": False, "value": 1.0},
-            {"test": "length(hl) > 0 && indexof(hl, datum.source) >= 0", "value": 1.0},
-            {"test": f"({busy}) || ({faded})", "value": 0.15},
-        ],
-        "value": 0.85,
-    }
-    stroke = {
-        "condition": [
-            {"param": "hover", "empty": False, "value": 3.0},
-            {"test": "length(hl) > 0 && indexof(hl, datum.source) >= 0", "value": 2.5},
-        ],
-        "value": 1.4,
-    }
+
+    def mark(kind: str, **props: Any) -> dict[str, Any]:
+        return {"type": kind, "clip": True, "invalid": None, **props}  # invalid: data holds finite numbers only
+
     for i, panel in enumerate(panels):
         lines = _x_frame(panel.lines, x_axis, seconds)
         bands = _x_frame(panel.bands, x_axis, seconds)
+        for frame in (lines, bands):
+            if len(frame):
+                frame["series"] = frame["colour"].map(series).fillna(0).astype("int16")
         y_values = [g["y"].to_numpy() for _, g in lines.groupby("source")] if len(lines) else []
         y_values += (
             [g[c].to_numpy() for _, g in bands.groupby("source") for c in ("y", "lo", "hi")] if len(bands) else []
@@ -352,35 +376,35 @@ def grid_spec(  # noqa: PLR0913 (every setting of the page)
         x_enc = {"field": "x", "type": x_type, "title": x_title}
         y_enc = {"field": "y", "type": "quantitative", "title": None, "scale": y_scale}
         layers: list[dict[str, Any]] = []
+
         if len(bands):
-            datasets[f"bands{i}"] = _records(bands, ["source", "colour", "x", "y", "lo", "hi", "n", "segment"])
-            layers.append({
-                "data": {"name": f"bands{i}"},
-                "mark": {"type": "area", "opacity": 0.18, "clip": True},
-                "encoding": {"x": x_enc, "y": {**y_enc, "field": "lo"}, "y2": {"field": "hi"}, "color": colour,
-                             "detail": {"field": "segment", "type": "nominal"}},
-            })  # fmt: skip
-            layers.append({
-                "name": f"means{i}",
-                "data": {"name": f"bands{i}"},
-                "mark": {"type": "line", "clip": True},
-                "encoding": {"x": x_enc, "y": y_enc, "color": colour, "detail": {"field": "segment", "type": "nominal"},
-                             "opacity": opacity, "strokeWidth": {**stroke, "value": 2.4}},
-            })  # fmt: skip
-            line_views.append(f"means{i}")
+            datasets[f"bands{i}"] = _records(bands, ["source", "series", "x", "y", "lo", "hi", "n", "segment"])
+            data = {"name": f"bands{i}"}
+            detail = {"field": "segment", "type": "nominal"}
+            layers.append({"data": data, "mark": mark("area", opacity=0.18),
+                           "encoding": {"x": x_enc, "y": {**y_enc, "field": "lo"}, "y2": {"field": "hi"},
+                                        "color": colour, "detail": detail}})  # fmt: skip
+            layers.append({"name": f"means{i}", "data": data, "mark": mark("line", strokeWidth=2.4, opacity=0.95),
+                           "encoding": {"x": x_enc, "y": y_enc, "color": colour, "detail": detail}})  # fmt: skip
+        paths = {"x": x_enc, "y": y_enc, "color": colour, "order": {"value": None}}  # data order: runs stay apart
         if len(lines):
-            datasets[f"lines{i}"] = _records(lines, ["source", "colour", "x", "y", "segment"])
-            layers.append({
-                "name": f"lines{i}",
-                "data": {"name": f"lines{i}"},
-                "mark": {"type": "line", "clip": True},
-                "encoding": {"x": x_enc, "y": y_enc, "color": colour, "detail": {"field": "segment", "type": "nominal"},
-                             "opacity": opacity, "strokeWidth": stroke},
-            })  # fmt: skip
-            line_views.append(f"lines{i}")
+            datasets[f"lines{i}"] = _records(lines, ["series", "x", "y"])
+            layers.append({"name": f"lines{i}", "data": {"name": f"lines{i}"},
+                           "mark": mark("line", strokeWidth=base_width, opacity=base_opacity, invalid=BREAK),
+                           "encoding": paths})  # fmt: skip
+            bold = lines[lines["source"].isin(marked)] if marked else lines.iloc[:0]
+            if len(bold):
+                datasets[f"marked{i}"] = _records(bold, ["series", "x", "y"])
+                layers.append({"data": {"name": f"marked{i}"}, "mark": mark("line", strokeWidth=2.6, invalid=BREAK),
+                               "encoding": paths})  # fmt: skip
+        hover_columns = ["source", "series", *([] if by_source else ["colour"]), "x", "y"]
         points = pd.concat(
-            [hover_points(_records(f, ["source", "colour", "x", "y", "n"]), per_line) for f in (lines, bands) if len(f)]
-            or [pd.DataFrame({"source": [], "colour": [], "x": [], "y": []})],
+            [
+                hover_points(_records(f.dropna(subset=["y"]), [*hover_columns, "n"]), per_line)
+                for f in (lines, bands)
+                if len(f)
+            ]
+            or [pd.DataFrame({c: [] for c in hover_columns})],
             ignore_index=True,
         )
         datasets[f"hover{i}"] = points
@@ -392,17 +416,18 @@ def grid_spec(  # noqa: PLR0913 (every setting of the page)
             x_tip,
             {"field": "y", "type": "quantitative", "title": panel.title, "format": ".5~g"},
         ]
-        if colour_title != "run":
+        if not by_source:
             tooltip.append({"field": "colour", "type": "nominal", "title": colour_title})
+        if "n" in points.columns and points["n"].isna().any():
+            points["n"] = points["n"].fillna(1)
         if "n" in points.columns:
             tooltip.append({"field": "n", "type": "quantitative", "title": "runs at this point"})
-        layers.append({
-            "name": f"hover{i}",
-            "data": {"name": f"hover{i}"},
-            "mark": {"type": "circle", "size": 45, "clip": True},
-            "encoding": {"x": x_enc, "y": y_enc, "color": colour, "tooltip": tooltip,
-                         "opacity": {"condition": {"param": "hover", "empty": False, "value": 1.0}, "value": 0.0}},
-        })  # fmt: skip
+        layers.append({"name": f"hover{i}", "data": {"name": f"hover{i}"}, "mark": mark("circle", size=40, opacity=0),
+                       "encoding": {"x": x_enc, "y": y_enc, "tooltip": tooltip}})  # fmt: skip
+        hovered = [{"filter": {"param": "hover", "empty": False}}]  # the pointed-at line, bold in every panel
+        one_line = {"x": x_enc, "y": y_enc, "color": colour, "detail": {"field": "source"}}
+        layers.append({"data": {"name": f"hover{i}"}, "transform": hovered, "mark": mark("line", strokeWidth=3.2),
+                       "encoding": one_line})  # fmt: skip
         hover_views.append(f"hover{i}")
         layers[0]["params"] = [{"name": f"zoom{i}", "select": {"type": "interval"}, "bind": "scales"}]
         title: dict[str, Any] = {"text": panel.title, "anchor": "start", "fontSize": 13}
@@ -410,7 +435,6 @@ def grid_spec(  # noqa: PLR0913 (every setting of the page)
             title["subtitle"] = panel.note
         views.append({"title": title, "width": width_each, "height": height, "layer": layers})
     params: list[dict[str, Any]] = [
-        {"name": "hl", "value": list(highlight)},
         {
             "name": "hover",
             "select": {"type": "point", "fields": ["source"], "on": "pointerover", "clear": "pointerout",
@@ -427,7 +451,13 @@ def grid_spec(  # noqa: PLR0913 (every setting of the page)
         "spacing": SPACING,
         "resolve": {"scale": {"x": "independent", "y": "independent", "color": "shared"}},
         "autosize": {"type": "pad"},
-        "config": {"axis": {"labelFontSize": 11, "titleFontSize": 11}, "legend": {"labelFontSize": 11}},
+        # canvas, and no ARIA attributes per mark item: both cost per point in the browser
+        "usermeta": {"embedOptions": {"renderer": "canvas"}, "colour_keys": keys},  # keys: what series n means
+        "config": {
+            "axis": {"labelFontSize": 11, "titleFontSize": 11},
+            "legend": {"labelFontSize": 11},
+            "mark": {"aria": False},
+        },
     }
 
 

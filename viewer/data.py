@@ -362,7 +362,7 @@ def _group_table(
     by: tuple[str, ...],
     metrics: tuple[str, ...],
 ) -> pd.DataFrame:
-    return tables.group_table(groups(src, filters, by), list(metrics))
+    return tables.group_table(groups(src, filters, by), list(metrics), runs_table(src))
 
 
 def group_table(src: Source, filters: Filters, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
@@ -396,12 +396,18 @@ def series_keys(src: Source, run_: ledger.RunView, stream: str = "metrics", tick
     return _keys(src, run_.id, stream, _token(run_, tick_))
 
 
-def metric_names(src: Source, members: Sequence[ledger.RunView], tick_: int = 0) -> list[str]:
-    """Every metric name any of ``members`` logged, sorted."""
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _metric_names(src: Source, run_ids: tuple[str, ...], tokens: tuple[str, ...]) -> list[str]:  # noqa: ARG001
+    lg = open_ledger(src)
     names: dict[str, None] = {}
-    for r in members:
-        names.update(dict.fromkeys(series_keys(src, r, tick_=tick_)))
+    for run_id in run_ids:
+        names.update(dict.fromkeys(lg.run(run_id).series_keys()))
     return sorted(names)
+
+
+def metric_names(src: Source, members: Sequence[ledger.RunView], tick_: int = 0) -> list[str]:
+    """Every metric name any of ``members`` logged, sorted (one cache entry for all of them)."""
+    return _metric_names(src, tuple(r.id for r in members), tuple(_token(r, tick_) for r in members))
 
 
 @dataclass(frozen=True)

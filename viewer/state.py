@@ -52,7 +52,7 @@ PARAMS = (
     Param("f_group_by", "group_by", "list", ()),
     Param("f_group_metrics", "metric", "list", (), derived=True),
     Param("f_page", "page", "int", 1),
-    Param("f_page_size", "rows", "int", 500),
+    Param("f_page_size", "rows", "int", 100),
     # the selection
     Param("sel_runs", "sel", "list", ()),
     Param("sel_groups", "sel_group", "list", ()),

@@ -11,11 +11,12 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 import ledger
 from ledger import _format
-from ledger._query import describe
+from ledger._query import describe, finite_number
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -178,21 +179,55 @@ def grouped(runs: ledger.RunSet, by: Sequence[str]) -> list[Group]:
     return [Group(tuple(fields), key if isinstance(key, tuple) else (key,), members) for key, members in parts.items()]
 
 
-def group_table(groups: Sequence[Group], metrics: Sequence[str]) -> pd.DataFrame:
-    """One row per group: its key columns, ``runs``, ``mean ± std`` of each metric (the
-    library's ``describe``; ``(n=k)`` when only k runs have it), and the hidden ``label`` and
-    ``ids``. The seam where the library's aggregation (n per cell, finished runs) takes over."""
+def group_table(groups: Sequence[Group], metrics: Sequence[str], values: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per group: its key columns, ``runs``, ``mean ± std`` of each metric (finite
+    numbers only, sample std, none for a single value: the library's ``describe`` rule;
+    ``(n=k)`` when only k runs have it), and the hidden ``label`` and ``ids``. ``values``, if
+    given, holds the metrics by run id (the runs table: nothing is read again, and the
+    statistics are computed for all groups at once). The seam where the library's
+    aggregation (n per cell, finished runs) takes over."""
     fields = list(groups[0].fields) if groups else []
-    rows = []
+    rows: list[dict[str, Any]] = []
     for group in groups:
         row: dict[str, Any] = {f: NONE if v is None else text(v) for f, v in zip(fields, group.key, strict=True)}
         row["runs"] = len(group.runs)
-        for metric in metrics:
-            row[metric] = mean_std(pd.Series([r.get(metric) for r in group.runs], dtype=object))
         row["label"] = group.label
         row["ids"] = group.runs.ids
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*fields, "runs", *metrics, "label", "ids"])
+    out = pd.DataFrame(rows, columns=[*fields, "runs", "label", "ids"])
+    sizes = np.array([len(g.runs) for g in groups], dtype=int)
+    codes = np.repeat(np.arange(len(groups)), sizes)
+    ids = [i for g in groups for i in g.runs.ids]
+    table = values.loc[ids, [m for m in metrics if m in values.columns]] if values is not None else None
+    for metric in metrics:
+        if table is not None and metric in table.columns:
+            column = table[metric].reset_index(drop=True)
+        else:
+            column = pd.Series([r.get(metric) for g in groups for r in g.runs], dtype=object)
+        out[metric] = _mean_std_by(column, codes, sizes)
+    return out[[*fields, "runs", *metrics, "label", "ids"]]
+
+
+def _mean_std_by(column: pd.Series, codes: np.ndarray, sizes: np.ndarray) -> list[str]:
+    """``mean ± std`` of each group's finite numbers (bools and text are not numbers)."""
+    if column.dtype == bool or pd.api.types.is_bool_dtype(column):
+        return [""] * len(sizes)
+    numbers = column.map(describe_number).astype(float)
+    stats = numbers.groupby(codes).agg(["mean", "std", "count"]).reindex(range(len(sizes)))
+    out = []
+    for (mean, std, count), size in zip(stats.itertuples(index=False), sizes, strict=True):
+        if not count:
+            out.append("")
+            continue
+        text_ = f"{mean:.4g}" if count < 2 else f"{mean:.4g} ± {std:.2g}"
+        out.append(text_ if count == size else f"{text_} (n={int(count)})")
+    return out
+
+
+def describe_number(value: Any) -> float:
+    """A value as describe() counts it: a finite number (not a bool), else NaN."""
+    number = finite_number(value)
+    return math.nan if number is None else number
 
 
 # ---- compute ----------------------------------------------------------------------------------------

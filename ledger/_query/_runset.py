@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
@@ -120,12 +120,22 @@ _BY_ALIASES = {"host": "host.hostname", "month": "created"}
 def group_key(run: RunView, by: str) -> Any:
     """The value a run is grouped under for ``by`` (any field; ``month`` is YYYY-MM of
     creation, ``host`` the hostname); lists (tags) are joined with commas."""
-    value = run.get(_BY_ALIASES.get(by, by))
-    if by == "month" and isinstance(value, str):
-        return value[:7]
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return value
+    return _key_of(by)(run)
+
+
+def _key_of(by: str) -> Callable[[RunView], Any]:
+    """:func:`group_key` for one field, the field parsed once (grouping 10,000 runs)."""
+    get = _filter.getter(_filter.parse_field(_BY_ALIASES.get(by, by)))
+
+    def key(run: RunView) -> Any:
+        value = get(run)
+        if by == "month" and isinstance(value, str):
+            return value[:7]
+        if isinstance(value, list):
+            return ",".join(map(str, value))
+        return value
+
+    return key
 
 
 def _group_order(key: Any) -> tuple[int, int, Any]:
@@ -199,11 +209,10 @@ class RunSet(Sequence[RunView]):
         ``"month"``), or by several (keys are then tuples), in key order (missing values last),
         each group keeping this set's order."""
         fields = [by] if isinstance(by, str) else list(by)
-        for f in fields:
-            _filter.parse_field(_BY_ALIASES.get(f, f))  # an unknown field is an error, not one big group
+        getters = [_key_of(f) for f in fields]  # an unknown field is an error, not one big group
         out: dict[Any, list[RunView]] = {}
         for run in self._runs:
-            keys = tuple(group_key(run, f) for f in fields)
+            keys = tuple(get(run) for get in getters)
             out.setdefault(keys[0] if len(keys) == 1 else keys, []).append(run)
         return {k: RunSet(out[k]) for k in sorted(out, key=_group_order)}
 

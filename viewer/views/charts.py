@@ -121,7 +121,7 @@ if colour_by == COLOUR_AUTO:
 line_keys = [run_colour_key(r, colour_by, lab) for r, lab in zip(runs, labels, strict=True)]
 colour_keys = [*line_keys, *group_labels]
 colour_title = "run" if colour_by == "run" and not group_labels else ("line" if colour_by == "run" else colour_by)
-samples = charts.samples_for(len(runs) + len(group_labels))
+samples = charts.samples_for(len(runs) + len(group_labels), max(len(metrics), 1))
 line_view = data.View(x=charts.X_AXES[x_axis], samples=samples, smoothing=smoothing)
 band_view = data.View(x=charts.X_AXES[x_axis], samples=charts.DEFAULT_MAX_POINTS, smoothing=smoothing)
 
@@ -151,7 +151,7 @@ def panel(metric: str, tick: int) -> charts.Panel:
             frame["segment"] += offset  # every group's segments apart from the others'
             offset = int(frame["segment"].max()) + 1 if len(frame) else offset
             bands.append(frame)
-    line_data = charts.lines_frame([*lines, *member_lines], [*line_keys, *member_keys])
+    line_data = charts.paths_frame([*lines, *member_lines], [*line_keys, *member_keys])
     band_data = pd.concat(bands, ignore_index=True) if bands else charts.Panel("").bands
     note = f"{gaps} NaN/Inf points drawn as gaps" if gaps else ""
     return charts.Panel(metric, line_data, band_data, note)

@@ -142,7 +142,7 @@ def metric_panels(tick: int) -> None:
     panels = []
     for name in shown:
         line = charts.line_of(label, data.curve(src, run, name, view, tick))
-        panels.append(charts.Panel(name, charts.lines_frame([line], [label])))
+        panels.append(charts.Panel(name, charts.paths_frame([line], [label])))
     st.vega_lite_chart(
         charts.grid_spec(panels, per_row=METRICS_PER_ROW, colour_keys=[label], height=150, width=1000),
         width="content",
@@ -161,7 +161,7 @@ def system_panels(tick: int) -> None:
     keys: list[str] = []
     for title, members in charts.system_panels(names):
         lines = [charts.line_of(charts.system_label(n), data.curve(src, run, n, view, tick)) for n in members]
-        panels.append(charts.Panel(title, charts.lines_frame(lines, [line.label for line in lines])))
+        panels.append(charts.Panel(title, charts.paths_frame(lines, [line.label for line in lines])))
         keys += [line.label for line in lines]
     spec = charts.grid_spec(
         panels, x_axis="relative time", per_row=2, colour_keys=keys, colour_title="series", height=200, width=1000

@@ -144,9 +144,9 @@ if group_by:
 
 # ---- the runs table -----------------------------------------------------------------------------
 total = len(ids)
-size = int(ss.get("f_page_size", 500))
+size = int(ss.get("f_page_size", state.BY_KEY["f_page_size"].default))
 if size not in PAGE_SIZES:
-    ss["f_page_size"] = size = 500
+    ss["f_page_size"] = size = state.BY_KEY["f_page_size"].default
 pages = max(1, math.ceil(total / size))
 if not 1 <= int(ss.get("f_page", 1)) <= pages:
     ss["f_page"] = 1

@@ -121,7 +121,12 @@ def live_runs(root: Path, count: int):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     env.update(LEDGER_ROOT=str(root), LEDGER_HEARTBEAT_INTERVAL="2")
     procs = [
-        subprocess.Popen([sys.executable, "-c", LIVE_WRITER, str(0.001 * (i + 1)), str(i)], env=env, cwd=root.parent)
+        subprocess.Popen(
+            [sys.executable, "-c", LIVE_WRITER, str(0.001 * (i + 1)), str(i)],
+            env=env,
+            cwd=root.parent,
+            stderr=subprocess.DEVNULL,  # "not inside a git repository", 20 times
+        )
         for i in range(count)
     ]
     try:
@@ -308,6 +313,9 @@ def main() -> None:
             make_ledger(root, args.runs - sum(CURVES.values()))
             add_curves(root)
             print(f"made {args.runs} runs ({sum(CURVES.values())} with histories) in {time.perf_counter() - t:.1f} s")
+        print(
+            f"load average at the start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores; other work slows every figure)"
+        )
         to_bar, to_table, text = cold_start(root, tmp / "profile-cold")
         print(
             f"cold start (no index cache): a progress bar after {to_bar:.2f} s ({text!r}); the table after {to_table:.2f} s"
@@ -315,6 +323,7 @@ def main() -> None:
         report(f"medians, {args.runs} runs, no live runs:", scenario(root, tmp, args.repeats, "quiet"))
         if not args.live:
             return
+        print(f"load average: {os.getloadavg()[0]:.1f}")
         with live_runs(root, args.live):
             report(
                 f"medians, {args.runs} runs, {args.live} live runs writing:", scenario(root, tmp, args.repeats, "live")

@@ -43,7 +43,7 @@ PALETTE = (
     "#393b79", "#ad494a", "#637939", "#e6550d", "#7b4173", "#31a354", "#3182bd", "#843c39", "#d6616b", "#000000",
 )  # fmt: skip
 LEGEND_MAX = len(PALETTE)  # past this many colours the chart shows no legend (the page lists them)
-PANEL_WIDTH = 960  # px across all the panels of a row, axes included (the main column at 1280 px)
+PANEL_WIDTH = 860  # px across all the panels of a row, axes included (the main column at 1280 px)
 AXES_PX = 60  # a panel's y axis labels and padding, outside its plotting width
 SPACING = 24
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"

@@ -138,7 +138,7 @@ def long_frame(trials: pd.DataFrame, axes: Sequence[Axis], metric: str, inside: 
     return pd.DataFrame(rows, columns=["trial", "axis", "position", "value", "score", "inside"])
 
 
-def spec(axes: Sequence[Axis], lines: pd.DataFrame, *, metric: str, goal: str, width: int = 900) -> dict[str, Any]:
+def spec(axes: Sequence[Axis], lines: pd.DataFrame, *, metric: str, goal: str, width: int = 700) -> dict[str, Any]:
     """The Vega-Lite spec: trial lines coloured by the metric (trials outside the brushes
     grey), an axis line per parameter with its tick labels, and a ``brush`` interval selection."""
     names = [a.name for a in axes]

@@ -76,6 +76,9 @@ PARAMS = (
     Param("cu_measure", "measure", "str", "hours"),
     Param("cu_hour_price", "price_hour", "float", 0.0),
     Param("cu_gpu_price", "price_gpu_hour", "float", 0.0),
+    # following live runs
+    Param("auto_refresh", "live", "bool", True),
+    Param("refresh_s", "refresh", "int", 10),
 )
 BY_KEY = {p.key: p for p in PARAMS}
 

@@ -212,7 +212,11 @@ def _mean_std_by(column: pd.Series, codes: np.ndarray, sizes: np.ndarray) -> lis
     """``mean ± std`` of each group's finite numbers (bools and text are not numbers)."""
     if column.dtype == bool or pd.api.types.is_bool_dtype(column):
         return [""] * len(sizes)
-    numbers = column.map(describe_number).astype(float)
+    if pd.api.types.is_numeric_dtype(column):
+        numbers = column.astype(float)
+        numbers = numbers.where(np.isfinite(numbers))
+    else:
+        numbers = column.map(describe_number).astype(float)
     stats = numbers.groupby(codes).agg(["mean", "std", "count"]).reindex(range(len(sizes)))
     out = []
     for (mean, std, count), size in zip(stats.itertuples(index=False), sizes, strict=True):

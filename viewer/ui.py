@@ -3,8 +3,9 @@ and waiting for the ledger to open."""
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Any, Final, NoReturn
+from typing import Any, Final, Literal, NoReturn
 
 import streamlit as st
 
@@ -19,7 +20,7 @@ SEL_GROUP_BY = "sel_group_by"  # the fields the selected groups are groups of
 _SEL_SLOT = "_sel_slot"  # the sidebar placeholder that shows the selection
 SEL_GEN = "sel_gen"  # bumped when the selection is replaced from code, so tables start afresh
 ALL_PROJECTS = state.ALL_PROJECTS
-DEFAULTS: dict[str, Any] = {**state.defaults(), "auto_refresh": True, "refresh_s": 10}
+DEFAULTS: dict[str, Any] = state.defaults()
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
@@ -133,7 +134,7 @@ def sidebar(src: data.Source) -> None:
     """The root, a reload button, the auto-refresh setting and the current selection."""
     with st.sidebar:
         st.caption("Ledger root")
-        st.code(src.root, language=None)
+        st.code(shown_root(src.root), language=None)
         if st.button("Reload", help="Read the tree again now (new and changed runs also appear by themselves)."):
             data.refresh(src)
         st.toggle(
@@ -150,6 +151,15 @@ def sidebar(src: data.Source) -> None:
             rerun()
 
 
+def shown_root(root: str) -> str:
+    """The root as the sidebar shows it: relative to the folder ``ledger view`` ran in when
+    it lies below it (``example_project/results``), else as given."""
+    if "://" in root or not os.path.isabs(root):
+        return root
+    relative = os.path.relpath(root)
+    return root if relative.startswith("..") else relative
+
+
 def show_selection() -> None:
     """The sidebar's count of selected runs and groups (pages that change the selection call it again)."""
     slot = st.session_state.get(_SEL_SLOT)
@@ -164,11 +174,11 @@ def refresh_every(any_running: bool) -> float | None:
     return float(st.session_state.get("refresh_s", 10))
 
 
-def rerun() -> NoReturn:
+def rerun(scope: Literal["app", "fragment"] = "app") -> NoReturn:
     """``st.rerun()`` with the URL written first: a rerun takes the query string as it is when
     asked for, and would otherwise bring back the settings of the run before."""
     state.publish()
-    st.rerun()
+    st.rerun(scope=scope)
 
 
 def need_selection(what: str) -> None:

@@ -144,7 +144,7 @@ def metric_panels(tick: int) -> None:
         line = charts.line_of(label, data.curve(src, run, name, view, tick))
         panels.append(charts.Panel(name, charts.paths_frame([line], [label])))
     st.vega_lite_chart(
-        charts.grid_spec(panels, per_row=METRICS_PER_ROW, colour_keys=[label], height=150, width=1000),
+        charts.grid_spec(panels, per_row=METRICS_PER_ROW, colour_keys=[label], height=150),
         width="content",
     )
 
@@ -164,7 +164,7 @@ def system_panels(tick: int) -> None:
         panels.append(charts.Panel(title, charts.paths_frame(lines, [line.label for line in lines])))
         keys += [line.label for line in lines]
     spec = charts.grid_spec(
-        panels, x_axis="relative time", per_row=2, colour_keys=keys, colour_title="series", height=200, width=1000
+        panels, x_axis="relative time", per_row=2, colour_keys=keys, colour_title="series", height=200
     )
     st.vega_lite_chart(spec, width="content")
 

@@ -193,6 +193,18 @@ summary_line.markdown(
     + f" · {len(now_selected)} selected"
 )
 ui.show_selection()
+shown_version = data.version(src)
+
+
+@st.fragment(run_every=ui.refresh_every(True))
+def follow() -> None:
+    """New, finished and changed runs show up by themselves: the page is drawn again when the
+    ledger's snapshot changed (the workspace re-reads only what changed)."""
+    if data.version(src) != shown_version:
+        ui.rerun(scope="app")
+
+
+follow()
 if now_selected or ss.get(ui.SEL_GROUPS) or total:
     links = st.columns(4)
     links[0].page_link("views/charts.py", label="Chart these runs", icon="📈")

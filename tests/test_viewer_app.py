@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pyarrow as pa
@@ -22,12 +21,7 @@ APP = str(REPO / "viewer" / "app.py")
 @pytest.fixture(scope="module")
 def fixture_ledger(tmp_path_factory):
     root = tmp_path_factory.mktemp("viewer") / "results"
-    here = os.getcwd()
-    os.chdir(root.parent)  # runs capture the code state of their folder: not this repository's
-    try:
-        return root, viewer_ledger.build(root)
-    finally:
-        os.chdir(here)
+    return root, viewer_ledger.build_in_place(root)
 
 
 @pytest.fixture
@@ -545,12 +539,7 @@ class TestSweeps:
 @pytest.fixture(scope="module")
 def sweep_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep") / "results"
-    here = os.getcwd()
-    os.chdir(root.parent)
-    try:
-        viewer_ledger.build_sweep(root)
-    finally:
-        os.chdir(here)
+    viewer_ledger.build_in_place(root, runs=False, sweep=True)
     return root
 
 

@@ -39,14 +39,7 @@ ROW_PX = 35  # the height of a header or body row in Streamlit's data grid
 def workspace_root(tmp_path_factory):
     """The viewer tests' ledger (projects vision and nlp) and a 24-trial sweep (project tuning)."""
     root = tmp_path_factory.mktemp("e2e") / "results"
-    here = os.getcwd()
-    os.chdir(root.parent)  # runs capture the code state of their folder: not this repository's
-    try:
-        ids = viewer_ledger.build(root)
-        viewer_ledger.build_sweep(root)
-    finally:
-        os.chdir(here)
-    return root, ids
+    return root, viewer_ledger.build_in_place(root, sweep=True)
 
 
 @pytest.fixture(scope="module")

@@ -200,3 +200,18 @@ def build_sweep(root: Path, trials: int = 24, seed: int = 0) -> list[str]:
     (root / "tuning" / "sweeps" / "sw2").mkdir(parents=True, exist_ok=True)
     (root / "tuning" / "sweeps" / "sw2" / "sweep.yaml").write_text(yaml.safe_dump(SWEEP_TRIALS))
     return ids
+
+
+def build_in_place(root: Path, *, runs: bool = True, sweep: bool = False) -> dict[str, str]:
+    """``build`` and/or ``build_sweep`` run from the root's parent folder: runs capture the code
+    state of the folder they start in, which must not be this repository."""
+    here = os.getcwd()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    os.chdir(root.parent)
+    try:
+        ids = build(root) if runs else {}
+        if sweep:
+            build_sweep(root)
+        return ids
+    finally:
+        os.chdir(here)

@@ -749,10 +749,16 @@ def test_a_cold_start_shows_its_progress(tmp_path, monkeypatch):
     assert all(total in (0, 3) for _, total in seen)
 
 
-def test_a_ledger_that_cannot_be_opened_is_said_so(tmp_path, monkeypatch):
-    at = session(tmp_path / "nowhere", monkeypatch)
+def test_a_ledger_that_cannot_be_opened_is_said_so_and_tried_again(tmp_path, monkeypatch):
+    at = session(tmp_path / "results", monkeypatch)
     assert at.error[0].value == "Cannot open the ledger"
     assert "LedgerNotFoundError" in at.code[0].value
+    monkeypatch.chdir(tmp_path)
+    with quiet_init("p", root=tmp_path / "results"):  # the ledger is made meanwhile
+        pass
+    next(b for b in at.button if b.label == "Try again").click().run()
+    assert not at.error
+    assert count_line(at).startswith("**1 of 1 runs**")
 
 
 def test_the_root_comes_from_the_command_line_or_ledger_view(monkeypatch):

@@ -57,6 +57,9 @@ def wait_for_ledger(src: data.Source) -> data.Workspace:
     if ws.error is not None:
         st.error("Cannot open the ledger")
         st.code(f"{type(ws.error).__name__}: {ws.error}", language=None)
+        if st.button("Try again"):
+            data.workspace.clear()  # forget the failed attempt: the next run opens the ledger again
+            rerun()
         st.stop()
     return ws
 

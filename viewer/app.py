@@ -27,6 +27,7 @@ state.restore()
 ui.keep_state()
 src = data.source()
 ui.wait_for_ledger(src)
+data.pin(src)  # one snapshot of the ledger for the whole of this run
 
 # Navigation first: widgets made before it (the sidebar's) lose their values on reruns.
 page = st.navigation(

@@ -217,13 +217,33 @@ def workspace(src: Source) -> Workspace:
     return ws
 
 
-def snapshot(src: Source) -> Snapshot:
-    """The current snapshot (the app waits for the first one before any page runs)."""
+PINNED = "_snapshot"  # session key: the snapshot this script run reads (one, start to end)
+
+
+def pin(src: Source) -> Snapshot:
+    """Take the current snapshot for this script run: every read of the run sees the same
+    ledger and table, even if the workspace moves on meanwhile (a run that appears halfway
+    through a page must not be in its selection and missing from its table)."""
     snap = workspace(src).snapshot()
     if snap is None:
         msg = "the ledger is still being opened"
         raise RuntimeError(msg)
+    st.session_state[PINNED] = (src, snap)
     return snap
+
+
+def snapshot(src: Source) -> Snapshot:
+    """The snapshot this script run reads (see :func:`pin`; the app pins one before any page runs)."""
+    pinned = st.session_state.get(PINNED)
+    if pinned is not None and pinned[0] == src:
+        return pinned[1]  # type: ignore[no-any-return]
+    return pin(src)
+
+
+def latest_version(src: Source) -> int:
+    """The version of the workspace's newest snapshot (what a page compares its own with)."""
+    snap = workspace(src).snapshot()
+    return 0 if snap is None else snap.version
 
 
 def refresh(src: Source | None = None) -> None:

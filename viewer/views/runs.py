@@ -20,6 +20,7 @@ SORT_FIELDS = {"duration": "duration_s"}  # table column -> query field, where t
 
 src = data.source()
 st.title("Runs")
+shown_version = data.version(src)
 table = data.runs_table(src)
 ss = st.session_state
 
@@ -193,14 +194,13 @@ summary_line.markdown(
     + f" · {len(now_selected)} selected"
 )
 ui.show_selection()
-shown_version = data.version(src)
 
 
 @st.fragment(run_every=ui.refresh_every(True))
 def follow() -> None:
     """New, finished and changed runs show up by themselves: the page is drawn again when the
     ledger's snapshot changed (the workspace re-reads only what changed)."""
-    if data.version(src) != shown_version:
+    if data.latest_version(src) != shown_version:
         ui.rerun(scope="app")
 
 

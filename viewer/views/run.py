@@ -18,7 +18,7 @@ IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")  # never .svg: 
 PREVIEW_BYTES = 20_000_000
 PATCH_CHARS = 200_000
 MAX_METRIC_PANELS = 48
-METRICS_PER_ROW = 4
+METRICS_PER_ROW = 3
 
 src = data.source()
 st.title("Run")
@@ -88,6 +88,38 @@ if meta.get("error"):
     with st.expander("Error", expanded=run.status == "failed"):
         st.code(str(meta["error"]), language=None)
 
+
+def metric_panels(tick: int) -> None:
+    """Small multiples of every metric the run logged (a search box narrows them)."""
+    names = data.series_keys(src, run, "metrics", tick)
+    st.subheader("Metrics")
+    if not names:
+        st.caption("No metrics were logged.")
+        return
+    needle = st.text_input("Find metrics", key="run_metric_search", placeholder="part of a metric name").strip().lower()
+    shown = [n for n in names if needle in n.lower()][:MAX_METRIC_PANELS]
+    if len(names) > len(shown):
+        st.caption(
+            f"{len(shown)} of {len(names)} metrics shown" + ("" if needle else "; narrow them with the search box")
+        )
+    view = data.View(x="step", samples=charts.DEFAULT_MAX_POINTS)
+    panels = []
+    for name in shown:
+        line = charts.line_of(label, data.curve(src, run, name, view, tick))
+        panels.append(charts.Panel(name, charts.paths_frame([line], [label])))
+    st.vega_lite_chart(
+        charts.grid_spec(panels, per_row=METRICS_PER_ROW, colour_keys=[label], height=150),
+        width="content",
+    )
+
+
+@st.fragment(run_every=ui.refresh_every(run.status == "running"))
+def live_metrics() -> None:
+    metric_panels(data.tick(interval))
+
+
+live_metrics()
+
 config_col, summary_col = st.columns(2)
 with config_col:
     st.subheader("Config")
@@ -125,30 +157,6 @@ st.code(f"ledger reproduce {run.id}", language="bash")
 
 
 # ---- live parts -------------------------------------------------------------------------------
-def metric_panels(tick: int) -> None:
-    """Small multiples of every metric the run logged (a search box narrows them)."""
-    names = data.series_keys(src, run, "metrics", tick)
-    st.subheader("Metrics")
-    if not names:
-        st.caption("No metrics were logged.")
-        return
-    needle = st.text_input("Find metrics", key="run_metric_search", placeholder="part of a metric name").strip().lower()
-    shown = [n for n in names if needle in n.lower()][:MAX_METRIC_PANELS]
-    if len(names) > len(shown):
-        st.caption(
-            f"{len(shown)} of {len(names)} metrics shown" + ("" if needle else "; narrow them with the search box")
-        )
-    view = data.View(x="step", samples=charts.DEFAULT_MAX_POINTS)
-    panels = []
-    for name in shown:
-        line = charts.line_of(label, data.curve(src, run, name, view, tick))
-        panels.append(charts.Panel(name, charts.paths_frame([line], [label])))
-    st.vega_lite_chart(
-        charts.grid_spec(panels, per_row=METRICS_PER_ROW, colour_keys=[label], height=150),
-        width="content",
-    )
-
-
 def system_panels(tick: int) -> None:
     """CPU, memory, and per-GPU utilisation and memory over the run's time."""
     st.subheader("System")
@@ -172,7 +180,6 @@ def system_panels(tick: int) -> None:
 @st.fragment(run_every=ui.refresh_every(run.status == "running"))
 def live() -> None:
     tick = data.tick(interval)
-    metric_panels(tick)
     st.subheader("Output")
     log = data.output(src, run, tick)
     if not log:

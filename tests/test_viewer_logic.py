@@ -48,14 +48,6 @@ class TestGroupBand:
         with pytest.raises(ValueError, match="band must be one of"):
             charts.band_frame("g", band, "iqr")
 
-    def test_members_drawn_one_by_one_are_never_joined(self):
-        a = charts.Line("g", np.array([0.0, 1.0, 2.0]), np.array([1.0, math.nan, 3.0]))
-        b = charts.Line("g", np.array([5.0, 6.0]), np.array([2.0, 2.0]))
-        first, second = charts.member_frames([a, b])
-        assert list(first["segment"]) == [0, 1]
-        assert list(second["segment"]) == [2, 2]
-        assert set(first["source"]) | set(second["source"]) == {"g"}
-
     def test_no_members_no_band(self):
         assert charts.band_frame("g", series_band([])).empty
 

@@ -119,19 +119,6 @@ def paths_frame(lines: Sequence[Line], colour_keys: Sequence[str]) -> pd.DataFra
     )
 
 
-def member_frames(members: Sequence[Line]) -> list[pd.DataFrame]:
-    """A group drawn run by run under the group's label: each member its own segments, so
-    the lines of two runs are never joined."""
-    frames = []
-    offset = 0
-    for member in members:
-        frame = line_frame(member)
-        frame["segment"] += offset
-        offset = int(frame["segment"].max()) + 1 if len(frame) else offset
-        frames.append(frame)
-    return frames
-
-
 def band_frame(label: str, band: ledger.Band, kind: str = "min-max", *, log_y: bool = False) -> pd.DataFrame:
     """Rows ``source, x, y, lo, hi, n, segment`` of a group: the series engine's mean line and
     its band (``min-max``, ``std`` = mean +- one std, or ``none``: lo = hi = mean)."""

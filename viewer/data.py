@@ -285,36 +285,41 @@ class Filters:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _select(src: Source, version_: int, filters: Filters, order_by: str | None) -> ledger.RunSet:  # noqa: ARG001 (version_ keys the cache)
-    return open_ledger(src).runs(
-        filters.project,
-        where=filters.where.strip() or None,
-        group=list(filters.groups) or None,
-        job_type=list(filters.job_types) or None,
-        tags=list(filters.tags) or None,
-        status=list(filters.statuses) or None,
-        user=list(filters.users) or None,
-        order_by=order_by,
-    )
+def _select(
+    src: Source,
+    version_: int,  # noqa: ARG001 (keys the cache)
+    filters: Filters,
+    order_by: str | None,
+) -> tuple[ledger.RunSet, tuple[str, ...]]:
+    with warnings.catch_warnings(record=True) as caught:  # what the query layer says about the filter
+        warnings.simplefilter("always")
+        runs_ = open_ledger(src).runs(
+            filters.project,
+            where=filters.where.strip() or None,
+            group=list(filters.groups) or None,
+            job_type=list(filters.job_types) or None,
+            tags=list(filters.tags) or None,
+            status=list(filters.statuses) or None,
+            user=list(filters.users) or None,
+            order_by=order_by,
+        )
+    return runs_, tuple(dict.fromkeys(str(w.message) for w in caught))
 
 
 def select(src: Source, filters: Filters, order_by: str | None = None) -> ledger.RunSet:
     """The runs the filters select, in ``order_by`` order (raises ledger.FilterError)."""
-    return _select(src, version(src), filters, order_by)
+    return _select(src, version(src), filters, order_by)[0]
 
 
-def where_hints(src: Source, where: str) -> list[str]:
-    """What to tell about a where filter that parses: fields no run has, with the closest
-    names. Interim, until the query layer's own "did you mean" (the results issue) lands:
-    then this only passes on the library's warnings."""
-    text = where.strip()
-    if not text:
-        return []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        ledger.RunSet([]).filter(text)
-    hints = [str(w.message) for w in caught]
-    return hints or tables.unknown_fields(text, runs_table(src).columns)
+def where_hints(src: Source, filters: Filters, order_by: str | None = None) -> list[str]:
+    """What to tell about filters that parse: the query layer's warnings about them (a field
+    no run has, with the closest names), and, where it says nothing and nothing matched, the
+    dotted fields of the where box that no run has (interim: the query layer's own
+    suggestions, from the results issue, replace this fallback)."""
+    runs_, said = _select(src, version(src), filters, order_by)
+    if said or len(runs_) or not filters.where.strip():
+        return list(said)
+    return tables.unknown_fields(filters.where, runs_table(src).columns)
 
 
 def run(src: Source, run_id: str) -> ledger.RunView:

@@ -21,7 +21,6 @@ from ledger._query import describe, finite_number
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-ALL = "(all)"
 NONE = "(none)"
 
 _NUMERIC_KINDS = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty"})
@@ -267,32 +266,6 @@ def grouped_for_compute(runs: ledger.RunSet, by: str) -> dict[Any, ledger.RunSet
     for run in runs:
         out.setdefault(gpu_model(run), []).append(run)
     return {k: ledger.RunSet(v) for k, v in sorted(out.items())}
-
-
-def group_summary(frame: pd.DataFrame, metrics: Sequence[str], *, by_job_type: bool = True) -> pd.DataFrame:
-    """One row per group (and, below it, one per job_type of a group that has several):
-    the number of runs and ``mean ± std`` of each metric column. A group with a single job
-    type is one row naming it. Missing groups and job types read ``(none)``."""
-    keys = frame[["group", "job_type"]].astype(object).where(frame[["group", "job_type"]].notna(), "(none)")
-    rows: list[dict[str, Any]] = []
-    for group, members in frame.groupby(keys["group"], sort=True):
-        sub_keys = keys.loc[members.index, "job_type"]
-        if by_job_type and (sub_keys == sub_keys.iloc[0]).all():
-            rows.append(_summary_row(str(group), str(sub_keys.iloc[0]), members, metrics))
-            continue
-        rows.append(_summary_row(str(group), ALL, members, metrics))
-        if by_job_type:
-            for job_type, sub in members.groupby(sub_keys, sort=True):
-                rows.append(_summary_row(str(group), str(job_type), sub, metrics))
-    return pd.DataFrame(rows, columns=["group", "job_type", "runs", *metrics, "ids"])
-
-
-def _summary_row(group: str, job_type: str, members: pd.DataFrame, metrics: Sequence[str]) -> dict[str, Any]:
-    row: dict[str, Any] = {"group": group, "job_type": job_type, "runs": len(members)}
-    for metric in metrics:
-        row[metric] = mean_std(members[metric]) if metric in members else ""
-    row["ids"] = list(members["id"])
-    return row
 
 
 def compare(values: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:

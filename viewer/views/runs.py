@@ -61,7 +61,7 @@ except ledger.FilterError as exc:
     filters = dataclasses.replace(filters, where="")
     selected = data.select(src, filters, order_by)
 else:
-    for hint in data.where_hints(src, filters.where) if not len(selected) else ():
+    for hint in data.where_hints(src, filters, order_by):
         st.warning(hint)
 ids = selected.ids
 

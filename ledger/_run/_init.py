@@ -12,6 +12,7 @@ from typing import Any
 
 from ledger import _format, _lifecycle, _reader, _root, _settings
 from ledger._capture import (
+    capture_allocation,
     capture_command,
     capture_git,
     capture_host,
@@ -76,8 +77,8 @@ def init(  # noqa: PLR0913
     heartbeat_s = _settings.get(_settings.HEARTBEAT_INTERVAL)
     cfg = normalize_config(config)
     sweep = None
-    if resume is None:  # a trial started by a sweep agent goes where the sweep says
-        root, project, cfg, group, sweep = join_sweep(root, project, cfg, group)
+    if resume is None:  # a trial started by a sweep agent goes where the sweep says (or continues its run)
+        root, project, cfg, group, sweep, resume = join_sweep(root, project, cfg, group)
     meta = _Meta(
         name=name, group=group, job_type=job_type, tags=_check_tags(tags), notes=notes, parent=parent,
         links=_check_links(parent, links), sweep=sweep,
@@ -192,6 +193,7 @@ def _create(
         parent=meta.parent,
         links=meta.links or {},
         sweep=meta.sweep,
+        allocation=capture_allocation(),
     )
     _root.claim_run(storage, manifest, timing.now, named=meta.name is not None)
     _write_capture_files(storage, manifest, code.patch)
@@ -265,10 +267,12 @@ def _resume(  # noqa: PLR0917
     manifest.status = "running"
     manifest.ended = None
     manifest.error = None
+    manifest.stop_reason = None  # it goes on: why it stopped last time is in the intervals' gap
     manifest.heartbeat = _format.iso(now)
     manifest.heartbeat_s = timing.heartbeat_s
     manifest.intervals.append({"start": _format.iso(now), "end": None})
     manifest.config.update(cfg)
+    manifest.allocation = capture_allocation() or manifest.allocation  # the job it continues in
     for attr in ("name", "group", "job_type", "tags", "notes", "parent", "links"):
         if getattr(meta, attr) is not None:
             setattr(manifest, attr, getattr(meta, attr))

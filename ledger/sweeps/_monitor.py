@@ -42,7 +42,8 @@ def find_trial_run(sweep: Sweep, n: int, fold: int | None, since: float) -> Mani
                 manifest = _reader.read_manifest(storage, project, entry.name)
             except (OSError, LedgerError):
                 continue
-            if manifest.sweep == want:
+            block = manifest.sweep or {}
+            if all(block.get(k) == v for k, v in want.items()):
                 return manifest
     return None
 
@@ -75,6 +76,11 @@ class Monitor:
         self._final: dict[str, list[float]] = {}  # histories of runs that will not change
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"ledger-hyperband-{n}", daemon=True)
+
+    def follow(self, run_id: str, project: str) -> None:
+        """Watch this run (a resumed trial's, made before ``since``) instead of looking for a new one."""
+        self.run_id, self.run_project = run_id, project
+        self._run = RunView(self._sweep.storage, {"id": run_id, "project": project}, time.time())
 
     def start(self, kill: Callable[[], None] | None = None) -> None:
         self._kill = kill

@@ -146,8 +146,10 @@ def join_sweep(
     if fold is not None:
         merged["fold"] = fold
     block: dict[str, Any] = {"id": sweep_id, "trial": trial, "fold": fold}
+    global _resumable  # noqa: PLW0603
     if _resumable:
         block["resumable"] = True
+        _resumable = False
     resume = _settings.get(_settings.SWEEP_RESUME)
     if resume:
         log.info("ledger: trial %d of sweep %s continues its interrupted run %s", trial, sweep_id, resume)
@@ -169,8 +171,10 @@ def mark_resumable(run: Run | None) -> None:
     its run's manifest): an agent that finds the trial interrupted then continues that run
     instead of starting the trial over. ``run`` is the active run, or None before init."""
     global _resumable  # noqa: PLW0603
-    _resumable = True
-    if run is None or run._m.sweep is None or run._m.sweep.get("resumable"):  # noqa: SLF001
+    if run is None:  # before init: the trial's init records it
+        _resumable = True
+        return
+    if run._m.sweep is None or run._m.sweep.get("resumable"):  # noqa: SLF001
         return
     run._m.sweep["resumable"] = True  # noqa: SLF001
     run._write_manifest_quietly()  # noqa: SLF001

@@ -27,13 +27,14 @@ GRACE_S = 30.0  # after SIGTERM, how long an early-terminated trial may take to 
 
 
 def find_trial_run(sweep: Sweep, n: int, fold: int | None, since: float) -> Manifest | None:
-    """The run a trial's fold created after ``since``: run ids start with their UTC creation
-    time, so only the newest few manifests are read."""
+    """The run a trial's fold created after ``since`` (the latest, if several): run ids start
+    with their UTC creation time, so only the newest few manifests are read."""
     storage = sweep.storage
     oldest = time.strftime("%Y%m%d-%H%M%S", time.gmtime(since - 2))
     want = {"id": sweep.id, "trial": n, "fold": fold}
     # The sweep's project first; a sweep without a project key lets the program choose one.
     projects = [sweep.project] if sweep.project_pinned else [sweep.project, *_root.projects(storage)]
+    found: list[Manifest] = []
     for project in dict.fromkeys(projects):
         for entry in reversed(storage.list_dir(_format.runs_dir(project))):
             if entry.name < oldest:
@@ -44,8 +45,10 @@ def find_trial_run(sweep: Sweep, n: int, fold: int | None, since: float) -> Mani
                 continue
             block = manifest.sweep or {}
             if all(block.get(k) == v for k, v in want.items()):
-                return manifest
-    return None
+                found.append(manifest)
+    # The latest: ids of one second sort by their random part, and a trial taken up again
+    # moments after its interrupted run has two runs in that window.
+    return max(found, key=lambda m: m.created, default=None)
 
 
 class Monitor:

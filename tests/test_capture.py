@@ -488,12 +488,26 @@ class TestHost:
                 {"scheduler": "slurm", "job_id": "9", "node_count": 1, "cpus": 2, "gpus": 2, "memory_gb": 4.0},
             ),
             (
-                {"PBS_JOBID": "77.pbs", "PBS_NUM_NODES": "2", "PBS_NP": "16", "CUDA_VISIBLE_DEVICES": "0,1", "PBS_QUEUE": "q"},
+                {
+                    "PBS_JOBID": "77.pbs",
+                    "PBS_NUM_NODES": "2",
+                    "PBS_NP": "16",
+                    "CUDA_VISIBLE_DEVICES": "0,1",
+                    "PBS_QUEUE": "q",
+                },
                 {"scheduler": "pbs", "job_id": "77.pbs", "partition": "q", "node_count": 2, "cpus": 16, "gpus": 2},
             ),
             (
                 {"LSB_JOBID": "5", "LSB_JOBINDEX": "3", "LSB_MCPU_HOSTS": "n1 4 n2 4", "LSB_DJOB_NUMPROC": "8"},
-                {"scheduler": "lsf", "job_id": "5", "array_task_id": 3, "nodes": "n1,n2", "node_count": 2, "cpus": 8, "gpus": 0},
+                {
+                    "scheduler": "lsf",
+                    "job_id": "5",
+                    "array_task_id": 3,
+                    "nodes": "n1,n2",
+                    "node_count": 2,
+                    "cpus": 8,
+                    "gpus": 0,
+                },
             ),
         ],
     )

@@ -332,7 +332,7 @@ def test_checkpoint_dir_is_in_the_run_folder_and_needs_a_disk(tmp_path, memory_r
     assert ledger.sweeps.resumed() is False  # not a sweep trial
     run.finish()
     assert "resumable" not in (tmp_path / "results" / "p" / "runs" / run.id / "run.yaml").read_text()
-    with pytest.raises(ledger.RunStateError, match="call it after ledger.init"):
+    with pytest.raises(ledger.RunStateError, match=r"call it after ledger\.init"):
         ledger.sweeps.checkpoint_dir()
     run = quiet(project="p", root=memory_root)
     with pytest.raises(ValueError, match="not on a disk this machine mounts"):

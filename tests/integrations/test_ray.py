@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+
 import pytest
 
 ray = pytest.importorskip("ray")
@@ -17,14 +20,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def local_ray(tmp_path_factory):
-    """One local Ray for the module: starting it costs seconds."""
-    ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-        _temp_dir=str(tmp_path_factory.mktemp("ray")),
-    )  # fmt: skip
+def local_ray():
+    """One local Ray for the module: starting it costs seconds. Its folder is short: Ray's
+    socket paths must fit in 107 bytes."""
+    folder = tempfile.mkdtemp(prefix="ray-")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False, _temp_dir=folder)
     yield
     ray.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def train(config):
@@ -149,3 +152,23 @@ def test_bad_arguments_say_what_to_do():
         LedgerLoggerCallback(projekt="x")
     with pytest.raises(TypeError, match="excludes must be a list"):
         LedgerLoggerCallback(excludes="loss")
+
+
+def test_the_cluster_guide_example_runs(tmp_path):
+    """docs/clusters.md's Ray Tune example, as the script it is (its own ray.init)."""
+    import re
+
+    from tests.helpers import REPO, run_python
+
+    section = (REPO / "docs" / "clusters.md").read_text().split("\n## Ray Tune\n", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    ray_tmp = tempfile.mkdtemp(prefix="ray-")  # short: Ray's socket paths must fit in 107 bytes
+    try:
+        proc = run_python(code, tmp_path, env={"RAY_TMPDIR": ray_tmp}, timeout=300)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr
+    runs = ledger.open(tmp_path / "results").runs(project="mnist")
+    assert len(runs) == 4
+    assert {r.group for r in runs} == {"asha-lr"}
+    assert {(r.status, r.doc.get("stop_reason")) for r in runs} <= {("finished", None), ("killed", "early_terminated")}

@@ -4,6 +4,7 @@ preemption, requeue and resume, and what runs record about their allocation."""
 from __future__ import annotations
 
 import itertools
+import time
 import textwrap
 from pathlib import Path
 
@@ -225,3 +226,39 @@ def test_time_limits_preempt_and_the_trial_resumes(slurm, ledger_cli, tmp_path):
     assert limited.status == "finished"
     assert len(limited.doc["intervals"]) == 2
     assert limited.history()["epoch"].tolist() == list(range(200))
+
+
+SLEEPY = """
+    import time
+    import ledger
+
+    run = ledger.init(config={"lr": 0.0, "width": 0})
+    for step in range(600):
+        run.log({"score": step})
+        time.sleep(0.5)
+"""
+
+
+def test_stop_cancel_scancels_the_jobs_and_no_trial_is_taken_up(slurm, ledger_cli, tmp_path):
+    sweep_id = _sweep(ledger_cli, tmp_path, GRID, SLEEPY)
+    code, out, err = ledger_cli("sweep", "launch", sweep_id, "--root", "results", "--slurm", "--agents", "2")
+    assert code == 0, err
+    job_id = out.split()[3].rstrip(":")
+    runs_dir = tmp_path / "results" / "p" / "runs"
+    deadline = time.monotonic() + 120
+    while len(list(runs_dir.glob("*/metrics.jsonl"))) < 2:  # both agents are training
+        assert time.monotonic() < deadline, slurm.run("squeue").stdout
+        time.sleep(0.5)
+    code, out, err = ledger_cli("sweep", "status", sweep_id, "--root", "results")
+    assert f"task {job_id}_0: RUNNING" in out
+    assert "on trial" in out
+
+    code, out, err = ledger_cli("sweep", "stop", sweep_id, "--root", "results", "--cancel")
+    assert code == 0, err
+    assert f"cancelled SLURM job {job_id}" in out
+    slurm.wait_until_empty()
+    assert {slurm.show_job(f"{job_id}_{i}")["JobState"] for i in range(2)} == {"CANCELLED"}
+    runs = ledger.open("results").runs(project="p")
+    assert len(runs) == 2  # no agent started another trial
+    assert {(r.status, r.doc.get("stop_reason")) for r in runs} == {("killed", "preempted")}
+    assert (tmp_path / "results" / "p" / "sweeps" / sweep_id / "stop.yaml").exists()

@@ -4,8 +4,8 @@ preemption, requeue and resume, and what runs record about their allocation."""
 from __future__ import annotations
 
 import itertools
-import time
 import textwrap
+import time
 from pathlib import Path
 
 import pytest

@@ -47,17 +47,6 @@ def test_all_is_pinned():
     assert set(ledger.__all__) == PUBLIC
 
 
-def test_sweeps_all_is_pinned():
-    import ledger.sweeps
-
-    assert set(ledger.sweeps.__all__) == {
-        "SweepConfigError", "SweepNotFoundError", "SweepStatus", "agent", "checkpoint_dir", "create", "resumed",
-        "status", "stop",
-    }  # fmt: skip
-    for name in ledger.sweeps.__all__:
-        assert inspect.getdoc(getattr(ledger.sweeps, name)), f"ledger.sweeps.{name} has no docstring"
-
-
 def test_public_callables_are_documented():
     for name in PUBLIC - {"__version__"}:
         obj = getattr(ledger, name)

@@ -100,11 +100,17 @@ def test_dry_run_prints_the_script_and_submits_nothing(slurm, ledger_cli, tmp_pa
     assert "scontrol requeue" in out
     assert slurm.jobs() == []  # nothing submitted
     assert not (tmp_path / "results" / "p" / "sweeps" / sweep_id / "slurm").exists()  # nothing recorded
-    code, out, err = ledger_cli(
-        "sweep", "launch", sweep_id, "--root", "results", "--slurm", "--time", "1h", "--dry-run"
-    )
-    assert code == 2
-    assert "not a SLURM time limit" in err
+    for option, value, message in (
+        ("--time", "1h", "not a SLURM time limit"),
+        ("--partition", "gpu\nrm -rf ~", "give partition names"),  # nothing but the option lands in the script
+        ("--mem", "16G --wrap=x", "give a size as sbatch takes it"),
+        ("--sbatch-arg", "--qos=low\nrm -rf ~", "one sbatch option per --sbatch-arg"),
+    ):
+        code, out, err = ledger_cli(
+            "sweep", "launch", sweep_id, "--root", "results", "--slurm", option, value, "--dry-run"
+        )
+        assert code == 2, option
+        assert message in err
 
 
 def test_three_agents_cover_a_six_point_grid_once(slurm, ledger_cli, tmp_path):

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 _TIMEOUT_S = 60.0  # for one sbatch/squeue/scontrol/scancel call
 REQUEUE_LEAD_S = 120  # SIGUSR1 this long before the time limit (at most half the limit)
 _TIME_RE = re.compile(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?")
+_PARTITION = re.compile(r"[A-Za-z0-9_.-]+(?:,[A-Za-z0-9_.-]+)*")
+_MEM = re.compile(r"\d+[KMGT]?B?", re.IGNORECASE)
 _SAFE_ARG = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*(?:[= ].*)?")
 
 
@@ -81,6 +83,12 @@ class SlurmOptions:
             raise ValueError(msg)
         if self.time is not None:
             parse_time(self.time)
+        if self.partition is not None and not _PARTITION.fullmatch(self.partition):
+            msg = f"--partition {self.partition!r}: give partition names, comma-separated (gpu or gpu,long)"
+            raise ValueError(msg)
+        if self.mem is not None and not _MEM.fullmatch(self.mem):
+            msg = f"--mem {self.mem!r}: give a size as sbatch takes it, a number with an optional K, M, G or T (16G)"
+            raise ValueError(msg)
         for arg in self.sbatch_args:
             if not _SAFE_ARG.fullmatch(arg) or "\n" in arg:
                 msg = (

@@ -215,6 +215,13 @@ SWEEP_PROJECT: Setting[str | None] = Setting(
     _text,
     internal=True,
 )
+SWEEP_RESUME: Setting[str | None] = Setting(
+    "LEDGER_SWEEP_RESUME",
+    None,
+    "set by `ledger agent`: the id of the trial's interrupted run that `init()` continues",
+    _text,
+    internal=True,
+)
 VIEW_ROOT: Setting[str | None] = Setting(
     "LEDGER_VIEW_ROOT", None, "set by `ledger view`: the root the viewer shows", _text, internal=True
 )
@@ -226,9 +233,11 @@ SETTINGS: tuple[Setting[Any], ...] = (
     ROOT, PROJECT, USER, HEARTBEAT_INTERVAL, SYSTEM_INTERVAL, APPEND, PATCH_MAX_BYTES, PATCH_MAX_FILE_BYTES,
     COMPACT_ON_FINISH, MEDIA_BUDGET_MB, SPILL_DIR, MAX_YAML_BYTES, MAX_RECORD_BYTES, MAX_DEPTH, REGEX_TIMEOUT,
     SPILL_CAP_MB, FINISH_TIMEOUT, SWEEP_LEASE, SWEEP_POLL, REPRODUCES, SWEEP_ID, SWEEP_TRIAL,
-    SWEEP_FOLD, SWEEP_PARAMS, SWEEP_GROUP, SWEEP_ROOT, SWEEP_PROJECT, VIEW_ROOT, VIEW_STORAGE_OPTIONS,
+    SWEEP_FOLD, SWEEP_PARAMS, SWEEP_GROUP, SWEEP_ROOT, SWEEP_PROJECT, SWEEP_RESUME, VIEW_ROOT, VIEW_STORAGE_OPTIONS,
 )  # fmt: skip
-SWEEP_TRIAL_SETTINGS = (SWEEP_ID, SWEEP_TRIAL, SWEEP_FOLD, SWEEP_PARAMS, SWEEP_GROUP, SWEEP_ROOT, SWEEP_PROJECT)
+SWEEP_TRIAL_SETTINGS = (
+    SWEEP_ID, SWEEP_TRIAL, SWEEP_FOLD, SWEEP_PARAMS, SWEEP_GROUP, SWEEP_ROOT, SWEEP_PROJECT, SWEEP_RESUME,
+)  # fmt: skip
 
 
 def get(setting: Setting[T]) -> T:

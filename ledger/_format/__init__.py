@@ -39,6 +39,7 @@ from ledger._format._names import (
     SWEEP_AGENTS,
     SWEEP_CLAIMS,
     SWEEP_CONFIG,
+    SWEEP_SLURM,
     SWEEP_STOP,
     SWEEPS_DIR,
     check_name,
@@ -69,7 +70,9 @@ from ledger._format._records import (
     metric_value,
 )
 from ledger._format._schema import (
+    ALLOCATION_BASIS,
     DEFAULT_HEARTBEAT_S,
+    DETECTED_BASIS,
     ENDED_STATUSES,
     FIELD_BY_NAME,
     FIELDS,
@@ -79,6 +82,7 @@ from ledger._format._schema import (
     METRICS_STREAM,
     OUTPUT,
     OUTPUT_STREAM,
+    PREEMPTED,
     PRIVATE_FILES,
     PUBLIC_SCRUB,
     PUBLIC_STRIP,
@@ -94,6 +98,7 @@ from ledger._format._schema import (
     SYSTEM,
     SYSTEM_STREAM,
     TIMESTAMP_FIELDS,
+    ComputeHours,
     FieldSpec,
     Manifest,
     StatusSpec,
@@ -105,6 +110,7 @@ from ledger._format._schema import (
     filter_fields,
     gpu_models,
     read_status,
+    run_gpus,
     stale_at,
 )
 from ledger._format._values import (
@@ -121,8 +127,10 @@ from ledger._format._values import (
 from ledger._format._yaml import check_root_marker, root_marker, sorted_tree, yaml_dump, yaml_load
 
 __all__ = [
+    "ALLOCATION_BASIS",
     "CACHE_DIR",
     "DEFAULT_HEARTBEAT_S",
+    "DETECTED_BASIS",
     "ENDED_STATUSES",
     "FIELDS",
     "FIELD_BY_NAME",
@@ -140,6 +148,7 @@ __all__ = [
     "OUTPUT",
     "OUTPUT_STREAM",
     "PATCH",
+    "PREEMPTED",
     "PRIVATE_FILES",
     "PUBLICATION_INDEX",
     "PUBLICATION_KIND",
@@ -166,12 +175,14 @@ __all__ = [
     "SWEEP_AGENTS",
     "SWEEP_CLAIMS",
     "SWEEP_CONFIG",
+    "SWEEP_SLURM",
     "SWEEP_STOP",
     "SYSTEM",
     "SYSTEM_STREAM",
     "TIME",
     "TIMESTAMP_FIELDS",
     "TYPE_KEY",
+    "ComputeHours",
     "FieldSpec",
     "Manifest",
     "NotJsonExact",
@@ -211,6 +222,7 @@ __all__ = [
     "restore_record_value",
     "root_marker",
     "run_dir",
+    "run_gpus",
     "runs_dir",
     "sanitize_name",
     "segment_name",

@@ -20,6 +20,7 @@ SWEEP_CONFIG = "sweep.yaml"
 SWEEP_CLAIMS = "claims"  # claims/<n> per trial, claims/<n>.<k> for its k-th reclaim
 SWEEP_AGENTS = "agents"  # agents/<agent-id>.yaml: an agent's heartbeat
 SWEEP_STOP = "stop.yaml"  # made by `ledger sweep stop`: no new claims
+SWEEP_SLURM = "slurm"  # slurm/<launch>.sbatch and <launch>.yaml per `ledger sweep launch --slurm`; %A_%a.out
 MANIFEST = "run.yaml"
 PATCH = "code.patch"
 REQUIREMENTS = "requirements.txt"

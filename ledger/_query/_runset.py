@@ -286,8 +286,9 @@ class RunSet(Sequence[RunView]):
 
     def compute_hours(self, by: str = "group", *, price: Mapping[str, float] | None = None) -> DataFrame:
         """Compute used, per ``by`` (group, job_type, user, host, month, project, or any
-        field): runs, hours (active time), gpu_hours (active time x GPUs) and, with ``price``,
-        cost.
+        field): runs, hours (active time), gpu_hours (active time x GPUs: those the job
+        scheduler allocated where the run recorded an allocation, else those it saw),
+        allocated_runs (how many runs counted their allocation) and, with ``price``, cost.
 
         ``price`` maps what an hour costs: ``"gpu"`` per GPU hour, GPU model names per GPU
         hour of that model (``{"A100": 3.0, "H100": 4.5}``, matched case-insensitively as a
@@ -300,9 +301,10 @@ class RunSet(Sequence[RunView]):
         import pandas as pd  # noqa: PLC0415
 
         table = compute_table(self._runs, by, price=price)
-        columns = [by, "runs", "hours", "gpu_hours"] + (["cost"] if price is not None else [])
+        columns = [by, "runs", "hours", "gpu_hours", "allocated_runs"] + (["cost"] if price is not None else [])
         rows = [
-            [r.key, r.runs, r.hours, r.gpu_hours] + ([math.nan if r.cost is None else r.cost] if price else [])
+            [r.key, r.runs, r.hours, r.gpu_hours, r.allocated]
+            + ([math.nan if r.cost is None else r.cost] if price else [])
             for r in table
         ]
         return pd.DataFrame(rows, columns=columns)
@@ -319,6 +321,8 @@ class ComputeRow:
     gpu_hours: float
     cost: float | None = None
     unpriced: tuple[str, ...] = ()
+    allocated: int = 0
+    """Runs whose GPU hours count what their job scheduler allocated (the others: the GPUs they saw)."""
 
 
 _PRICE_CPU, _PRICE_GPU = "cpu", "gpu"
@@ -385,11 +389,15 @@ def compute_table(runs: Iterable[RunView], by: str, *, price: Mapping[str, float
     unpriced_all: dict[str, float] = {}
     for key, members in sorted(groups.items(), key=lambda kv: (kv[0] is None, str(kv[0]))):
         hours = gpu_hours = cost = 0.0
+        allocated = 0
         unpriced: dict[str, float] = {}
         for run in members:
-            h, g = _format.compute_hours(run.active_seconds(), run.doc.get("gpu_count"))
+            h, g, basis = _format.compute_hours(
+                run.active_seconds(), run.doc.get("gpu_count"), run.doc.get("allocation")
+            )
             hours += h
             gpu_hours += g
+            allocated += basis == _format.ALLOCATION_BASIS
             if prices is None:
                 continue
             models = _format.gpu_models(run.doc)
@@ -407,7 +415,7 @@ def compute_table(runs: Iterable[RunView], by: str, *, price: Mapping[str, float
         out.append(
             ComputeRow(
                 key, len(members), round(hours, 6), round(gpu_hours, 6),
-                None if prices is None or unpriced else round(cost, 6), tuple(sorted(unpriced)),
+                None if prices is None or unpriced else round(cost, 6), tuple(sorted(unpriced)), allocated,
             )
         )  # fmt: skip
     if unpriced_all:

@@ -9,6 +9,7 @@ import click
 
 from ledger._commands._common import WholeHelpGroup
 from ledger._commands.artifacts import artifact_group
+from ledger._commands.importance import importance_command
 from ledger._commands.importers import import_command
 from ledger._commands.maintenance import compact_command, du_command, recover_command
 from ledger._commands.query import (
@@ -52,7 +53,8 @@ def cli() -> None:
 
 
 for command in (
-    ls_command, show_command, history_command, stats_command, export_command, plot_command, verify_command,
+    ls_command, show_command, history_command, stats_command, export_command, plot_command, importance_command,
+    verify_command,
     compact_command, recover_command, du_command, reproduce_command, diff_command, commit_command,
     publish_command, view_command, import_command, sweep_group, agent_command, artifact_group,
 ):  # fmt: skip

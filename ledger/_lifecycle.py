@@ -4,7 +4,9 @@
 - an uncaught exception (sys.excepthook): ``failed``, with the traceback in run.yaml
 - KeyboardInterrupt (Ctrl-C, SIGINT): ``killed``
 - SIGTERM: ``killed``; then the previous handler runs (the default one ends the process
-  with the usual exit code, so schedulers still see a terminated job)
+  with the usual exit code, so schedulers still see a terminated job). Inside a job
+  scheduler's job (SLURM, PBS, LSF) the run also gets ``stop_reason: preempted``: the
+  scheduler ended it (a time limit, a preemption, a requeue), and a sweep agent may resume it
 - kill -9 or a lost machine: nothing can run; readers see a stale heartbeat as ``crashed``
 
 The hooks chain to whatever was installed before and are installed once, at the first init.
@@ -20,6 +22,9 @@ import sys
 import threading
 import traceback
 from typing import TYPE_CHECKING, Any
+
+from ledger._capture import scheduler_job
+from ledger._format import PREEMPTED
 
 if TYPE_CHECKING:
     from types import FrameType, TracebackType
@@ -60,11 +65,13 @@ def format_error(exc_type: type[BaseException] | None, exc: BaseException | None
     return "".join(traceback.format_exception(exc_type, exc, tb)).rstrip("\n")
 
 
-def _finish_all(status: str, error: str | None = None) -> None:
+def _finish_all(status: str, error: str | None = None, stop_reason: str | None = None) -> None:
     with _lock:
         runs = list(reversed(_runs))
     for run in runs:
         try:
+            if stop_reason is not None:
+                run._m.stop_reason = stop_reason  # noqa: SLF001 (written by the finish below)
             run.finish(status=status, error=error)
         except Exception as exc:
             sys.stderr.write(f"ledger: could not finish run {run.id}: {exc}\n")
@@ -80,6 +87,7 @@ def _atexit() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    job = scheduler_job()  # a job scheduler sent it: the run was preempted
     prev = _prev_sigterm
     if callable(prev):
         # Someone else (Lightning, a job system) handles SIGTERM, maybe to stop cleanly
@@ -88,9 +96,17 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
             runs = list(_runs)
         for run in runs:
             run._killed_by_signal = True  # noqa: SLF001
+            if job is not None:
+                run._m.stop_reason = PREEMPTED  # noqa: SLF001
         prev(signum, frame)
         return
-    _finish_all("killed", f"terminated by signal {signal.Signals(signum).name}")
+    # A scheduler signals every process of a job, and a sweep agent passes it on to its trial:
+    # a second SIGTERM must not cut the first one's finish short.
+    signal.signal(signum, signal.SIG_IGN)
+    where = f" in {job}" if job is not None else ""
+    _finish_all(
+        "killed", f"terminated by signal {signal.Signals(signum).name}{where}", PREEMPTED if job is not None else None
+    )
     # Die the way the default handler would, so the exit status still says SIGTERM.
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)

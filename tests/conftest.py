@@ -135,3 +135,27 @@ def ledger_cli(monkeypatch, capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A real one-node SLURM cluster (slurmctld and slurmd from Debian's slurm-wlm) for the
+    whole session; .ci/run installs it. Skipped (a failure under CI) where it is not installed."""
+    from tests.slurmcluster import SlurmCluster, slurm_installed
+
+    if not slurm_installed():
+        pytest.skip("SLURM is not installed: apt-get install slurm-wlm (.ci/run does)")
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def slurm(slurm_cluster, monkeypatch):
+    """The session's SLURM cluster, reachable by this test's sbatch/squeue calls (SLURM_CONF);
+    jobs left by the test are cancelled at its end."""
+    for key, value in slurm_cluster.env.items():
+        monkeypatch.setenv(key, value)
+    yield slurm_cluster
+    slurm_cluster.cancel_all()

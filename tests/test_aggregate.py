@@ -287,10 +287,10 @@ def test_stats_prints_hours_with_sensible_precision_and_a_cost(tmp_dir, ledger_c
     code, out, err = ledger_cli("stats", "--root", "results", "--price", "A100=3.0,cpu=0.1")
     assert code == 0, err
     lines = [line.split() for line in out.splitlines()]
-    assert lines[0] == ["group", "runs", "hours", "gpu_hours", "cost"]
-    assert lines[1] == ["big", "1", "250", "0", "25.00"]
-    assert lines[2] == ["g", "1", "0.00417", "0.00417", "0.01"]  # 15 s is not 0 hours
-    assert lines[3] == ["total", "2", "250", "0.00417", "25.01"]
+    assert lines[0] == ["group", "runs", "hours", "gpu_hours", "allocated_runs", "cost"]
+    assert lines[1] == ["big", "1", "250", "0", "0", "25.00"]
+    assert lines[2] == ["g", "1", "0.00417", "0.00417", "0", "0.01"]  # 15 s is not 0 hours
+    assert lines[3] == ["total", "2", "250", "0.00417", "0", "25.01"]
     code, out, _ = ledger_cli(
         "stats", "--root", "results", "--price", "A100=3", "--price", "cpu=0.1", "--format", "json"
     )

@@ -458,6 +458,64 @@ class TestHost:
         }
         assert "never-recorded" not in (tmp_dir / "results/p/runs" / run.id / "run.yaml").read_text()
 
+    def test_a_run_in_a_slurm_job_records_its_allocation(self, tmp_dir, monkeypatch):
+        for key, value in {
+            "SLURM_JOB_ID": "4242", "SLURM_ARRAY_JOB_ID": "4240", "SLURM_ARRAY_TASK_ID": "2",
+            "SLURM_JOB_NODELIST": "gpu[01-03]", "SLURM_JOB_NUM_NODES": "3", "SLURM_JOB_CPUS_PER_NODE": "8(x2),4",
+            "SLURM_GPUS_ON_NODE": "2", "SLURM_MEM_PER_NODE": "16384", "SLURM_JOB_PARTITION": "gpu",
+            "SLURM_RESTART_COUNT": "1",
+        }.items():  # fmt: skip
+            monkeypatch.setenv(key, value)
+        run = quiet_init("p", root="results")
+        run.finish()
+        assert manifest(tmp_dir / "results", "p", run.id).allocation == {
+            "scheduler": "slurm", "job_id": "4242", "array_job_id": "4240", "array_task_id": 2, "restart_count": 1,
+            "partition": "gpu", "nodes": "gpu[01-03]", "node_count": 3, "cpus": 20, "gpus": 6, "memory_gb": 48.0,
+        }  # fmt: skip
+        doc = yaml.safe_load((tmp_dir / "results/p/runs" / run.id / "run.yaml").read_text())
+        assert list(doc)[-1] == "allocation"
+
+    @pytest.mark.parametrize(
+        ("env", "expected"),
+        [
+            ({}, None),
+            (
+                {"SLURM_JOB_ID": "9", "SLURM_CPUS_ON_NODE": "4", "SLURM_NNODES": "2", "SLURM_GPUS": "a100:3"},
+                {"scheduler": "slurm", "job_id": "9", "node_count": 2, "cpus": 8, "gpus": 3},
+            ),
+            (
+                {"SLURM_JOB_ID": "9", "SLURM_JOB_GPUS": "0,1", "SLURM_MEM_PER_CPU": "2048", "SLURM_CPUS_ON_NODE": "2"},
+                {"scheduler": "slurm", "job_id": "9", "node_count": 1, "cpus": 2, "gpus": 2, "memory_gb": 4.0},
+            ),
+            (
+                {
+                    "PBS_JOBID": "77.pbs",
+                    "PBS_NUM_NODES": "2",
+                    "PBS_NP": "16",
+                    "CUDA_VISIBLE_DEVICES": "0,1",
+                    "PBS_QUEUE": "q",
+                },
+                {"scheduler": "pbs", "job_id": "77.pbs", "partition": "q", "node_count": 2, "cpus": 16, "gpus": 2},
+            ),
+            (
+                {"LSB_JOBID": "5", "LSB_JOBINDEX": "3", "LSB_MCPU_HOSTS": "n1 4 n2 4", "LSB_DJOB_NUMPROC": "8"},
+                {
+                    "scheduler": "lsf",
+                    "job_id": "5",
+                    "array_task_id": 3,
+                    "nodes": "n1,n2",
+                    "node_count": 2,
+                    "cpus": 8,
+                    "gpus": 0,
+                },
+            ),
+        ],
+    )
+    def test_allocations_of_slurm_pbs_and_lsf(self, env, expected):
+        from ledger._capture import capture_allocation
+
+        assert capture_allocation(env) == expected
+
     def test_gpu_count_without_gpus_is_zero_and_follows_duration(self, tmp_dir):
         run = quiet_init("p", root="results")
         run.finish()

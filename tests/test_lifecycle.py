@@ -97,6 +97,23 @@ def test_sigterm_is_killed_and_the_process_still_dies_of_sigterm(tmp_path):
     assert len(history(tmp_path / "results", "p", m.id)) > 0
 
 
+def test_sigterm_in_a_scheduler_job_is_preempted_and_a_second_one_does_not_cut_the_finish_short(tmp_path):
+    code = PRELUDE + "print('ready', flush=True)\nwhile True:\n    run.log({'a': 1.0})\n    time.sleep(0.01)\n"
+    env = {"SLURM_JOB_ID": "77", "SLURM_ARRAY_JOB_ID": "70", "SLURM_ARRAY_TASK_ID": "7"}
+    with start_python(code, tmp_path, env=env) as proc:
+        _wait_for_line(proc, "ready")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)  # a scheduler signals every process; an agent passes it on
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == -signal.SIGTERM
+    m = _only_run(tmp_path)
+    assert m.status == "killed"
+    assert m.stop_reason == "preempted"
+    assert m.error == "terminated by signal SIGTERM in SLURM job 77 (array 70_7)"
+    assert m.allocation is not None
+    assert m.allocation["job_id"] == "77"
+
+
 def test_sigterm_with_a_user_handler_lets_the_user_decide(tmp_path):
     code = (
         "import signal\nstop = []\nsignal.signal(signal.SIGTERM, lambda *a: stop.append(1))\n"

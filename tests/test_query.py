@@ -220,7 +220,7 @@ class TestToPandasAndCompute:
         assert table["resnet"] == (3, pytest.approx(3.5), pytest.approx(2.0))
         assert table["vit"] == (2, pytest.approx(1 + 1 / 60), pytest.approx(2.0))
         assert table[None][0] == 1
-        assert list(frame.columns) == ["group", "runs", "hours", "gpu_hours"]
+        assert list(frame.columns) == ["group", "runs", "hours", "gpu_hours", "allocated_runs"]
 
     def test_compute_hours_by_month_and_user(self, lg):
         months = lg.compute_hours(by="month")

@@ -138,11 +138,15 @@ def test_the_crashed_rule_and_compute_hours_are_the_documented_formulas():
         _format.read_status("running", "2026-01-01T00:00:00.000Z", 10, now=_ts("2026-01-01T00:00:30.001Z")) == "crashed"
     )
     assert _format.read_status("finished", "2000-01-01T00:00:00.000Z", 10) == "finished"
-    hours, gpu_hours = _format.compute_hours(7200, 4)
-    assert (hours, gpu_hours) == (2.0, 8.0)
-    assert _format.compute_hours(7200, 0) == (2.0, 0.0)
+    assert _format.compute_hours(7200, 4) == (2.0, 8.0, "detected")
+    assert _format.compute_hours(7200, 0) == (2.0, 0.0, "detected")
+    # a scheduler's allocation wins over the GPUs the process saw, even when it allocated none
+    assert _format.compute_hours(7200, 4, {"scheduler": "slurm", "gpus": 2}) == (2.0, 4.0, "allocation")
+    assert _format.compute_hours(7200, 4, {"scheduler": "slurm", "gpus": 0}) == (2.0, 0.0, "allocation")
+    assert _format.compute_hours(7200, 4, {"scheduler": "slurm"}) == (2.0, 8.0, "detected")
     assert "hours = duration_s / 3600" in DOCS
-    assert "gpu_hours = duration_s * gpu_count / 3600" in DOCS
+    assert "gpu_hours = duration_s * gpus / 3600" in DOCS
+    assert "`allocation.gpus` when the run recorded an allocation, else `gpu_count`" in DOCS
 
 
 def _ts(text: str) -> float:

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ledger
 from ledger._query import _series
@@ -198,3 +200,45 @@ def test_the_four_consumers_of_a_group_curve_agree(group, tmp_path):
         expected = [v for v in run.series("loss").y.tolist() if math.isfinite(v)]
         assert history_of(run.series("loss")) == expected
     assert history_of(lg.run("b").series("loss")) == [0.9, 0.55, 0.35]
+
+
+def _reference_downsample(x, y, samples):
+    """The rule of the module's docstring, one bucket at a time (what the fast version must equal)."""
+    import itertools
+
+    n = len(y)
+    if n <= samples:
+        return x, y
+    edges = np.linspace(0, n, max(1, samples // 2) + 1).astype(int)
+    keep = {0, n - 1}
+    bad = ~np.isfinite(y)
+    for a, b in itertools.pairwise(edges.tolist()):
+        if a >= b:
+            continue
+        good = ~bad[a:b]
+        if good.any():
+            part = np.where(good, y[a:b], np.nan)
+            keep.add(a + int(np.nanargmin(part)))
+            keep.add(a + int(np.nanargmax(part)))
+        if not good.all():
+            keep.add(a + int(np.argmax(~good)))
+    idx = np.fromiter(sorted(keep), dtype=int)
+    return x[idx], y[idx]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([0.0, 1.0, -2.5, 3.0, math.nan, math.inf, -math.inf]) | st.floats(-1e6, 1e6),
+        min_size=0,
+        max_size=400,
+    ),
+    st.integers(2, 120),
+)
+def test_downsampling_keeps_exactly_the_documented_points(values, samples):
+    y = np.array(values, dtype=float)
+    x = np.arange(len(y), dtype=float)
+    dx, dy = _series.downsample(x, y, samples)
+    rx, ry = _reference_downsample(x, y, samples)
+    assert dx.tolist() == rx.tolist()
+    np.testing.assert_array_equal(dy, ry)

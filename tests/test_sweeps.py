@@ -267,6 +267,79 @@ def test_agent_killed_mid_trial_loses_its_claim_after_the_lease(tmp_path):
     assert ledger.sweeps.status(sweep_id, root=root).trials == {"finished": 2}
 
 
+PREEMPTED_ONCE = """
+    import os, signal, ledger, ledger.sweeps
+
+    run = ledger.init(config={"lr": 0.0})
+    resumable = os.environ.get("RESUMABLE") == "1"
+    start = 0
+    if resumable:
+        ckpt = os.path.join(ledger.sweeps.checkpoint_dir(), "epoch.txt")
+        if ledger.sweeps.resumed() and os.path.exists(ckpt):
+            start = int(open(ckpt).read()) + 1
+    for epoch in range(start, 10):
+        run.log({"epoch": epoch}, step=epoch)
+        if resumable:
+            open(ckpt, "w").write(str(epoch))
+        if epoch == 4 and not os.path.exists("preempted-once"):
+            open("preempted-once", "w").close()
+            os.kill(os.getpid(), signal.SIGTERM)  # as a job scheduler's time limit does
+"""
+
+
+@pytest.mark.parametrize("resumable", [True, False])
+def test_a_preempted_trial_is_taken_up_again_and_continued_if_it_resumes(tmp_path, resumable):
+    write(tmp_path / "train.py", PREEMPTED_ONCE)
+    sweep_id = create(
+        tmp_path,
+        """
+        program: train.py
+        method: grid
+        parameters:
+          lr: {values: [0.1]}
+        """,
+    )
+    env = _env(SLURM_JOB_ID="41", RESUMABLE="1" if resumable else "0")  # the agent runs in a SLURM job
+    proc = run_cli("agent", sweep_id, "--root", "results", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "trial 1 preempted" in proc.stderr
+    runs = sweep_runs(tmp_path / "results", sweep_id)
+    assert sorted(claims(tmp_path / "results", sweep_id)) == ["1", "1.1"]
+    assert claims(tmp_path / "results", sweep_id)["1"]["outcome"] == "preempted"
+    assert claims(tmp_path / "results", sweep_id)["1.1"]["outcome"] == "finished"
+    if resumable:
+        (run,) = runs
+        assert run.status == "finished"
+        assert run.history()["epoch"].tolist() == list(range(10))  # continued at epoch 5
+        assert len(run.doc["intervals"]) == 2
+        assert run.doc["sweep"]["resumable"] is True
+        assert f"continuing its interrupted run {run.id}" in proc.stderr
+    else:
+        first, second = runs
+        assert (first.status, first.doc["stop_reason"]) == ("killed", "preempted")
+        assert first.history()["epoch"].tolist() == list(range(5))
+        assert second.status == "finished"
+        assert second.history()["epoch"].tolist() == list(range(10))  # started over
+        assert f"run {first.id} was interrupted and starts over: its program does not resume" in proc.stderr
+    assert ledger.sweeps.status(sweep_id, root=tmp_path / "results").trials == {"finished": 1}
+
+
+def test_checkpoint_dir_is_in_the_run_folder_and_needs_a_disk(tmp_path, memory_root):
+    run = quiet(project="p", root=tmp_path / "results")
+    path = ledger.sweeps.checkpoint_dir()
+    assert path == os.path.join(run.dir, "files", "checkpoints")
+    assert os.path.isdir(path)
+    assert ledger.sweeps.resumed() is False  # not a sweep trial
+    run.finish()
+    assert "resumable" not in (tmp_path / "results" / "p" / "runs" / run.id / "run.yaml").read_text()
+    with pytest.raises(ledger.RunStateError, match=r"call it after ledger\.init"):
+        ledger.sweeps.checkpoint_dir()
+    run = quiet(project="p", root=memory_root)
+    with pytest.raises(ValueError, match="not on a disk this machine mounts"):
+        ledger.sweeps.checkpoint_dir()
+    run.finish()
+
+
 def test_sweep_stop_lets_no_agent_claim(tmp_path):
     write(tmp_path / "train.py", TRAIN)
     sweep_id = create(

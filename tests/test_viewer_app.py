@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import os
+import json
 import re
 
 import pyarrow as pa
@@ -13,7 +13,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
 from tests import viewer_ledger
-from tests.helpers import REPO
+from tests.helpers import REPO, quiet_init
 
 APP = str(REPO / "viewer" / "app.py")
 
@@ -21,12 +21,7 @@ APP = str(REPO / "viewer" / "app.py")
 @pytest.fixture(scope="module")
 def fixture_ledger(tmp_path_factory):
     root = tmp_path_factory.mktemp("viewer") / "results"
-    here = os.getcwd()
-    os.chdir(root.parent)  # runs capture the code state of their folder: not this repository's
-    try:
-        return root, viewer_ledger.build(root)
-    finally:
-        os.chdir(here)
+    return root, viewer_ledger.build_in_place(root)
 
 
 @pytest.fixture
@@ -48,6 +43,17 @@ def app(fixture_ledger, monkeypatch):
     return at
 
 
+def session(root, monkeypatch, query: dict | None = None) -> AppTest:
+    """A new browser session of the viewer, opened at a URL with this query string."""
+    monkeypatch.setenv("LEDGER_VIEW_ROOT", str(root))
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def show(at: AppTest, page: str, **state) -> AppTest:
     for key, value in state.items():
         at.session_state[key] = value
@@ -61,12 +67,37 @@ def count_line(at: AppTest) -> str:
 
 
 def chart_data(element) -> list:
-    """The data frames a vega-lite chart element carries (one per layer with data)."""
+    """The data frames a vega-lite chart element carries (one per named dataset)."""
     return [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in element.proto.datasets]
+
+
+def datasets(element) -> dict:
+    """A chart's named datasets: lines0, bands0, hover0 ... per panel."""
+    return {d.name: pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in element.proto.datasets}
+
+
+def spec(element) -> dict:
+    return json.loads(element.proto.spec)
+
+
+def drawn(element, panel: int = 0):
+    """The points a panel's lines draw: (line, x, y) rows, y NaN where a path breaks (a gap, or
+    between two lines); the line named from the colour keys (the data carries numbers)."""
+    keys = spec(element)["usermeta"]["colour_keys"]
+    frame = datasets(element)[f"lines{panel}"]
+    return frame.assign(line=[keys[int(k)] for k in frame["series"]])
+
+
+def panel_titles(element) -> list[str]:
+    return [view["title"]["text"] for view in spec(element)["concat"]]
 
 
 def charts(at: AppTest) -> list:
     return list(at.get("vega_lite_chart"))
+
+
+def columns_shown(at: AppTest) -> list[str]:
+    return list(at.dataframe[-1].value.columns)
 
 
 def by_name(frame, name):
@@ -84,9 +115,35 @@ class TestRuns:
         assert statuses["vit-crashed"] == "🟠 crashed"  # running, heartbeat long gone
         assert statuses["vit-eval"] == "🔵 running"
         assert by_name(table, "resnet-a")["duration"] == "1:00:00"
-        assert by_name(table, "vit-a")["tags"] == "baseline, big"
-        assert {"config.lr", "summary.acc", "summary.loss"} <= set(table.columns)
         assert table["name"].iloc[0] == "bert"  # newest first
+        app.multiselect(key="f_columns").select("tags").run()
+        assert by_name(app.dataframe[0].value, "vit-a")["tags"] == "baseline, big"
+
+    def test_default_columns_come_from_the_data_with_the_name_first(self, app):
+        shown = columns_shown(app)
+        assert shown[:2] == ["name", "created"]  # the sort key right after the pinned name
+        assert {"status", "project", "group", "job_type", "duration", "config.lr", "summary.acc"} <= set(shown)
+        assert "id" not in shown  # there to choose, not shown by default
+        assert "tags" not in shown
+        assert "summary.loss" in shown
+        app.selectbox(key="f_sort").select("summary.acc").run()
+        assert columns_shown(app)[:2] == ["name", "summary.acc"]  # the sorted column is never off-screen
+
+    def test_constant_config_keys_are_not_default_columns(self, app):
+        app.selectbox(key="f_project").select("vision").run()
+        shown = columns_shown(app)
+        assert "config.lr" in shown
+        assert "config.depth" not in shown  # 18 in every run of the project
+        assert "project" not in shown  # one project: nothing to tell apart
+
+    def test_columns_are_remembered_per_project(self, app):
+        app.selectbox(key="f_project").select("vision").run()
+        app.multiselect(key="f_columns").select("id").run()
+        assert "id" in columns_shown(app)
+        app.selectbox(key="f_project").select("nlp").run()
+        assert "id" not in columns_shown(app)
+        app.selectbox(key="f_project").select("vision").run()
+        assert "id" in columns_shown(app)
 
     def test_markup_in_a_name_stays_text(self, app):
         table = app.dataframe[0].value
@@ -98,6 +155,11 @@ class TestRuns:
         assert set(table["name"]) == {"resnet-a", "vit-a", "vit-crashed", "bert", "sweep-2"}
         assert count_line(app).startswith("**5 of 11 runs**")
         assert not app.error
+
+    def test_an_unknown_field_says_so_with_the_closest_names(self, app):
+        app.text_input(key="f_where").input("summary.acc_ > 0.5").run()
+        assert count_line(app).startswith("**0 of 11 runs**")
+        assert app.warning[0].value.startswith("no run has the field 'summary.acc_'; did you mean summary.acc")
 
     def test_a_where_that_does_not_parse_is_explained_inline(self, app):
         app.text_input(key="f_where").input("config.lr <").run()
@@ -135,22 +197,32 @@ class TestRuns:
         assert set(names[-2:]) == {"sweep-2", "bert"}
 
     def test_groups_show_count_and_mean_std(self, app):
-        app.radio(key="f_grouping").set_value("group, then job_type").run()
+        app.selectbox(key="f_project").select("vision").run()
+        app.multiselect(key="f_group_by").select("group").select("job_type").run()
         app.multiselect(key="f_group_metrics").select("summary.acc").run()
         groups = app.dataframe[0].value
         rows = {
             (g, jt): row
             for g, jt, row in zip(groups["group"], groups["job_type"], groups.to_dict("records"), strict=True)
         }
-        assert rows[("resnet", "")]["runs"] == 3
         assert rows[("resnet", "train")]["runs"] == 2
         assert rows[("resnet", "train")]["summary.acc"] == "0.925 ± 0.035"  # 0.90 and 0.95
-        assert rows[("vit", "eval")]["runs"] == 1
-        assert rows[("(none)", "train")]["runs"] == 1  # one job type: one row
-        assert ("(none)", "") not in rows
+        assert rows[("resnet", "eval")]["runs"] == 1
+        assert rows[("(none)", "train")]["runs"] == 1
         assert rows[("sw1", "train")]["summary.acc"] == "0.8 ± 0.14 (n=2)"  # the NaN does not count
         assert rows[("vit", "eval")]["summary.acc"] == "0.527"  # one run: no spread to show
+        assert len(groups) == 6  # every group, however many (the table scrolls)
         assert len(app.dataframe) == 2  # the runs table stays below
+
+    def test_group_by_any_column_keyed_by_project(self, app):
+        app.multiselect(key="f_group_by").select("config.lr").run()
+        groups = app.dataframe[0].value
+        assert list(groups.columns[:3]) == ["project", "config.lr", "runs"]  # two projects: keyed by project too
+        lrs = dict(zip(zip(groups["project"], groups["config.lr"], strict=True), groups["runs"], strict=True))
+        assert lrs[("vision", "0.01")] == 3  # resnet-b, resnet-eval, sweep-1
+        assert lrs[("vision", "0.0003")] == 3
+        assert lrs[("nlp", "2e-05")] == 1
+        assert "summary.acc" in groups.columns  # a metric the table shows is a default of the group table
 
     def test_pages_of_rows(self, app):
         app.selectbox(key="f_page_size").select(10).run()
@@ -158,6 +230,15 @@ class TestRuns:
         app.number_input(key="f_page").set_value(2).run()
         assert len(app.dataframe[0].value) == 1
         assert "rows 11-11" in count_line(app)
+
+    def test_ticking_a_group_selects_it_for_the_other_pages(self, app, ids):
+        app.selectbox(key="f_project").select("vision").run()
+        app.multiselect(key="f_group_by").select("group").run()
+        labels = list(app.dataframe[0].value["group"])
+        app.session_state["sel_groups"] = [labels[labels.index("resnet")]]
+        app.session_state["sel_group_by"] = ["group"]
+        show(app, "charts")
+        assert {r.split(" (")[0] for r in datasets(charts(app)[0])["bands0"]["source"]} == {"resnet"}
 
     def test_select_all_filtered_runs_for_the_other_pages(self, app, ids):
         app.multiselect(key="f_groups").select("resnet").run()
@@ -169,78 +250,157 @@ class TestRuns:
 
 
 class TestCharts:
-    def test_without_a_selection_it_says_what_to_do(self, app):
+    def test_without_a_selection_it_charts_the_filtered_runs(self, app):
+        app.text_input(key="f_where").input("group == 'resnet' and job_type == 'train'").run()
         show(app, "charts")
-        assert "Select runs or groups" in app.info[0].value
+        assert app.session_state["c_source"] == "filtered"
+        (chart,) = charts(app)
+        assert set(drawn(chart)["line"].str.split(" ").str[0]) == {"resnet-a", "resnet-b"}
+
+    def test_without_any_run_it_says_what_to_do(self, app):
+        app.text_input(key="f_where").input("config.lr > 100").run()
+        show(app, "charts", c_source="selection")
+        assert "No run matches the filters" in app.info[0].value
         assert not charts(app)
 
-    def test_one_panel_per_metric_with_gaps_for_nan_and_inf(self, app, ids):
+    def test_one_panel_per_metric_in_one_chart_with_gaps_for_nan_and_inf(self, app, ids):
         show(app, "charts", sel_runs=[ids["resnet-a"], ids["resnet-b"]])
-        panels = charts(app)
-        assert len(panels) == 2  # acc and loss
-        (loss,) = [f for p in panels for f in chart_data(p) if "loss" in p.proto.spec]
-        a = loss[loss["source"] == f"resnet-a ({ids['resnet-a'][-6:]})"]
-        assert len(a) == 21  # 22 points, the NaN is not drawn ...
-        assert 20 not in set(a["x"])
-        assert a[a["x"] > 20]["segment"].min() > a[a["x"] < 20]["segment"].max()  # ... and breaks the line
-        b = loss[loss["source"].str.startswith("resnet-b")]
-        assert len(b) == 20
+        (chart,) = charts(app)
+        assert panel_titles(chart) == ["acc", "loss"]
+        loss = drawn(chart, 1)
+        a = loss[loss["line"] == f"resnet-a ({ids['resnet-a'][-6:]})"]
+        assert a["y"].notna().sum() == 21  # 22 points, the NaN is not drawn ...
+        assert a[a["x"] == 20]["y"].isna().all()  # ... but breaks the line there
+        b = loss[loss["line"].str.startswith("resnet-b")]
+        assert b["y"].notna().sum() == 20  # the infinity is a break too
         assert not b["y"].isin([float("inf"), 0.0]).any()
-        assert any(c.value == "2 NaN/Inf points drawn as gaps" for c in app.caption)
+        assert a["y"].isna().iloc[-1]  # a break after each run: two runs' lines are never joined
+        assert spec(chart)["concat"][1]["title"]["subtitle"] == "2 NaN/Inf points drawn as gaps"
+
+    def test_hover_names_the_run_and_highlights_it_in_every_panel(self, app, ids):
+        show(app, "charts", sel_runs=[ids["resnet-a"], ids["resnet-b"]])
+        chart = spec(charts(app)[0])
+        (hover,) = [p for p in chart["params"] if p["name"] == "hover"]
+        assert hover["select"]["fields"] == ["source"]
+        assert hover["views"] == ["hover0", "hover1"]  # one selection across both panels
+        tooltip = chart["concat"][0]["layer"][-2]["encoding"]["tooltip"]
+        assert [t["title"] for t in tooltip] == ["run", "step", "acc"]
+        assert set(datasets(charts(app)[0])["hover0"]["source"]) == {
+            f"resnet-a ({ids['resnet-a'][-6:]})",
+            f"resnet-b ({ids['resnet-b'][-6:]})",
+        }
+        bold = chart["concat"][0]["layer"][-1]  # the pointed-at line, drawn bold over the others
+        assert bold["transform"] == [{"filter": {"param": "hover", "empty": False}}]
+        assert bold["data"] == {"name": "hover0"}
+        zoom = chart["concat"][1]["layer"][0]["params"][0]
+        assert zoom == {"name": "zoom1", "select": {"type": "interval"}, "bind": "scales"}
+
+    def test_a_run_has_one_colour_in_every_panel(self, app, ids):
+        show(app, "charts", sel_runs=[ids["resnet-a"], ids["resnet-b"], ids["vit-a"]])
+        chart = spec(charts(app)[0])
+        scales = [layer["encoding"]["color"]["scale"] for view in chart["concat"] for layer in view["layer"][:1]]
+        assert scales[0] == scales[1]
+        assert chart["resolve"]["scale"]["color"] == "shared"
+        assert len(set(scales[0]["range"])) == 3
 
     def test_groups_draw_a_mean_and_a_band(self, app, ids):
-        group = {"resnet / train": [ids["resnet-a"], ids["resnet-b"]]}
-        show(app, "charts", sel_groups=group, c_metrics=["acc"])
-        (frame,) = chart_data(charts(app)[0])
+        app.session_state["sel_groups"] = ["resnet / train"]
+        app.session_state["sel_group_by"] = ["group", "job_type"]
+        show(app, "charts", c_metrics=["acc"], f_project="vision")
+        (frame,) = [f for name, f in datasets(charts(app)[0]).items() if name.startswith("bands")]
         assert set(frame["source"]) == {"resnet / train (2 runs)"}
-        assert {"lo", "hi", "y"} <= set(frame.columns)
+        assert {"lo", "hi", "y", "n"} <= set(frame.columns)
+        first = frame[frame["x"] == 5].iloc[0]
+        assert first["hi"] - first["y"] == pytest.approx(first["y"] - first["lo"])  # std, the default
+        app.radio(key="c_band").set_value("min-max").run()
+        (frame,) = [f for name, f in datasets(charts(app)[0]).items() if name.startswith("bands")]
         first = frame[frame["x"] == 5].iloc[0]
         assert first["lo"] <= first["y"] <= first["hi"]
         assert first["lo"] < first["hi"]
-        app.radio(key="c_band").set_value("std").run()
-        (frame,) = chart_data(charts(app)[0])
-        first = frame[frame["x"] == 5].iloc[0]
-        assert first["hi"] - first["y"] == pytest.approx(first["y"] - first["lo"])
+
+    def test_grouping_the_charts_by_a_config_key(self, app, ids):
+        runs = [ids[n] for n in ("resnet-a", "resnet-b", "resnet-eval", "vit-a", "sweep-1")]
+        show(app, "charts", sel_runs=runs, c_metrics=["loss"])
+        app.multiselect(key="c_group_by").select("config.lr").run()
+        (chart,) = charts(app)
+        bands = datasets(chart)["bands0"]
+        assert set(bands["source"]) == {"0.001 (1 runs)", "0.01 (3 runs)", "0.0003 (1 runs)"}
+        assert "lines0" not in datasets(chart)  # grouped: a mean per value, not a line per run
+        assert bands[bands["source"] == "0.01 (3 runs)"]["n"].max() == 3
+
+    def test_nested_grouping_of_two_columns(self, app, ids):
+        runs = [ids[n] for n in ("resnet-a", "resnet-b", "resnet-eval", "vit-a")]
+        show(app, "charts", sel_runs=runs, c_metrics=["acc"], c_group_by=["group", "job_type"])
+        sources = set(datasets(charts(app)[0])["bands0"]["source"])
+        assert sources == {"resnet / train (2 runs)", "resnet / eval (1 runs)", "vit / train (1 runs)"}
+
+    def test_the_y_range_is_robust_unless_outliers_are_asked_for(self, app, ids, fixture_ledger):
+        show(app, "charts", sel_runs=[ids["resnet-a"], ids["resnet-b"]], c_metrics=["loss"])
+        y = spec(charts(app)[0])["concat"][0]["layer"][0]["encoding"]["y"]["scale"]
+        assert "domain" not in y  # nothing to leave out: the full range
+        assert any("The y range ignores outliers" in c.value for c in app.caption)
+        app.toggle(key="c_outliers").set_value(True).run()
+        assert not any("The y range ignores outliers" in c.value for c in app.caption)
 
     def test_on_wall_time_a_group_is_drawn_run_by_run(self, app, ids):
-        group = {"resnet / train": [ids["resnet-a"], ids["resnet-b"]]}
-        show(app, "charts", sel_groups=group, c_metrics=["acc"], c_x="wall time")
-        (frame,) = chart_data(charts(app)[0])
-        assert "lo" not in frame.columns  # no band
-        assert len(frame) == 22 + 20  # every point of both runs
-        assert frame["segment"].nunique() == 2
-        assert '"type": "temporal"' in charts(app)[0].proto.spec
+        show(app, "charts", sel_runs=[ids["resnet-a"], ids["resnet-b"]], c_metrics=["acc"], c_x="wall time")
+        app.multiselect(key="c_group_by").select("group").run()
+        (chart,) = charts(app)
+        frame = drawn(chart)
+        assert "bands0" not in datasets(chart)  # no band
+        assert frame["y"].notna().sum() == 22 + 20  # every point of both runs
+        assert frame["y"].isna().sum() == 2  # each run its own path
+        assert spec(chart)["concat"][0]["layer"][0]["encoding"]["x"]["type"] == "temporal"
         assert any("drawn run by run" in c.value for c in app.caption)
 
     def test_smoothing_log_scale_and_x_axes(self, app, ids):
         show(app, "charts", sel_runs=[ids["resnet-b"]], c_metrics=["loss"])
-        raw = chart_data(charts(app)[0])[0]["y"].to_numpy()
+        raw = datasets(charts(app)[0])["lines0"]["y"].dropna().to_numpy()
         app.slider(key="c_smoothing").set_value(0.9).run()
-        smooth = chart_data(charts(app)[0])[0]["y"].to_numpy()
+        smooth = datasets(charts(app)[0])["lines0"]["y"].dropna().to_numpy()
         assert smooth[0] == pytest.approx(raw[0])
         assert smooth[-1] > raw[-1]
         app.toggle(key="c_log").set_value(True).run()
-        assert '"type": "log"' in charts(app)[0].proto.spec
+        assert spec(charts(app)[0])["concat"][0]["layer"][0]["encoding"]["y"]["scale"]["type"] == "log"
         app.radio(key="c_x").set_value("relative time").run()
-        spec = charts(app)[0].proto.spec
-        assert "relative time (seconds)" in spec
-        assert chart_data(charts(app)[0])[0]["x"].iloc[0] == 0
+        chart = charts(app)[0]
+        assert spec(chart)["concat"][0]["layer"][0]["encoding"]["x"]["title"] == "relative time (seconds)"
+        assert datasets(chart)["lines0"]["x"].iloc[0] == 0
+
+    def test_panels_per_row(self, app, ids):
+        show(app, "charts", sel_runs=[ids["resnet-b"]])
+        assert spec(charts(app)[0])["columns"] == 2
+        app.selectbox(key="c_grid").select(1).run()
+        one = spec(charts(app)[0])
+        assert one["columns"] == 1
+        app.selectbox(key="c_grid").select(3).run()
+        assert spec(charts(app)[0])["concat"][0]["width"] < one["concat"][0]["width"]
+
+    def test_highlight_by_name(self, app, ids):
+        show(app, "charts", sel_runs=[ids["resnet-a"], ids["resnet-b"]])
+        app.text_input(key="c_highlight").input("resnet-b").run()
+        chart = charts(app)[0]
+        marked = datasets(chart)["marked0"]  # the matching run drawn bold over the others, faded
+        keys = spec(chart)["usermeta"]["colour_keys"]
+        assert {keys[k] for k in marked["series"]} == {f"resnet-b ({ids['resnet-b'][-6:]})"}
+        (lines,) = [layer for layer in spec(chart)["concat"][0]["layer"] if layer.get("name") == "lines0"]
+        assert lines["mark"]["opacity"] < 0.5
 
     def test_running_runs_pick_up_new_records_at_the_next_refresh(self, app, ids, fixture_ledger, monkeypatch):
         from viewer import data
 
         monkeypatch.setattr(data, "tick", lambda _interval: 1)
         show(app, "charts", sel_runs=[ids["vit-eval"]], c_metrics=["loss"])
-        before = chart_data(charts(app)[0])[0]
+        before = datasets(charts(app)[0])["lines0"]
         metrics = fixture_ledger[0] / "vision" / "runs" / ids["vit-eval"] / "metrics.jsonl"
         with metrics.open("a") as f:  # what the run's writer appends at its next flush
             f.write('{"_step":99,"_time":1800000000.0,"loss":0.123}\n')
         app.run()
-        assert chart_data(charts(app)[0])[0].equals(before)  # same refresh period: from the cache
+        assert datasets(charts(app)[0])["lines0"].equals(before)  # same refresh period: from the cache
         monkeypatch.setattr(data, "tick", lambda _interval: 2)
         app.run()
-        after = chart_data(charts(app)[0])[0]
-        assert len(after) == len(before) + 1
+        after = datasets(charts(app)[0])["lines0"].dropna()
+        assert len(after) == len(before.dropna()) + 1
         assert after.iloc[-1]["x"] == 99
         assert after.iloc[-1]["y"] == 0.123
 
@@ -272,12 +432,21 @@ class TestRun:
         assert log.value.splitlines() == ["301  done: best acc 0.93"]
         assert any("1 matching lines" in c.value for c in app.caption)
 
+    def test_small_multiples_of_the_runs_own_metrics(self, app, ids):
+        show(app, "run", sel_runs=[ids["resnet-a"]])
+        metrics = charts(app)[0]
+        assert panel_titles(metrics) == ["acc", "loss"]
+        assert datasets(metrics)["lines1"]["y"].notna().sum() == 21  # 22 records, one NaN: a gap
+        app.text_input(key="run_metric_search").input("LOSS").run()
+        assert panel_titles(charts(app)[0]) == ["loss"]
+
     def test_system_charts_and_saved_files(self, app, ids):
         show(app, "run", sel_runs=[ids["vit-a"]])
-        system = charts(app)
-        assert len(system) == 2  # cpu/percent, memory/percent
-        cpu = chart_data(next(c for c in system if "cpu/percent" in c.proto.spec))[0]
-        assert list(cpu["y"]) == [0.0, 10.0, 20.0, 30.0, 40.0]
+        _metrics, system = charts(app)
+        assert panel_titles(system) == ["CPU (%)", "Memory (%)"]
+        assert spec(system)["concat"][0]["height"] >= 200  # readable, not 20 px
+        cpu = datasets(system)["lines0"]
+        assert list(cpu["y"].dropna()) == [0.0, 10.0, 20.0, 30.0, 40.0]
         assert any(t.value == "plot.png" for t in app.text)
         assert len(app.get("image")) == 1
         assert any(b.label == "Download" for b in app.get("download_button"))
@@ -351,31 +520,118 @@ class TestCompare:
 class TestSweeps:
     def test_trials_best_and_plots(self, app, ids):
         show(app, "sweeps")
-        assert app.header[0].value == "vision / sw1"
+        assert app.session_state["sw_sweep"] == "sw1"
         statuses, trials = app.dataframe[0].value, app.dataframe[1].value
         assert dict(zip(statuses["status"], statuses["runs"], strict=True)) == {"🟢 finished": 2, "🔴 failed": 1}
         assert list(trials["trial"]) == [0, 1, 2]
-        assert list(trials["lr"]) == ["0.1", "0.01", "0.001"]
+        assert list(trials["lr"]) == [0.1, 0.01, 0.001]
         assert list(trials["acc"])[:2] == [0.7, 0.9]
         assert app.metric[0].value == "0.9"
-        plots = charts(app)
-        assert len(plots) == 4  # best so far, parallel coordinates, lr vs acc, batch vs acc
-        best = chart_data(plots[0])[0]
-        assert list(best["best"])[:2] == [0.7, 0.9]
-        assert list(best["best"])[2] == 0.9
+        parallel_chart, best, lr_plot = charts(app)  # batch is constant: no axis, no plot
+        axis = spec(parallel_chart)["layer"][1]["encoding"]["x"]["axis"]
+        assert axis["labelExpr"] == '["lr", "acc"][datum.value]'
+        assert list(chart_data(best)[0]["best"])[:3] == [0.7, 0.9, 0.9]
+        assert "lr vs acc" in lr_plot.proto.spec
+        assert any("1 constant parameters hidden: batch" in c.value for c in app.caption)
+        assert any("needs at least 3 runs" in c.value for c in app.caption)  # two scored trials: no importance
+
+
+@pytest.fixture(scope="module")
+def sweep_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep") / "results"
+    viewer_ledger.build_in_place(root, runs=False, sweep=True)
+    return root
+
+
+@pytest.fixture
+def sweep_app(sweep_root, monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setenv("LEDGER_VIEW_ROOT", str(sweep_root))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    return show(at, "sweeps")
+
+
+class TestSweepWorkspace:
+    def test_log_axes_constant_parameters_hidden_and_importance(self, sweep_app):
+        chart = spec(charts(sweep_app)[0])
+        names = json.loads(chart["layer"][1]["encoding"]["x"]["axis"]["labelExpr"].removesuffix("[datum.value]"))
+        assert names == ["lr", "optimizer", "width", "val_loss"]  # epochs is 8 in every trial
+        ticks = datasets(charts(sweep_app)[0])["ticks"]
+        lr_ticks = ticks[ticks["axis"] == 0]["label"].tolist()
+        assert {"0.001", "0.01"} <= set(lr_ticks)  # decades: a log axis
+        importance = next(d.value for d in sweep_app.dataframe if "importance" in d.value.columns)
+        assert importance["parameter"].iloc[0] == "config.lr"
+        assert importance["importance"].sum() == pytest.approx(1.0)
+        assert "config.epochs" not in set(importance["parameter"])
+
+    def test_a_brush_on_an_axis_filters_the_trials(self, sweep_app):
+        from viewer import parallel
+
+        chart = charts(sweep_app)[0]
+        lines = datasets(chart)["lines"]
+        lr = lines[lines["axis"] == 0]
+        low = lr[lr["position"] < 0.5]
+        sweep_app.session_state["sw_brushes"] = {
+            "sw2": parallel.constraints(
+                [parallel.axis_of("lr", [1e-4, 1e-1], log=True)], {"axis": [-0.2, 0.2], "position": [0.0, 0.5]}
+            )
+        }
+        sweep_app.run()
+        trials = next(
+            d.value for d in sweep_app.dataframe if "val_loss" in d.value.columns and "trial" in d.value.columns
+        )
+        assert len(trials) == len(low)
+        assert (trials["lr"] < 10**-2.5).all()
+        assert any(m.value.startswith("**Brushed:** lr in ") for m in sweep_app.markdown)
+        inside = datasets(charts(sweep_app)[0])["lines"]
+        assert inside[inside["axis"] == 0]["inside"].sum() == len(low)
+        next(b for b in sweep_app.button if b.label == "Clear brushes").click().run()
+        trials = next(
+            d.value for d in sweep_app.dataframe if "val_loss" in d.value.columns and "trial" in d.value.columns
+        )
+        assert len(trials) == 24
 
 
 class TestCompute:
-    def test_hours_and_gpu_hours_by_group_and_cost(self, app):
+    def test_hours_gpu_hours_and_cost_by_group_month_by_month(self, app):
         show(app, "compute")
         table = app.dataframe[0].value.set_index("group")
         assert table.loc["resnet", "runs"] == 3
-        assert table.loc["resnet", "hours"] == pytest.approx((3600 + 7200 + 600) / 3600, abs=1e-4)
-        assert table.loc["resnet", "gpu_hours"] == pytest.approx(1 * 2 + 2 * 1, abs=1e-4)  # hours x GPUs
+        assert table.loc["resnet", "hours"] == pytest.approx((3600 + 7200 + 600) / 3600, abs=0.01)
+        assert table.loc["resnet", "gpu_hours"] == pytest.approx(1 * 2 + 2 * 1, abs=0.01)  # hours x GPUs
+        assert list(table.index[:2]) == ["resnet", "vit"]  # largest first
         app.number_input(key="cu_gpu_price").set_value(2.5).run()
+        app.number_input(key="cu_hour_price").set_value(1.0).run()
         table = app.dataframe[0].value.set_index("group")
-        assert table.loc["resnet", "cost"] == pytest.approx(10.0)
-        assert len(charts(app)) == 2  # hours, and storage
+        assert table.loc["resnet", "cost"] == pytest.approx(10.0 + 3.17, abs=0.01)
+        monthly = chart_data(charts(app)[0])[0]
+        assert set(monthly["key"]) >= {"resnet", "vit"}
+        assert app.query_params["price_gpu_hour"] in ("2.5", ["2.5"])
+
+    def test_by_project_user_and_gpu_model(self, app, fixture_ledger):
+        show(app, "compute")
+        app.radio(key="cu_by").set_value("project").run()
+        table = app.dataframe[0].value.set_index("project")
+        assert table.loc["vision", "runs"] == 10
+        assert table.loc["nlp", "runs"] == 1
+        app.radio(key="cu_by").set_value("user").run()
+        assert "grace" in set(app.dataframe[0].value["user"])
+        app.radio(key="cu_by").set_value("gpu").run()
+        assert set(app.dataframe[0].value["gpu"]) == {"(no GPU)"}  # the fixture's host records no GPU names
+
+    def test_months_in_date_order_and_the_runs_page_filters(self, app):
+        app.selectbox(key="f_project").select("nlp").run()
+        show(app, "compute")
+        table = app.dataframe[0].value
+        assert list(table["runs"]) == [1]
+        months = [c for c in table.columns if re.fullmatch(r"\d{4}-\d{2}", c)]
+        assert len(months) == 1
+        app.toggle(key="cu_filtered").set_value(False).run()
+        assert app.dataframe[0].value["runs"].sum() == 11
 
     def test_storage_by_kind_equals_the_bytes_on_disk(self, app, fixture_ledger):
         root, _ = fixture_ledger
@@ -388,15 +644,121 @@ class TestCompute:
         assert usage.loc["media", "bytes"] == media
         assert usage.loc["media", "files"] == 9  # 6 images and 3 tables
 
-    def test_by_month_and_the_runs_page_filters(self, app):
-        app.selectbox(key="f_project").select("nlp").run()
-        show(app, "compute")
-        app.radio(key="cu_by").set_value("month").run()
-        table = app.dataframe[0].value
-        assert list(table["runs"]) == [1]
-        assert re.fullmatch(r"\d{4}-\d{2}", table["month"][0])
-        app.toggle(key="cu_filtered").set_value(False).run()
-        assert app.dataframe[0].value["runs"].sum() == 11
+
+class TestStateInTheUrl:
+    def test_what_the_view_shows_is_in_the_query_string(self, app, ids):
+        app.selectbox(key="f_project").select("vision").run()
+        app.text_input(key="f_where").input("config.lr < 0.005").run()
+        app.multiselect(key="f_group_by").select("config.lr").run()
+        app.selectbox(key="f_sort").select("summary.acc").run()
+        app.session_state["sel_runs"] = [ids["vit-a"]]
+        show(app, "charts")
+        app.selectbox(key="c_grid").select(3).run()
+        app.toggle(key="c_log").set_value(True).run()
+        query = {k: app.query_params[k] for k in app.query_params}
+        assert query["project"] in ("vision", ["vision"])
+        assert query["where"] in ("config.lr < 0.005", ["config.lr < 0.005"])
+        assert query["group_by"] in ("config.lr", ["config.lr"])
+        assert query["sort"] in ("summary.acc", ["summary.acc"])
+        assert query["sel"] in (ids["vit-a"], [ids["vit-a"]])
+        assert query["per_row"] in ("3", ["3"])
+        assert query["log_y"] in ("1", ["1"])
+        assert "desc" not in query  # at its default: left out
+
+    def test_a_shared_link_restores_the_view(self, fixture_ledger, monkeypatch, ids):
+        root, _ = fixture_ledger
+        link = {"project": "vision", "where": "job_type == 'train'", "sort": "summary.acc", "desc": "0",
+                "columns": ["config.lr", "summary.acc"], "group_by": ["group"], "sel": [ids["resnet-a"], ids["vit-a"]]}  # fmt: skip
+        at = session(root, monkeypatch, link)
+        table = at.dataframe[-1].value
+        assert list(table.columns) == ["name", "summary.acc", "config.lr"]
+        assert set(table["name"]) == {"resnet-a", "resnet-b", "vit-a", "vit-crashed", "sweep-0", "sweep-1", "sweep-2",
+                                      viewer_ledger.MARKUP_NAME}  # fmt: skip
+        assert table["name"].iloc[0] in {"vit-a", "vit-crashed"}  # ascending acc
+        assert list(at.dataframe[0].value["group"]) == ["resnet", "sw1", "vit", "(none)"]
+        assert at.session_state["sel_runs"] == [ids["resnet-a"], ids["vit-a"]]
+        assert "2 selected" in count_line(at)
+
+    def test_a_link_to_the_charts_page(self, fixture_ledger, monkeypatch, ids):
+        root, _ = fixture_ledger
+        at = session(root, monkeypatch, {"sel": [ids["resnet-a"], ids["resnet-b"]], "chart": ["loss"], "per_row": "1"})
+        show(at, "charts")
+        assert panel_titles(charts(at)[0]) == ["loss"]
+        assert spec(charts(at)[0])["columns"] == 1
+
+    def test_back_and_forward_bring_the_earlier_view_back(self, app):
+        app.text_input(key="f_where").input("job_type == 'eval'").run()
+        earlier = dict(app.query_params)
+        app.text_input(key="f_where").input("job_type == 'train'").run()
+        assert count_line(app).startswith("**9 of 11 runs**")
+        for key in list(app.query_params):  # what the browser sends after "back": the earlier URL
+            del app.query_params[key]
+        for key, values in earlier.items():
+            app.query_params[key] = values
+        app.run()
+        assert app.session_state["f_where"] == "job_type == 'eval'"
+        assert count_line(app).startswith("**2 of 11 runs**")
+
+
+class TestLiveLedger:
+    def test_a_new_run_appears_and_only_changed_rows_are_rebuilt(self, tmp_path, monkeypatch):
+        from viewer import data
+
+        monkeypatch.chdir(tmp_path)
+        root = tmp_path / "results"
+        with quiet_init("p", root=root, name="first", config={"lr": 0.1}) as first:
+            first.log({"loss": 1.0})
+        with quiet_init("p", root=root, name="second", config={"lr": 0.2}) as second:
+            second.log({"loss": 2.0})
+        at = session(root, monkeypatch)
+        assert count_line(at).startswith("**2 of 2 runs**")
+        ws = data.workspace(data.Source(str(root)))
+        before = ws.snapshot()
+        live = quiet_init("p", root=root, name="live", config={"lr": 0.3})
+        live.log({"loss": 3.0})
+        assert ws.refresh()  # what the workspace's thread does every few seconds
+        after = ws.snapshot()
+        assert after.version == before.version + 1
+        assert after.ledger.run(first.id) is before.ledger.run(first.id)  # unchanged runs: not read again
+        assert after.table.loc[first.id].equals(before.table.loc[first.id])
+        at.run()
+        assert count_line(at).startswith("**3 of 3 runs**")
+        assert "🔵 running" in set(at.dataframe[-1].value["status"])
+        live.finish()
+        assert ws.refresh()
+        assert not ws.refresh()  # nothing changed since: the same snapshot
+        at.run()
+        assert "🔵 running" not in set(at.dataframe[-1].value["status"])
+
+
+def test_a_cold_start_shows_its_progress(tmp_path, monkeypatch):
+    from viewer import data
+
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "results"
+    for _ in range(3):
+        with quiet_init("p", root=root):
+            pass
+    ws = data.Workspace(data.Source(str(root)))
+    seen: list[tuple[int, int]] = []
+    ws.start()
+    snap = data.wait_for(ws, lambda done, total: seen.append((done, total)), poll=0.001)
+    assert snap is not None
+    assert len(snap.table) == 3
+    assert ws.progress == (3, 3)
+    assert all(total in (0, 3) for _, total in seen)
+
+
+def test_a_ledger_that_cannot_be_opened_is_said_so_and_tried_again(tmp_path, monkeypatch):
+    at = session(tmp_path / "results", monkeypatch)
+    assert at.error[0].value == "Cannot open the ledger"
+    assert "LedgerNotFoundError" in at.code[0].value
+    monkeypatch.chdir(tmp_path)
+    with quiet_init("p", root=tmp_path / "results"):  # the ledger is made meanwhile
+        pass
+    next(b for b in at.button if b.label == "Try again").click().run()
+    assert not at.error
+    assert count_line(at).startswith("**1 of 1 runs**")
 
 
 def test_the_root_comes_from_the_command_line_or_ledger_view(monkeypatch):

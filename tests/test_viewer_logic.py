@@ -48,14 +48,6 @@ class TestGroupBand:
         with pytest.raises(ValueError, match="band must be one of"):
             charts.band_frame("g", band, "iqr")
 
-    def test_members_drawn_one_by_one_are_never_joined(self):
-        a = charts.Line("g", np.array([0.0, 1.0, 2.0]), np.array([1.0, math.nan, 3.0]))
-        b = charts.Line("g", np.array([5.0, 6.0]), np.array([2.0, 2.0]))
-        first, second = charts.member_frames([a, b])
-        assert list(first["segment"]) == [0, 1]
-        assert list(second["segment"]) == [2, 2]
-        assert set(first["source"]) | set(second["source"]) == {"g"}
-
     def test_no_members_no_band(self):
         assert charts.band_frame("g", series_band([])).empty
 
@@ -113,3 +105,143 @@ class TestTables:
         assert hms(3723.4) == "1:02:03"
         assert hms(None) == ""
         assert tables.status_label("crashed") == "🟠 crashed"
+
+
+class TestRobustRange:
+    def test_ordinary_curves_are_shown_whole(self):
+        decays = [1 / (1 + np.arange(500.0)) * (1 + i / 10) for i in range(6)]
+        assert charts.robust_range(decays) is None  # nothing to leave out
+
+    def test_a_diverging_run_is_left_out(self):
+        lines = [1 / (1 + np.arange(100.0)) for _ in range(8)]
+        lines.append(np.exp(np.arange(100.0) / 5))
+        lo, hi = charts.robust_range(lines)
+        assert lo < 0.01
+        assert 1.0 < hi < 1.2
+
+    def test_a_one_step_spike_is_left_out(self):
+        y = np.linspace(2.0, 0.5, 300)
+        y[150] = 1e6
+        lo, hi = charts.robust_range([y])
+        assert lo < 0.5
+        assert 2.0 < hi < 2.2
+
+    def test_on_a_log_axis_in_decades(self):
+        lines = [np.logspace(0, -3, 100) for _ in range(5)]
+        lines.append(np.logspace(0, 9, 100))
+        lo, hi = charts.robust_range(lines, log_y=True)
+        assert 1e-4 < lo < 1e-3
+        assert 1 < hi < 2
+
+
+class TestGrid:
+    def test_past_twenty_colours_the_chart_leaves_the_legend_to_the_page(self):
+        runs = [charts.Line(f"r{i}", np.arange(3.0), np.ones(3)) for i in range(25)]
+        frame = charts.paths_frame(runs, [f"g{i % 3}" for i in range(25)])
+        spec = charts.grid_spec([charts.Panel("m", frame)], colour_keys=list(frame["colour"]))
+        colour = spec["concat"][0]["layer"][0]["encoding"]["color"]
+        assert colour["scale"]["domain"] == [0, 1, 2]  # lines carry their colour as a number ...
+        assert colour["legend"]["labelExpr"] == '["g0", "g1", "g2"][+datum.value]'  # ... the legend names it
+        assert colour["scale"]["range"] == list(charts.PALETTE[:3])
+        frame = charts.paths_frame(runs, [f"r{i}" for i in range(25)])
+        many = charts.grid_spec([charts.Panel("m", frame)], colour_keys=[f"r{i}" for i in range(25)])
+        assert many["concat"][0]["layer"][0]["encoding"]["color"]["legend"] is None
+        assert set(many["datasets"]["lines0"]["series"]) == set(range(20))  # colour slots repeat past 20
+        assert len(set(charts.colours([f"r{i}" for i in range(20)]).values())) == 20  # twenty distinct colours
+
+    def test_lines_of_one_colour_are_one_path_broken_between_runs_and_at_gaps(self):
+        a = charts.Line("a", np.arange(3.0), np.array([1.0, math.nan, 2.0]))
+        b = charts.Line("b", np.arange(2.0), np.array([3.0, 4.0]))
+        frame = charts.paths_frame([a, b], ["g", "g"])
+        assert list(frame["source"]) == ["a"] * 4 + ["b"] * 3
+        assert np.isnan(frame["y"]).tolist() == [False, True, False, True, False, False, True]
+        spec = charts.grid_spec([charts.Panel("m", frame)], colour_keys=["g"])
+        (line,) = [layer for layer in spec["concat"][0]["layer"] if layer.get("name") == "lines0"]
+        assert line["mark"]["invalid"] == charts.BREAK  # NaN rows break the path
+        assert line["encoding"]["order"] == {"value": None}  # in data order: runs are not interleaved
+        assert list(spec["datasets"]["lines0"].columns) == ["series", "x", "y"]  # numbers only
+
+    def test_a_diverging_run_leaves_the_y_range_of_the_others(self):
+        lines = [charts.Line(f"r{i}", np.arange(50.0), 1 / (1 + np.arange(50.0))) for i in range(8)]
+        lines.append(charts.Line("diverged", np.arange(50.0), np.exp(np.arange(50.0))))
+        panel = charts.Panel("loss", charts.paths_frame(lines, [line.label for line in lines]))
+        keys = [line.label for line in lines]
+        lo, hi = charts.grid_spec([panel], colour_keys=keys)["concat"][0]["layer"][0]["encoding"]["y"]["scale"][
+            "domain"
+        ]
+        assert lo < 0.02
+        assert 1.0 < hi < 1.2
+        full = charts.grid_spec([panel], colour_keys=keys, outliers=True)
+        assert "domain" not in full["concat"][0]["layer"][0]["encoding"]["y"]["scale"]
+
+    def test_fewer_points_per_line_when_there_are_many_lines(self):
+        assert charts.samples_for(5) == charts.DEFAULT_MAX_POINTS
+        assert charts.samples_for(50, 5) == 100  # 25,000 points over 250 lines
+        assert charts.samples_for(500, 5) == charts.MIN_POINTS
+
+    def test_system_metrics_in_readable_panels(self):
+        names = ["cpu/percent", "cpu/process_percent", "gpu/0/utilization_percent", "gpu/1/utilization_percent",
+                 "gpu/0/memory_percent", "memory/percent", "net/recv_mb_s", "weird"]  # fmt: skip
+        panels = dict(charts.system_panels(names))
+        assert panels["CPU (%)"] == ["cpu/percent", "cpu/process_percent"]
+        assert panels["GPU utilisation (%)"] == ["gpu/0/utilization_percent", "gpu/1/utilization_percent"]
+        assert panels["weird"] == ["weird"]
+        assert charts.system_label("gpu/1/utilization_percent") == "GPU 1"
+
+
+class TestParallel:
+    def test_axes_log_linear_and_categorical(self):
+        from viewer import parallel
+
+        lr = parallel.axis_of("lr", [1e-4, 1e-3, 1e-1], log=True)
+        assert lr.kind == "log"
+        assert lr.position(1e-4) == pytest.approx(parallel.EDGE)
+        assert lr.position(1e-1) == pytest.approx(1 - parallel.EDGE)
+        assert lr.position(1e-3) == pytest.approx(parallel.EDGE + (1 - 2 * parallel.EDGE) / 3)
+        assert lr.value(lr.position(0.003)) == pytest.approx(0.003)
+        assert "0.001" in [label for _, label in lr.ticks()]
+        opt = parallel.axis_of("opt", ["sgd", "adam", "sgd"])
+        assert opt.categories == ("adam", "sgd")
+        assert parallel.axis_of("w", [16, 32]).kind == "linear"
+
+    def test_a_brush_constrains_the_axes_it_spans(self):
+        from viewer import parallel
+
+        axes = [parallel.axis_of("lr", [1e-4, 1e-1], log=True), parallel.axis_of("opt", ["adam", "sgd"])]
+        limits = parallel.constraints(axes, {"axis": [0.9, 1.1], "position": [0.0, 0.5]})
+        assert limits == {"opt": frozenset({"adam"})}
+        limits = parallel.constraints(axes, {"axis": [-0.1, 0.1], "position": [parallel.EDGE, 0.5]})
+        lo, hi = limits["lr"]
+        assert lo == pytest.approx(1e-4)
+        assert 1e-3 < hi < 1e-2
+        trials = pd.DataFrame({"lr": [1e-4, 1e-3, 5e-2], "opt": ["adam", "sgd", "adam"]})
+        assert parallel.inside(trials, limits) == [True, True, False]
+        assert parallel.describe_constraint("opt", frozenset({"sgd", "adam"})) == "opt in {adam, sgd}"
+
+    def test_nested_sweep_parameters_and_log_distributions(self):
+        from viewer import parallel
+
+        params = parallel.sweep_params(
+            {"lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 0.1},
+             "optim": {"parameters": {"momentum": {"values": [0.9, 0.99]}}}}
+        )  # fmt: skip
+        assert list(params) == ["lr", "optim.momentum"]
+        assert parallel.is_log(params["lr"])
+        assert not parallel.is_log(params["optim.momentum"])
+
+
+class TestDefaultColumns:
+    def test_varying_config_and_measures_not_counters(self):
+        frame = pd.DataFrame(
+            {
+                "name": ["a", "b"], "status": ["f", "f"], "group": ["g", "g"], "created": [1, 2], "duration": ["", ""],
+                "config.lr": [0.1, 0.2], "config.seed": [0, 0], "summary.epoch": [9, 10], "summary.val/acc": [0.9, 0.8],
+            }
+        )  # fmt: skip
+        shown = tables.default_columns(frame, sort_key="created", key_metrics=["summary.val/acc"])
+        assert shown == ["status", "created", "duration", "summary.val/acc", "config.lr"]
+
+    def test_an_unknown_field_gets_the_closest_names(self):
+        columns = ["summary.val/acc", "summary.acc", "config.lr"]
+        hints = tables.unknown_fields("metrics.val_acc > 0.9 and config.lr < 1 and name == 'x.y'", columns)
+        assert hints == ["No run has the field summary.val_acc; did you mean summary.val/acc or summary.acc?"]

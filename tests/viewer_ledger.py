@@ -164,3 +164,54 @@ def build(root: Path) -> dict[str, str]:
         del os.environ["LEDGER_USER"]
     ids["bert"] = run.id
     return ids
+
+
+SWEEP_TRIALS = {
+    "method": "random",
+    "metric": {"name": "val_loss", "goal": "minimize"},
+    "parameters": {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
+        "width": {"values": [16, 32, 64, 128]},
+        "optimizer": {"values": ["adam", "sgd"]},
+        "epochs": {"value": 8},
+    },
+}
+
+
+def build_sweep(root: Path, trials: int = 24, seed: int = 0) -> list[str]:
+    """A random sweep ``sw2`` in project ``tuning``: ``trials`` trials whose val_loss falls with
+    log10(lr) towards 1e-2 and a little with the width; returns the run ids in trial order."""
+    import random
+
+    rng = random.Random(seed)
+    ids = []
+    for trial in range(trials):
+        lr = 10 ** rng.uniform(-4, -1)
+        width = rng.choice([16, 32, 64, 128])
+        optimizer = rng.choice(["adam", "sgd"])
+        config = {"lr": lr, "width": width, "optimizer": optimizer, "epochs": 8}
+        run = quiet_init("tuning", root=root, name=f"trial-{trial}", group="sw2", job_type="train", config=config)
+        final = abs(math.log10(lr) + 2) * 0.5 + 16 / width * 0.2 + (0.05 if optimizer == "sgd" else 0.0)
+        for epoch in range(8):
+            run.log({"val_loss": final + 1.0 / (epoch + 1), "train_loss": final + 0.8 / (epoch + 1)})
+        run.finish()
+        _edit(root.parent / root.name, run, sweep={"id": "sw2", "trial": trial, "fold": None})
+        ids.append(run.id)
+    (root / "tuning" / "sweeps" / "sw2").mkdir(parents=True, exist_ok=True)
+    (root / "tuning" / "sweeps" / "sw2" / "sweep.yaml").write_text(yaml.safe_dump(SWEEP_TRIALS))
+    return ids
+
+
+def build_in_place(root: Path, *, runs: bool = True, sweep: bool = False) -> dict[str, str]:
+    """``build`` and/or ``build_sweep`` run from the root's parent folder: runs capture the code
+    state of the folder they start in, which must not be this repository."""
+    here = os.getcwd()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    os.chdir(root.parent)
+    try:
+        ids = build(root) if runs else {}
+        if sweep:
+            build_sweep(root)
+        return ids
+    finally:
+        os.chdir(here)

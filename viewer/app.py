@@ -1,7 +1,8 @@
 """The ledger viewer: ``ledger view [ROOT]``, or ``streamlit run viewer/app.py -- --root ROOT``.
 
 Pages live in ``viewer/views/`` (Streamlit would also list a folder named pages/ on deep
-links); everything they show is read through ``viewer.data``.
+links); everything they show is read through ``viewer.data``; the view's settings live in
+the URL (``viewer.state``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from pathlib import Path
 
 import streamlit as st
 
-import ledger
-
 # Streamlit runs this file and the pages as scripts, and they import `viewer.*`: make this
 # folder the package `viewer`, be it a checkout's viewer/ or the wheel's ledger/_viewer/ (the
 # wheel installs no top-level `viewer`, which other distributions could also claim).
@@ -21,17 +20,14 @@ if "viewer" not in sys.modules:
     sys.modules["viewer"] = types.ModuleType("viewer", "The ledger viewer's modules.")
     sys.modules["viewer"].__path__ = [str(Path(__file__).resolve().parent)]
 
-from viewer import data, ui
+from viewer import data, state, ui
 
 st.set_page_config(page_title="ledger", page_icon="📒", layout="wide")
+state.restore()
 ui.keep_state()
 src = data.source()
-try:
-    data.open_ledger(src)
-except (ledger.LedgerError, OSError) as exc:
-    st.error("Cannot open the ledger")
-    st.code(f"{type(exc).__name__}: {exc}", language=None)
-    st.stop()
+ui.wait_for_ledger(src)
+data.pin(src)  # one snapshot of the ledger for the whole of this run
 
 # Navigation first: widgets made before it (the sidebar's) lose their values on reruns.
 page = st.navigation(
@@ -47,4 +43,7 @@ page = st.navigation(
 ui.sidebar(src)
 for message in data.skipped(src):
     st.warning(f"Skipped an unreadable manifest: {ui.escape(message)}")
-page.run()
+try:
+    page.run()
+finally:  # also after st.stop() on a page: the URL always says what is shown
+    state.publish()

@@ -1,22 +1,27 @@
-"""The viewer's tables as plain functions (no Streamlit): display-safe columns, group
-summaries, side-by-side comparison, the log tail and package lists."""
+"""The viewer's tables as plain functions (no Streamlit): display-safe columns, default
+columns, groups and their summaries, side-by-side comparison, compute by month, the log
+tail and package lists."""
 
 from __future__ import annotations
 
+import difflib
 import io
 import math
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
+import ledger
 from ledger import _format
-from ledger._query import describe
+from ledger._query import describe, finite_number
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-ALL = "(all)"
+NONE = "(none)"
 
 _NUMERIC_KINDS = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty"})
 
@@ -62,30 +67,205 @@ def mean_std(values: pd.Series) -> str:
     return out if stat.n == len(values) else f"{out} (n={stat.n})"
 
 
-def group_summary(frame: pd.DataFrame, metrics: Sequence[str], *, by_job_type: bool = True) -> pd.DataFrame:
-    """One row per group (and, below it, one per job_type of a group that has several):
-    the number of runs and ``mean ± std`` of each metric column. A group with a single job
-    type is one row naming it. Missing groups and job types read ``(none)``."""
-    keys = frame[["group", "job_type"]].astype(object).where(frame[["group", "job_type"]].notna(), "(none)")
-    rows: list[dict[str, Any]] = []
-    for group, members in frame.groupby(keys["group"], sort=True):
-        sub_keys = keys.loc[members.index, "job_type"]
-        if by_job_type and (sub_keys == sub_keys.iloc[0]).all():
-            rows.append(_summary_row(str(group), str(sub_keys.iloc[0]), members, metrics))
+# ---- columns ---------------------------------------------------------------------------------------
+
+BASE = ("status", "project", "group", "job_type", "created", "duration")  # shown by default where they vary
+GROUPABLE = ("group", "job_type", "user", "tags", "sweep.id", "project", "status", "host.hostname")
+# Summary metrics that count rather than measure: never picked as default columns.
+COUNTERS = frozenset(
+    {"epoch", "epochs", "step", "steps", "global_step", "iteration", "iter", "lr", "learning_rate", "runtime",
+     "_runtime", "time", "timestamp", "_timestamp", "n", "count"}
+)  # fmt: skip
+MAX_CONFIG_DEFAULTS = 8
+MAX_SUMMARY_DEFAULTS = 6
+_SAMPLE = 2000  # rows looked at to tell whether a column varies
+
+
+def varies(column: pd.Series) -> bool:
+    """Whether a column holds more than one value (missing counts as a value)."""
+    text = column.astype(str)
+    return bool((text != text.iloc[0]).any()) if len(text) else False
+
+
+def default_columns(frame: pd.DataFrame, *, sort_key: str | None = None, key_metrics: Sequence[str] = ()) -> list[str]:
+    """The columns to show when the user has not chosen any (name is always shown, pinned):
+    status, project, group, job type where they vary, created and duration; the sort key; the
+    metrics the project says matter (sweep metrics); config keys that vary among these runs
+    (constant ones say nothing); summary metrics that vary (counters such as epoch left out)."""
+    sample = frame if len(frame) <= _SAMPLE else frame.sample(_SAMPLE, random_state=0)
+    out: dict[str, None] = {}
+    for column in BASE:
+        if column in frame.columns and (column in ("status", "created", "duration") or varies(sample[column])):
+            out[column] = None
+    if sort_key and sort_key in frame.columns and sort_key != "name":
+        out[sort_key] = None
+    out.update(dict.fromkeys(m for m in key_metrics if m in frame.columns))
+    config = [c for c in frame.columns if c.startswith("config.") and sample[c].notna().any() and varies(sample[c])]
+    out.update(dict.fromkeys(config[:MAX_CONFIG_DEFAULTS]))
+    summary = [
+        c
+        for c in frame.columns
+        if c.startswith("summary.")
+        and re.split(r"[/.]", c)[-1].lower() not in COUNTERS
+        and sample[c].notna().any()
+        and varies(sample[c])
+    ]
+    out.update(dict.fromkeys(summary[:MAX_SUMMARY_DEFAULTS]))
+    return list(out)
+
+
+def groupable(columns: Iterable[str]) -> list[str]:
+    """The columns runs can be grouped by: group, job type, user, tags, sweep, project, status,
+    host, and every config key."""
+    present = list(columns)
+    return [c for c in GROUPABLE if c in present] + [c for c in present if c.startswith("config.")]
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_DOTTED = re.compile(r"(?<![\w.`])([A-Za-z_][\w/\-]*(?:\.(?:`[^`]*`|[A-Za-z_][\w/\-]*))+)")
+_MLFLOW = {"metrics": "summary", "metric": "summary", "params": "config", "param": "config"}
+
+
+def unknown_fields(where: str, columns: Iterable[str]) -> list[str]:
+    """Messages for dotted fields of a where filter that no run has, each with the closest
+    column names: ``summary.val_acc`` when ``summary.val/acc`` exists. (Interim: the query
+    layer's own suggestions replace this.)"""
+    known = list(columns)
+    text = _QUOTED.sub("''", where)
+    out = []
+    for raw in dict.fromkeys(m.group(1) for m in _DOTTED.finditer(text)):
+        name = raw.replace("`", "")
+        head, _, rest = name.partition(".")
+        name = f"{_MLFLOW.get(head, head)}.{rest}"
+        if (
+            head in ("attributes", "attr", "tags", "tag")
+            or name in known
+            or any(c.startswith(name + ".") for c in known)
+        ):
             continue
-        rows.append(_summary_row(str(group), ALL, members, metrics))
-        if by_job_type:
-            for job_type, sub in members.groupby(sub_keys, sort=True):
-                rows.append(_summary_row(str(group), str(job_type), sub, metrics))
-    return pd.DataFrame(rows, columns=["group", "job_type", "runs", *metrics, "ids"])
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        out.append(f"No run has the field {name}{hint}")
+    return out
 
 
-def _summary_row(group: str, job_type: str, members: pd.DataFrame, metrics: Sequence[str]) -> dict[str, Any]:
-    row: dict[str, Any] = {"group": group, "job_type": job_type, "runs": len(members)}
+# ---- groups ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Group:
+    """Runs that share the values of the grouping fields."""
+
+    fields: tuple[str, ...]
+    key: tuple[Any, ...]
+    runs: ledger.RunSet
+
+    @property
+    def label(self) -> str:
+        """``value`` or ``value / value`` (missing values read ``(none)``)."""
+        return " / ".join(NONE if v is None else text(v) for v in self.key)
+
+
+def grouped(runs: ledger.RunSet, by: Sequence[str]) -> list[Group]:
+    """``RunSet.groups(by)`` as :class:`Group` s, in key order; runs of several projects are
+    keyed by project first, so that the same group name in two projects stays two groups."""
+    fields = list(by)
+    if fields and "project" not in fields and len({r.project for r in runs}) > 1:
+        fields = ["project", *fields]
+    if not fields:
+        return []
+    parts = runs.groups(fields)
+    return [Group(tuple(fields), key if isinstance(key, tuple) else (key,), members) for key, members in parts.items()]
+
+
+def group_table(groups: Sequence[Group], metrics: Sequence[str], values: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per group: its key columns, ``runs``, ``mean ± std`` of each metric (finite
+    numbers only, sample std, none for a single value: the library's ``describe`` rule;
+    ``(n=k)`` when only k runs have it), and the hidden ``label`` and ``ids``. ``values``, if
+    given, holds the metrics by run id (the runs table: nothing is read again, and the
+    statistics are computed for all groups at once). The seam where the library's
+    aggregation (n per cell, finished runs) takes over."""
+    fields = list(groups[0].fields) if groups else []
+    rows: list[dict[str, Any]] = []
+    for group in groups:
+        row: dict[str, Any] = {f: NONE if v is None else text(v) for f, v in zip(fields, group.key, strict=True)}
+        row["runs"] = len(group.runs)
+        row["label"] = group.label
+        row["ids"] = group.runs.ids
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=[*fields, "runs", "label", "ids"])
+    sizes = np.array([len(g.runs) for g in groups], dtype=int)
+    codes = np.repeat(np.arange(len(groups)), sizes)
+    ids = [i for g in groups for i in g.runs.ids]
+    table = values.loc[ids, [m for m in metrics if m in values.columns]] if values is not None else None
     for metric in metrics:
-        row[metric] = mean_std(members[metric]) if metric in members else ""
-    row["ids"] = list(members["id"])
-    return row
+        if table is not None and metric in table.columns:
+            column = table[metric].reset_index(drop=True)
+        else:
+            column = pd.Series([r.get(metric) for g in groups for r in g.runs], dtype=object)
+        out[metric] = _mean_std_by(column, codes, sizes)
+    return out[[*fields, "runs", *metrics, "label", "ids"]]
+
+
+def _mean_std_by(column: pd.Series, codes: np.ndarray, sizes: np.ndarray) -> list[str]:
+    """``mean ± std`` of each group's finite numbers (bools and text are not numbers)."""
+    if column.dtype == bool or pd.api.types.is_bool_dtype(column):
+        return [""] * len(sizes)
+    if pd.api.types.is_numeric_dtype(column):
+        numbers = column.astype(float)
+        numbers = numbers.where(np.isfinite(numbers))
+    else:
+        numbers = column.map(describe_number).astype(float)
+    stats = numbers.groupby(codes).agg(["mean", "std", "count"]).reindex(range(len(sizes)))
+    out = []
+    for (mean, std, count), size in zip(stats.itertuples(index=False), sizes, strict=True):
+        if not count:
+            out.append("")
+            continue
+        text_ = f"{mean:.4g}" if count < 2 else f"{mean:.4g} ± {std:.2g}"
+        out.append(text_ if count == size else f"{text_} (n={int(count)})")
+    return out
+
+
+def describe_number(value: Any) -> float:
+    """A value as describe() counts it: a finite number (not a bool), else NaN."""
+    number = finite_number(value)
+    return math.nan if number is None else number
+
+
+# ---- compute ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prices:
+    """What an hour costs: a machine hour (``hour``) and a GPU hour (``gpu_hour``)."""
+
+    gpu_hour: float = 0.0
+    hour: float = 0.0
+
+    def cost(self, hours: float, gpu_hours: float) -> float:
+        return round(hours * self.hour + gpu_hours * self.gpu_hour, 2)
+
+
+def gpu_model(run: ledger.RunView) -> str:
+    """The GPU model(s) a run used, from its host record: ``NVIDIA A100-SXM4-80GB``, several
+    models joined; ``(no GPU)`` without GPUs."""
+    host = run.doc.get("host")
+    gpus = host.get("gpus") if isinstance(host, dict) else None
+    names = sorted({str(g.get("name")) for g in gpus or () if isinstance(g, dict) and g.get("name")})
+    if not names or not run.gpu_count:
+        return "(no GPU)"
+    return ", ".join(names)
+
+
+def grouped_for_compute(runs: ledger.RunSet, by: str) -> dict[Any, ledger.RunSet]:
+    """The runs by ``by`` (any field, or ``gpu``: the GPU model), as ``RunSet.groups`` keys them."""
+    if by != "gpu":
+        return runs.groups(by)
+    out: dict[str, list[ledger.RunView]] = {}
+    for run in runs:
+        out.setdefault(gpu_model(run), []).append(run)
+    return {k: ledger.RunSet(v) for k, v in sorted(out.items())}
 
 
 def compare(values: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
@@ -142,6 +322,36 @@ def requirements(content: str) -> dict[str, str]:
             spec = m.group(2)
             out[m.group(1).lower().replace("_", "-")] = spec.removeprefix("==").strip() or spec
     return out
+
+
+def trials(sweep_runs: Iterable[ledger.RunView], params: Sequence[str], metric: str | None) -> pd.DataFrame:
+    """One row per trial of a sweep, in trial order: runs (its cv folds), statuses, the run
+    (or ``k folds``), each parameter's value, the metric averaged over folds and its std."""
+    by_trial: dict[object, list[ledger.RunView]] = {}
+    for run in sweep_runs:
+        info = run.doc.get("sweep") or {}
+        by_trial.setdefault(info.get("trial") if isinstance(info, dict) else None, []).append(run)
+    rows = []
+    for trial, runs in sorted(by_trial.items(), key=lambda kv: (kv[0] is None, str(kv[0]).zfill(12))):
+        first = runs[0]
+        statuses: dict[str, int] = {}
+        for r in runs:
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+        row: dict[str, Any] = {
+            "trial": trial,
+            "runs": len(runs),
+            "status": ", ".join(s if n == 1 else f"{s} x{n}" for s, n in statuses.items()),
+            "run": (first.name or first.id) if len(runs) == 1 else f"{len(runs)} folds",
+        }
+        for p in params:
+            row[p] = first.get(f"config.{p}")
+        if metric:
+            stat = describe(r.summary.get(metric) for r in runs)
+            row[metric] = math.nan if stat.mean is None else stat.mean
+            if len(runs) > 1:
+                row[f"{metric} std"] = math.nan if stat.std is None else stat.std
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def cumulative_best(values: Iterable[float], goal: str) -> list[float]:

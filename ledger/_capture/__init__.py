@@ -6,15 +6,17 @@ a capture that fails leaves its fields null, with one warning.
 
 from ledger._capture._command import capture_command, current_user
 from ledger._capture._git import CodeState, capture_git
-from ledger._capture._host import capture_host, visible_gpu_count
+from ledger._capture._host import capture_allocation, capture_host, scheduler_job, visible_gpu_count
 from ledger._capture._packages import requirements_txt
 
 __all__ = [
     "CodeState",
+    "capture_allocation",
     "capture_command",
     "capture_git",
     "capture_host",
     "current_user",
     "requirements_txt",
+    "scheduler_job",
     "visible_gpu_count",
 ]

@@ -195,3 +195,116 @@ def capture_host() -> dict[str, Any]:
         "gpus": [dict(g) for g in _gpus()],
         "scheduler": scheduler_context(),
     }
+
+
+# ---- the scheduler's allocation ---------------------------------------------------------------
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None and value.strip() else None
+    except ValueError:
+        return None
+
+
+def _slurm_counts(text: str | None) -> int | None:
+    """The total of a SLURM per-node count list: ``2(x3),1`` is 7; ``a100:2`` is 2."""
+    if not text:
+        return None
+    total = 0
+    for part in text.split(","):
+        m = re.fullmatch(r"(?:[\w-]+:)*(\d+)(?:\(x(\d+)\))?", part.strip())
+        if m is None:
+            return None
+        total += int(m.group(1)) * int(m.group(2) or 1)
+    return total
+
+
+def _device_count(text: str | None) -> int | None:
+    """How many devices a list such as ``0,1`` or CUDA_VISIBLE_DEVICES names (None if unset)."""
+    if text is None:
+        return None
+    return len([d for d in text.split(",") if d.strip() and not d.strip().startswith("-")])
+
+
+def _slurm_allocation(env: dict[str, str]) -> dict[str, Any]:
+    nodes = _int(env.get("SLURM_JOB_NUM_NODES")) or _int(env.get("SLURM_NNODES")) or 1
+    cpus = _slurm_counts(env.get("SLURM_JOB_CPUS_PER_NODE"))
+    if cpus is None and _int(env.get("SLURM_CPUS_ON_NODE")) is not None:
+        cpus = (_int(env.get("SLURM_CPUS_ON_NODE")) or 0) * nodes
+    per_node = _int(env.get("SLURM_GPUS_ON_NODE"))
+    if per_node is None:
+        per_node = _slurm_counts(env.get("SLURM_GPUS_PER_NODE")) or _device_count(env.get("SLURM_JOB_GPUS"))
+    gpus = per_node * nodes if per_node is not None else _slurm_counts(env.get("SLURM_GPUS"))
+    mem_mb = _int(env.get("SLURM_MEM_PER_NODE"))
+    mem_mb = mem_mb * nodes if mem_mb is not None else None
+    if mem_mb is None and _int(env.get("SLURM_MEM_PER_CPU")) is not None and cpus:
+        mem_mb = (_int(env.get("SLURM_MEM_PER_CPU")) or 0) * cpus
+    return {
+        "scheduler": "slurm",
+        "job_id": env.get("SLURM_JOB_ID"),
+        "array_job_id": env.get("SLURM_ARRAY_JOB_ID"),
+        "array_task_id": _int(env.get("SLURM_ARRAY_TASK_ID")),
+        "restart_count": _int(env.get("SLURM_RESTART_COUNT")),
+        "partition": env.get("SLURM_JOB_PARTITION"),
+        "nodes": env.get("SLURM_JOB_NODELIST"),
+        "node_count": nodes,
+        "cpus": cpus,
+        "gpus": gpus or 0,
+        "memory_gb": round(mem_mb / 1024, 2) if mem_mb is not None else None,
+    }
+
+
+def _pbs_allocation(env: dict[str, str]) -> dict[str, Any]:
+    # Torque sets PBS_NUM_NODES and PBS_NP; PBS Pro sets NCPUS (per chunk) and, for GPU jobs,
+    # CUDA_VISIBLE_DEVICES (as Torque with its GPU support).
+    return {
+        "scheduler": "pbs",
+        "job_id": env.get("PBS_JOBID"),
+        "array_task_id": _int(env.get("PBS_ARRAY_INDEX")),
+        "partition": env.get("PBS_QUEUE"),
+        "node_count": _int(env.get("PBS_NUM_NODES")) or 1,
+        "cpus": _int(env.get("PBS_NP")) or _int(env.get("NCPUS")),
+        "gpus": _int(env.get("PBS_NGPUS")) or _device_count(env.get("CUDA_VISIBLE_DEVICES")) or 0,
+    }
+
+
+def _lsf_allocation(env: dict[str, str]) -> dict[str, Any]:
+    hosts = (env.get("LSB_MCPU_HOSTS") or "").split()  # "host1 4 host2 4"
+    return {
+        "scheduler": "lsf",
+        "job_id": env.get("LSB_JOBID"),
+        "array_task_id": _int(env.get("LSB_JOBINDEX")) or None,  # 0 outside an array
+        "partition": env.get("LSB_QUEUE"),
+        "nodes": ",".join(hosts[::2]) or None,
+        "node_count": len(hosts) // 2 or 1,
+        "cpus": _int(env.get("LSB_DJOB_NUMPROC")) or _int(env.get("LSB_MAX_NUM_PROCESSORS")),
+        "gpus": _device_count(env.get("CUDA_VISIBLE_DEVICES")) or 0,
+    }
+
+
+def capture_allocation(env: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """What the job scheduler allocated to the job this process runs in (SLURM, PBS/Torque,
+    LSF), from the variables the scheduler sets: job id, array task, nodes, CPUs and GPUs of
+    the whole job, memory; keys without a value are left out. None outside a scheduler job."""
+    env = dict(os.environ) if env is None else env
+    if env.get("SLURM_JOB_ID"):
+        found = _slurm_allocation(env)
+    elif env.get("PBS_JOBID"):
+        found = _pbs_allocation(env)
+    elif env.get("LSB_JOBID"):
+        found = _lsf_allocation(env)
+    else:
+        return None
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def scheduler_job(env: dict[str, str] | None = None) -> str | None:
+    """The scheduler job this process runs in, for messages: ``SLURM job 12 (array 10_2)``;
+    None outside one."""
+    found = capture_allocation(env)
+    if found is None:
+        return None
+    array = found.get("array_job_id"), found.get("array_task_id")
+    where = f" (array {array[0]}_{array[1]})" if array[0] is not None and array[1] is not None else ""
+    return f"{str(found['scheduler']).upper()} job {found.get('job_id')}{where}"

@@ -324,7 +324,8 @@ def price_option(values: tuple[str, ...]) -> dict[str, float] | None:
 @format_option
 def stats_command(by: str, price: tuple[str, ...], fmt: str, **opts: Any) -> None:
     """Runs, hours and GPU hours (and their cost, with --price) per group, job type, user,
-    month, host or project."""
+    month, host or project. GPU hours count the GPUs a job scheduler allocated where a run
+    recorded its allocation (allocated_runs says how many did), else the GPUs it saw."""
     prices = price_option(price)
     runs = select(open_for_cli(opts["root"]), opts, order_by=None)
     with warnings.catch_warnings(record=True) as caught:
@@ -332,14 +333,14 @@ def stats_command(by: str, price: tuple[str, ...], fmt: str, **opts: Any) -> Non
         table = compute_table(runs, by, price=prices)
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
-    columns = [by, "runs", "hours", "gpu_hours"] + (["cost"] if prices is not None else [])
+    columns = [by, "runs", "hours", "gpu_hours", "allocated_runs"] + (["cost"] if prices is not None else [])
     rows: list[list[Any]] = [
-        [r.key, r.runs, r.hours, r.gpu_hours] + ([r.cost] if prices is not None else []) for r in table
+        [r.key, r.runs, r.hours, r.gpu_hours, r.allocated] + ([r.cost] if prices is not None else []) for r in table
     ]
     if fmt == "table":
         costs = [r.cost for r in table]
         rows = [
-            [r.key, r.runs, hours_text(r.hours), hours_text(r.gpu_hours)]
+            [r.key, r.runs, hours_text(r.hours), hours_text(r.gpu_hours), r.allocated]
             + ([("" if r.cost is None else f"{r.cost:.2f}")] if prices is not None else [])
             for r in table
         ]
@@ -348,6 +349,7 @@ def stats_command(by: str, price: tuple[str, ...], fmt: str, **opts: Any) -> Non
             sum(r.runs for r in table),
             hours_text(sum(r.hours for r in table)),
             hours_text(sum(r.gpu_hours for r in table)),
+            sum(r.allocated for r in table),
         ]
         if prices is not None:
             total.append("" if any(c is None for c in costs) else f"{sum(c or 0.0 for c in costs):.2f}")

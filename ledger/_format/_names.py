@@ -20,6 +20,7 @@ SWEEP_CONFIG = "sweep.yaml"
 SWEEP_CLAIMS = "claims"  # claims/<n> per trial, claims/<n>.<k> for its k-th reclaim
 SWEEP_AGENTS = "agents"  # agents/<agent-id>.yaml: an agent's heartbeat
 SWEEP_STOP = "stop.yaml"  # made by `ledger sweep stop`: no new claims
+SWEEP_SLURM = "slurm"  # slurm/<launch>.sbatch and <launch>.yaml per `ledger sweep launch --slurm`; %A_%a.out
 ARTIFACTS_DIR = "artifacts"  # <project>/artifacts/: versioned files (docs/format.md, section 11)
 ARTIFACT_BLOBS = "blobs"  # <project>/artifacts/blobs/<sha256[:2]>/<sha256>: each file's content, once
 ARTIFACT_ALIASES = "aliases"  # <project>/artifacts/<name>/aliases/<alias>/<k>.yaml: the k-th move

@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ledger._errors import CorruptFileError, FormatVersionError
 from ledger._format._names import FORMAT_VERSION, MANIFEST, PATCH, REQUIREMENTS, iso, parse_iso, segment_name
@@ -88,21 +88,48 @@ def read_status(status: object, heartbeat: object, heartbeat_s: object, now: flo
     return "running"
 
 
-def compute_hours(duration_s: object, gpu_count: object) -> tuple[float, float]:
-    """(hours, GPU hours) of one run: ``duration_s / 3600`` and ``duration_s * gpu_count / 3600``
-    (a run without GPUs has 0 GPU hours). Missing values count as 0."""
+class ComputeHours(NamedTuple):
+    """The compute of one run: hours of active time, GPU hours, and where its GPU count came
+    from: ``allocation`` (what the scheduler allocated, ``allocation.gpus``) or ``detected``
+    (the GPUs the process saw, ``gpu_count``)."""
+
+    hours: float
+    gpu_hours: float
+    basis: str
+
+
+def _count(value: object) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def run_gpus(gpu_count: object, allocation: object = None) -> tuple[int, str]:
+    """The GPUs a run is charged for, and the basis: ``allocation.gpus`` where the run
+    recorded a scheduler allocation, else ``gpu_count`` (missing counts as 0)."""
+    allocated = _count(allocation.get("gpus")) if isinstance(allocation, dict) else None
+    if allocated is not None:
+        return allocated, ALLOCATION_BASIS
+    return _count(gpu_count) or 0, DETECTED_BASIS
+
+
+ALLOCATION_BASIS, DETECTED_BASIS = "allocation", "detected"
+
+
+def compute_hours(duration_s: object, gpu_count: object, allocation: object = None) -> ComputeHours:
+    """(hours, GPU hours, basis) of one run: ``duration_s / 3600`` and ``duration_s * gpus /
+    3600``, where ``gpus`` is ``allocation.gpus`` when the run recorded its scheduler's
+    allocation, else ``gpu_count`` (a run without GPUs has 0 GPU hours). Missing values count as 0."""
     seconds = float(duration_s) if isinstance(duration_s, (int, float)) and not isinstance(duration_s, bool) else 0.0
-    gpus = int(gpu_count) if isinstance(gpu_count, int) and not isinstance(gpu_count, bool) else 0
+    gpus, basis = run_gpus(gpu_count, allocation)
     hours = seconds / 3600
-    return hours, hours * gpus
+    return ComputeHours(hours, hours * gpus, basis)
 
 
 def gpu_models(doc: Mapping[str, Any]) -> list[str | None]:
-    """The GPU model of each of a run's ``gpu_count`` GPUs, as recorded in ``host.gpus``
+    """The GPU model of each of a run's GPUs (``allocation.gpus``, else ``gpu_count``), as recorded in ``host.gpus``
     (the ones ``CUDA_VISIBLE_DEVICES`` in ``host.scheduler`` names, by index or UUID, when it
     is set); None for a GPU whose model was not recorded. [] for a run without GPUs."""
-    count = doc.get("gpu_count")
-    if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+    count, _basis = run_gpus(doc.get("gpu_count"), doc.get("allocation"))
+    if count <= 0:
         return []
     found = doc.get("host")
     host: Mapping[str, Any] = found if isinstance(found, dict) else {}
@@ -144,6 +171,9 @@ def active_seconds(intervals: object) -> float:
             total += max(0.0, parse_iso(end) - parse_iso(start))
     return total
 
+
+# The stop_reason of a run its job scheduler ended (SIGTERM at a time limit, a preemption, a requeue).
+PREEMPTED = "preempted"
 
 SUMMARY_KINDS = ("min", "max", "last", "mean")  # what define_metric keeps per metric
 
@@ -331,7 +361,12 @@ class Manifest:
     imported_from: dict[str, Any] | None = _f(
         "mapping", written="when_set", private=("source", "artifact_uri"), scrub=True, column="flat"
     )
-    stop_reason: str | None = _f("str", written="when_set", scrub=True, meaning="early_terminated, lease_expired")
+    stop_reason: str | None = _f(
+        "str", written="when_set", scrub=True, meaning="early_terminated, lease_expired, preempted"
+    )
+    allocation: dict[str, Any] | None = _f(
+        "mapping", written="when_set", private=("nodes",), column="flat", meaning="what the job scheduler allocated"
+    )
     # Keys this version does not know (written by a newer 1.x writer or by hand): kept as is.
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -6,9 +6,10 @@
 - :mod:`._views`: :class:`RunView` and :class:`SweepView`, one run or sweep;
 - :mod:`._aggregate`: one number from many (mean, std, n, CI, median/IQR) and group tables;
 - :mod:`._runset`: :class:`RunSet`: sorting, rows and columns, groups, aggregates, compute hours and cost;
+- :mod:`._importance`: parameter importance (a random forest's, and correlations) for a metric;
 - :mod:`._series`: the series engine: curves, downsampling, group bands;
 - :mod:`._artifacts`: artifact versions found in a ledger (:class:`ArtifactView`) and their lineage;
-- :mod:`._ledger`: :class:`Ledger` and :func:`open_ledger`.
+- :mod:`._ledger`: :class:`Ledger` (and its ``refresh``) and :func:`open_ledger`.
 
 Nothing here imports the run writer.
 """

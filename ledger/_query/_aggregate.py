@@ -28,7 +28,7 @@ from ledger import _format
 from ledger._query import _filter
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from ledger._query._views import RunView
 
@@ -222,12 +222,22 @@ BY_ALIASES = {"host": "host.hostname", "month": "created"}
 def group_key(run: RunView, by: str) -> Any:
     """The value a run is grouped under for ``by`` (any field; ``month`` is YYYY-MM of
     creation, ``host`` the hostname); lists (tags) are joined with commas."""
-    value = run.get(BY_ALIASES.get(by, by))
-    if by == "month" and isinstance(value, str):
-        return value[:7]
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return value
+    return key_of(by)(run)
+
+
+def key_of(by: str) -> Callable[[RunView], Any]:
+    """:func:`group_key` for one field, the field parsed once (grouping 10,000 runs)."""
+    get = _filter.getter(_filter.parse_field(BY_ALIASES.get(by, by)))
+
+    def key(run: RunView) -> Any:
+        value = get(run)
+        if by == "month" and isinstance(value, str):
+            return value[:7]
+        if isinstance(value, list):
+            return ",".join(map(str, value))
+        return value
+
+    return key
 
 
 def group_order(key: Any) -> tuple[int, int, Any]:

@@ -23,6 +23,8 @@ from ledger import _format, _settings
 from ledger._errors import CorruptFileError, FormatVersionError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+
     from ledger._storage import Stat, Storage
 
 log = logging.getLogger("ledger")
@@ -118,9 +120,19 @@ def state(storage: Storage) -> str:
     return digest.hexdigest()
 
 
-def load(storage: Storage, *, use_cache: bool = True, write_cache: bool = True) -> list[Indexed]:
+_BATCH = 500  # manifests read and parsed between two progress reports
+
+
+def load(
+    storage: Storage,
+    *,
+    use_cache: bool = True,
+    write_cache: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Indexed]:
     """Every run manifest under the root, parsing only what the cache does not hold. A root
-    that cannot be listed (a publication over HTTP) is read from its ``index.json``."""
+    that cannot be listed (a publication over HTTP) is read from its ``index.json``.
+    ``progress(done, total)`` is called as manifests are read (total: all manifests)."""
     if not storage.caps.lists:
         depth = _settings.get(_settings.MAX_DEPTH)
         out_: list[Indexed] = []
@@ -148,29 +160,62 @@ def load(storage: Storage, *, use_cache: bool = True, write_cache: bool = True) 
                     new_entries[path] = entry
                     continue
         stale.append(path)
+    if progress is not None:
+        progress(len(out), len(found))
+    for item, raw in _read(storage, found, stale, progress, len(out)):
+        out.append(item)
+        new_entries[item.path] = _cache_entry(item.version, item.doc, item.error, raw)
+    if write_cache and (stale or len(new_entries) != len(cache)):
+        _save_cache(storage, new_entries)
+    return out
+
+
+def refresh(storage: Storage, known: Mapping[str, Indexed]) -> list[Indexed]:
+    """Every run manifest under the root as it is now: the entries of ``known`` whose version
+    (size and mtime, or ETag) is unchanged are returned as they are (the same objects); only
+    new and changed manifests are read. The cache on disk is left alone."""
+    found = manifests(storage)
+    out: list[Indexed] = []
+    stale: list[str] = []
+    for path, st in found.items():
+        entry = known.get(path)
+        if entry is not None and entry.version == f"{st.size}:{st.version}":
+            out.append(entry)
+        else:
+            stale.append(path)
+    out += [item for item, _raw in _read(storage, found, stale, None, 0)]
+    return out
+
+
+def _read(
+    storage: Storage,
+    found: Mapping[str, Stat],
+    stale: list[str],
+    progress: Callable[[int, int], None] | None,
+    done: int,
+) -> Iterator[tuple[Indexed, bytes]]:
+    """Read and parse ``stale`` manifests in batches, reporting progress after each; one over
+    the YAML size limit is refused unread (never read whole)."""
     limit = _settings.get(_settings.MAX_YAML_BYTES)
-    for path in [p for p in stale if found[p].size > limit]:  # refused unread: never read whole
-        stale.remove(path)
-        version = f"{found[path].size}:{found[path].version}"
-        error = (
-            f"{storage.full(path)}: {found[path].size} bytes, over the limit of {limit} bytes for a "
-            f"YAML file (${_settings.MAX_YAML_BYTES.name}); not read"
-        )
-        out.append(Indexed(path, version, None, error))
-        new_entries[path] = [version, None, False, error]
-    if stale:
-        contents = storage.read_many(stale)
-        for path in stale:
+    for start in range(0, len(stale), _BATCH):
+        batch = stale[start : start + _BATCH]
+        contents = storage.read_many([p for p in batch if found[p].size <= limit])
+        for path in batch:
+            if found[path].size > limit:
+                refused = (
+                    f"{storage.full(path)}: {found[path].size} bytes, over the limit of {limit} bytes for a "
+                    f"YAML file (${_settings.MAX_YAML_BYTES.name}); not read"
+                )
+                yield Indexed(path, f"{found[path].size}:{found[path].version}", None, refused), b""
+                continue
             data = contents.get(path, FileNotFoundError(path))
             if isinstance(data, FileNotFoundError):
                 continue  # removed since the listing
             version = f"{found[path].size}:{found[path].version}"
             doc, error = _parse(path, data, storage)
-            out.append(Indexed(path, version, doc, error))
-            new_entries[path] = _cache_entry(version, doc, error, data if isinstance(data, bytes) else b"")
-    if write_cache and (stale or len(new_entries) != len(cache)):
-        _save_cache(storage, new_entries)
-    return out
+            yield Indexed(path, version, doc, error), data if isinstance(data, bytes) else b""
+        if progress is not None:
+            progress(done + start + len(batch), done + len(stale))
 
 
 # YAML spellings that load as non-finite floats (.nan, -.Inf; 1.0e+999 overflows to inf):

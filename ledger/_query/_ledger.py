@@ -7,7 +7,7 @@ import gc
 import logging
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format, _root
@@ -32,12 +32,19 @@ log = logging.getLogger("ledger")
 class Ledger:
     """A ledger opened for reading (see :func:`ledger.open`)."""
 
-    def __init__(self, storage: Storage, runs: list[RunView], skipped: list[str]) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        runs: list[RunView],
+        skipped: list[str],
+        entries: Mapping[str, _index.Indexed] | None = None,
+    ) -> None:
         self._storage = storage
         self._runs = runs
         for run in runs:  # a run's artifacts know the runs around them
             run._ledger = self  # noqa: SLF001
         self._by_id = {r.id: r for r in runs}
+        self._entries = entries  # path -> index entry (the manifest as read): what refresh() reuses
         self.skipped = skipped
         """Messages for manifests that could not be read (corrupt, unsupported format)."""
 
@@ -122,6 +129,8 @@ class Ledger:
         """The run with this id, else the one run whose id starts with ``ref`` or whose name
         is exactly ``ref`` (in ``project`` if given); RunNotFoundError (listing the
         candidates) if none or several."""
+        if project is None and ref in self._by_id:
+            return self._by_id[ref]
         runs = self._runs if project is None else [r for r in self._runs if r.project == project]
         where = self.root if project is None else f"project {project!r} of {self.root}"
         return _root.pick(ref, runs, id_of=lambda r: r.id, name_of=lambda r: r.name, where=where)
@@ -230,6 +239,53 @@ class Ledger:
             ref, self.sweeps(project), id_of=lambda s: s.id, name_of=lambda s: s.name, what="sweep", where=self.root
         )
 
+    def refresh(self) -> Ledger:
+        """The ledger as it is now, reading only the manifests that changed since this one
+        was read (by size and mtime, or ETag): for a view that follows live runs without
+        reopening the whole ledger at every heartbeat.
+
+        Runs whose manifest, links and shown status did not change are the *same*
+        :class:`RunView` objects in the new ledger, so ``new.run(i) is old.run(i)`` tells a
+        caller which runs it can keep what it computed from. This ledger is left as it was.
+        A ledger that cannot be listed (a publication over HTTP) is returned as it is.
+        """
+        if self._entries is None or not self._storage.caps.lists:
+            return self
+        now = time.time()
+        items = _index.refresh(self._storage, self._entries)
+        entries = {item.path: item for item in items}
+        changed = [item for item in items if self._entries.get(item.path) is not item]
+        removed = [item for path, item in self._entries.items() if path not in entries]
+        fresh: set[str] = set()  # ids whose view is rebuilt
+        for item in (*changed, *removed, *(self._entries[i.path] for i in changed if i.path in self._entries)):
+            if item.doc is not None:
+                fresh.add(str(item.doc.get("id")))
+                fresh.update(_targets(item.doc))
+        runs: list[RunView] = []
+        for item in items:
+            if item.doc is None:
+                continue
+            run_id = str(item.doc.get("id"))
+            view = self._by_id.get(run_id) if self._entries.get(item.path) is item else None
+            if view is not None and view.status == "running":
+                shown = _format.read_status(item.doc.get("status"), item.doc.get("heartbeat"),
+                                            item.doc.get("heartbeat_s"), now)  # fmt: skip
+                if shown != view.status:  # its heartbeat went stale: crashed
+                    fresh.add(run_id)
+            if view is None or run_id in fresh:
+                fresh.add(run_id)
+                view = RunView(self._storage, item.doc, now)
+            runs.append(view)
+        runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
+        skipped = [item.error for item in items if item.doc is None and item.error is not None]
+        return Ledger(self._storage, _link(runs, fresh), skipped, entries)
+
+
+def _targets(doc: Mapping[str, Any]) -> list[str]:
+    """The runs a manifest points at: its parent, its links, the runs it attached values to."""
+    out = [doc.get("parent"), *(doc.get("links") or {}).values(), *(doc.get("attach") or {})]
+    return [str(t) for t in out if isinstance(t, str)]
+
 
 def index_state(root: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None) -> str:
     """A short token of a ledger's manifests that changes whenever a run is added, removed
@@ -243,6 +299,7 @@ def open_ledger(
     *,
     storage_options: Mapping[str, Any] | None = None,
     cache: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Ledger:
     """Open a ledger for reading: a folder or any fsspec URL (default: ``$LEDGER_ROOT``,
     else ``results/`` at the top of the git repository, else ``./results``), or a folder made
@@ -250,11 +307,13 @@ def open_ledger(
 
     The manifests are indexed once and cached under ``<root>/.cache/``; the next open reads
     only what changed. ``cache=False`` reads everything and leaves the cache alone.
+    ``progress(done, total)``, if given, is called as manifests are read (a cold open of a
+    large ledger takes a while). :meth:`Ledger.refresh` later reads only what changed.
     Raises LedgerNotFoundError if there is no ledger at ``root``.
     """
     storage = _root.open_root(root, storage_options)
     with _collector_paused():
-        return _open(storage, cache=cache)
+        return _open(storage, cache=cache, progress=progress)
 
 
 @contextlib.contextmanager
@@ -270,11 +329,12 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _open(storage: Storage, *, cache: bool) -> Ledger:
+def _open(storage: Storage, *, cache: bool, progress: Callable[[int, int], None] | None = None) -> Ledger:
     now = time.time()
     runs = []
     skipped: list[str] = []
-    for item in _index.load(storage, use_cache=cache, write_cache=cache):
+    items = _index.load(storage, use_cache=cache, write_cache=cache, progress=progress)
+    for item in items:
         if item.doc is None:
             if item.error is not None:
                 skipped.append(item.error)
@@ -282,13 +342,17 @@ def _open(storage: Storage, *, cache: bool) -> Ledger:
             continue
         runs.append(RunView(storage, item.doc, now))
     runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
-    return Ledger(storage, _link(runs), skipped)
+    entries = {item.path: item for item in items} if storage.caps.lists else None
+    return Ledger(storage, _link(runs), skipped, entries)
 
 
-def _link(runs: list[RunView]) -> list[RunView]:
+def _link(runs: list[RunView], fresh: set[str] | None = None) -> list[RunView]:
     """Relations both ways, and summary values attached by other runs (in creation order,
-    so a later attachment wins) merged into their targets' summaries."""
+    so a later attachment wins) merged into their targets' summaries. With ``fresh``, only
+    the views of those ids are new (the others carry what an earlier pass gave them)."""
     by_id = {r.id: r for r in runs}
+    if fresh is not None:
+        by_id = {i: r for i, r in by_id.items() if i in fresh}
     for run in runs:  # already sorted by creation
         doc = run.doc
         for relation, target in [("parent", doc.get("parent")), *(doc.get("links") or {}).items()]:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 from ledger import _format
-from ledger._query import _aggregate, _filter, _series
-from ledger._query._aggregate import check_by, group_key, group_order
+from ledger._query import _aggregate, _filter, _importance, _series
+from ledger._query._aggregate import check_by, group_order, key_of
 from ledger._query._views import RunView, require_pandas
 
 if TYPE_CHECKING:
@@ -211,9 +211,10 @@ class RunSet(Sequence[RunView]):
         ``"month"``), or by several (keys are then tuples), in key order (missing values last),
         each group keeping this set's order."""
         fields = check_by(by)  # an unknown field is an error, not one big group
+        getters = [key_of(f) for f in fields]  # each field parsed once
         out: dict[Any, list[RunView]] = {}
         for run in self._runs:
-            keys = tuple(group_key(run, f) for f in fields)
+            keys = tuple(get(run) for get in getters)
             out.setdefault(keys[0] if len(keys) == 1 else keys, []).append(run)
         return {k: RunSet(out[k]) for k in sorted(out, key=group_order)}
 
@@ -240,6 +241,28 @@ class RunSet(Sequence[RunView]):
             for group, runs in parts.items()
         ]
 
+    def importance(
+        self,
+        metric: str,
+        *,
+        params: Sequence[str] | None = None,
+        forest: bool = True,
+        seed: int = 0,
+    ) -> DataFrame:
+        """Which config parameters matter for ``metric`` (a summary metric such as
+        ``"val/loss"``, or any field: ``"summary.acc"``), as W&B's parameter-importance panel:
+        one row per parameter (text values one-hot, ``config.optimizer=sgd``) with
+        ``importance`` (a random forest's feature importance, predicting the metric from every
+        parameter at once; they sum to 1), ``correlation`` (Pearson, with the metric) and
+        ``runs``, most important first. Only runs with a finite number for the metric count,
+        and only parameters that vary among them (all ``config.*`` keys, or ``params``).
+
+        The forest needs scikit-learn (``pip install 'experiment-ledger[analysis]'``);
+        ``forest=False`` gives the correlations alone. Needs at least 3 runs with the metric.
+        """
+        rows, ys = scored_configs(self._runs, metric)
+        return _importance.table(rows, ys, params=params, forest=forest, seed=seed)
+
     def rows(self) -> list[dict[str, Any]]:
         """One flat dict per run (the columns of :meth:`to_pandas`), no pandas needed."""
         return [row(r) for r in self._runs]
@@ -263,8 +286,9 @@ class RunSet(Sequence[RunView]):
 
     def compute_hours(self, by: str = "group", *, price: Mapping[str, float] | None = None) -> DataFrame:
         """Compute used, per ``by`` (group, job_type, user, host, month, project, or any
-        field): runs, hours (active time), gpu_hours (active time x GPUs) and, with ``price``,
-        cost.
+        field): runs, hours (active time), gpu_hours (active time x GPUs: those the job
+        scheduler allocated where the run recorded an allocation, else those it saw),
+        allocated_runs (how many runs counted their allocation) and, with ``price``, cost.
 
         ``price`` maps what an hour costs: ``"gpu"`` per GPU hour, GPU model names per GPU
         hour of that model (``{"A100": 3.0, "H100": 4.5}``, matched case-insensitively as a
@@ -277,9 +301,10 @@ class RunSet(Sequence[RunView]):
         import pandas as pd  # noqa: PLC0415
 
         table = compute_table(self._runs, by, price=price)
-        columns = [by, "runs", "hours", "gpu_hours"] + (["cost"] if price is not None else [])
+        columns = [by, "runs", "hours", "gpu_hours", "allocated_runs"] + (["cost"] if price is not None else [])
         rows = [
-            [r.key, r.runs, r.hours, r.gpu_hours] + ([math.nan if r.cost is None else r.cost] if price else [])
+            [r.key, r.runs, r.hours, r.gpu_hours, r.allocated]
+            + ([math.nan if r.cost is None else r.cost] if price else [])
             for r in table
         ]
         return pd.DataFrame(rows, columns=columns)
@@ -296,6 +321,8 @@ class ComputeRow:
     gpu_hours: float
     cost: float | None = None
     unpriced: tuple[str, ...] = ()
+    allocated: int = 0
+    """Runs whose GPU hours count what their job scheduler allocated (the others: the GPUs they saw)."""
 
 
 _PRICE_CPU, _PRICE_GPU = "cpu", "gpu"
@@ -362,11 +389,15 @@ def compute_table(runs: Iterable[RunView], by: str, *, price: Mapping[str, float
     unpriced_all: dict[str, float] = {}
     for key, members in sorted(groups.items(), key=lambda kv: (kv[0] is None, str(kv[0]))):
         hours = gpu_hours = cost = 0.0
+        allocated = 0
         unpriced: dict[str, float] = {}
         for run in members:
-            h, g = _format.compute_hours(run.active_seconds(), run.doc.get("gpu_count"))
+            h, g, basis = _format.compute_hours(
+                run.active_seconds(), run.doc.get("gpu_count"), run.doc.get("allocation")
+            )
             hours += h
             gpu_hours += g
+            allocated += basis == _format.ALLOCATION_BASIS
             if prices is None:
                 continue
             models = _format.gpu_models(run.doc)
@@ -384,7 +415,7 @@ def compute_table(runs: Iterable[RunView], by: str, *, price: Mapping[str, float
         out.append(
             ComputeRow(
                 key, len(members), round(hours, 6), round(gpu_hours, 6),
-                None if prices is None or unpriced else round(cost, 6), tuple(sorted(unpriced)),
+                None if prices is None or unpriced else round(cost, 6), tuple(sorted(unpriced)), allocated,
             )
         )  # fmt: skip
     if unpriced_all:
@@ -395,3 +426,26 @@ def compute_table(runs: Iterable[RunView], by: str, *, price: Mapping[str, float
             stacklevel=3,
         )
     return out
+
+
+def scored_configs(runs: Sequence[RunView], metric: str) -> tuple[list[dict[str, Any]], list[float]]:
+    """The flattened configs of the runs with a finite number for ``metric``, and those numbers
+    (what parameter importance is computed from)."""
+    get = _filter.getter(_filter.parse_field(_importance.metric_field(metric)))
+    rows: list[dict[str, Any]] = []
+    ys: list[float] = []
+    for run in runs:
+        y = _importance.number(get(run))
+        if y is None:
+            continue
+        flat: dict[str, Any] = {}
+        flatten("config.", run.doc.get("config") or {}, flat)
+        rows.append(flat)
+        ys.append(y)
+    if len(ys) < _importance.MIN_RUNS:
+        msg = (
+            f"parameter importance needs at least {_importance.MIN_RUNS} runs with a number for "
+            f"{metric!r}; {len(ys)} of {len(runs)} have one"
+        )
+        raise ValueError(msg)
+    return rows, ys

@@ -26,7 +26,6 @@ debiased exponential moving average that skips non-finite values, as TensorBoard
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -56,6 +55,11 @@ class Columns:
     steps: np.ndarray
     times: np.ndarray
     keys: Mapping[str, tuple[np.ndarray, np.ndarray]]
+
+    @property
+    def nbytes(self) -> int:
+        """The memory its arrays take."""
+        return int(self.steps.nbytes + self.times.nbytes + sum(p.nbytes + v.nbytes for p, v in self.keys.values()))
 
     @property
     def start(self) -> float:
@@ -157,21 +161,25 @@ def downsample(x: np.ndarray, y: np.ndarray, samples: int) -> tuple[np.ndarray, 
         return x, y
     buckets = max(1, samples // 2)
     edges = np.linspace(0, n, buckets + 1).astype(int)
-    keep = {0, n - 1}
-    bad = ~np.isfinite(y)
-    for a, b in itertools.pairwise(edges.tolist()):
-        if a >= b:
-            continue
-        part = y[a:b]
-        good = ~bad[a:b]
-        if good.any():
-            finite = np.where(good, part, np.nan)
-            keep.add(a + int(np.nanargmin(finite)))
-            keep.add(a + int(np.nanargmax(finite)))
-        if not good.all():
-            keep.add(a + int(np.argmax(~good)))
-    idx = np.fromiter(sorted(keep), dtype=int)
+    starts = np.unique(edges[:-1][edges[:-1] < edges[1:]])  # the first index of each non-empty bucket
+    bucket = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))  # each point's bucket
+    good = np.isfinite(y)
+    keep = [np.array([0, n - 1])]
+    for extreme, fill in ((np.minimum, np.inf), (np.maximum, -np.inf)):
+        values = np.where(good, y, fill)
+        best = extreme.reduceat(values, starts)  # each bucket's min (max) of its finite points
+        hits = np.flatnonzero(good & (values == best[bucket]))
+        keep.append(_first_per_bucket(hits, bucket))  # where it is first reached
+    keep.append(_first_per_bucket(np.flatnonzero(~good), bucket))  # each bucket's first gap
+    idx = np.unique(np.concatenate(keep))
     return x[idx], y[idx]
+
+
+def _first_per_bucket(positions: np.ndarray, bucket: np.ndarray) -> np.ndarray:
+    """Of ``positions`` (ascending), the first one in each bucket that has any."""
+    _, first = _np().unique(bucket[positions], return_index=True)
+    found: np.ndarray = positions[first]
+    return found
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,11 @@ def require_pandas() -> None:
 
 
 # Parsed streams of recently read runs, keyed by the stream files' sizes and versions: a
-# chart that asks for several metrics of a run reads its files once.
-_COLUMNS_KEPT = 256
-_columns: OrderedDict[tuple[Any, ...], _series.Columns] = OrderedDict()
+# chart that asks for several metrics of a run reads its files once, and a chart of 500 runs
+# redrawn with other settings reads none. Bounded by the arrays' bytes, not by a count of runs.
+_COLUMNS_BYTES = 512 * 2**20
+_columns: OrderedDict[tuple[Any, ...], tuple[_series.Columns, int]] = OrderedDict()
+_columns_held = 0  # bytes of the arrays in _columns
 _columns_lock = threading.Lock()
 
 
@@ -212,16 +214,20 @@ class RunView:
                 continue
             token += [name, st.size, st.version]
         key = tuple(token)
+        global _columns_held  # noqa: PLW0603 (the cache above, guarded by its lock)
         with _columns_lock:
             found = _columns.get(key)
             if found is not None:
                 _columns.move_to_end(key)
-                return found
+                return found[0]
         cols = _series.columns(self.records(stream))
+        size = cols.nbytes
         with _columns_lock:
-            _columns[key] = cols
-            while len(_columns) > _COLUMNS_KEPT:
-                _columns.popitem(last=False)
+            if key not in _columns:
+                _columns[key] = (cols, size)
+                _columns_held += size
+            while _columns_held > _COLUMNS_BYTES and len(_columns) > 1:
+                _columns_held -= _columns.popitem(last=False)[1][1]
         return cols
 
     def series_keys(self, stream: str = "metrics") -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ledger import _format, _lifecycle, _reader, _root, _settings
 from ledger._capture import (
+    capture_allocation,
     capture_command,
     capture_git,
     capture_host,
@@ -89,8 +90,8 @@ def init(  # noqa: PLR0913
     cfg = normalize_config(config)
     redaction = Redaction.of(redact, keep)
     sweep = None
-    if resume is None:  # a trial started by a sweep agent goes where the sweep says
-        root, project, cfg, group, sweep = join_sweep(root, project, cfg, group)
+    if resume is None:  # a trial started by a sweep agent goes where the sweep says (or continues its run)
+        root, project, cfg, group, sweep, resume = join_sweep(root, project, cfg, group)
     depth = _settings.get(_settings.MAX_DEPTH)
     if _format.too_deep(cfg, depth - 1):
         msg = f"config is nested deeper than {depth} levels (${_settings.MAX_DEPTH.name}); flatten it"
@@ -265,6 +266,7 @@ def _create(  # noqa: PLR0917
         parent=meta.parent,
         links=meta.links or {},
         sweep=meta.sweep,
+        allocation=capture_allocation(),
     )
     _root.claim_run(storage, manifest, timing.now, named=meta.name is not None)
     _write_capture_files(storage, manifest, code.patch)
@@ -345,10 +347,12 @@ def _resume(  # noqa: PLR0917
     manifest.status = "running"
     manifest.ended = None
     manifest.error = None
+    manifest.stop_reason = None  # it goes on: why it stopped last time is in the intervals' gap
     manifest.heartbeat = _format.iso(now)
     manifest.heartbeat_s = timing.heartbeat_s
     manifest.intervals.append({"start": _format.iso(now), "end": None})
     manifest.config.update(cfg)
+    manifest.allocation = capture_allocation() or manifest.allocation  # the job it continues in
     for attr in ("name", "group", "job_type", "tags", "notes", "parent", "links"):
         if getattr(meta, attr) is not None:
             setattr(manifest, attr, getattr(meta, attr))

@@ -13,9 +13,12 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ledger import _settings
+
+if TYPE_CHECKING:
+    from ledger._run._run import Run
 
 log = logging.getLogger("ledger")
 
@@ -26,6 +29,7 @@ ENV_PARAMS = _settings.SWEEP_PARAMS.name
 ENV_GROUP = _settings.SWEEP_GROUP.name
 ENV_ROOT = _settings.SWEEP_ROOT.name
 ENV_PROJECT = _settings.SWEEP_PROJECT.name
+ENV_RESUME = _settings.SWEEP_RESUME.name
 ENV_NAMES = tuple(s.name for s in _settings.SWEEP_TRIAL_SETTINGS)
 
 _joined: set[tuple[str, int, int | None]] = set()
@@ -39,9 +43,10 @@ class Joined(NamedTuple):
     config: dict[str, Any]
     group: str | None
     sweep: dict[str, Any] | None  # the manifest's sweep: {id, trial, fold}
+    resume: str | None = None  # the trial's interrupted run, which this init continues
 
 
-def trial_env(
+def trial_env(  # noqa: PLR0913 (one keyword per variable)
     *,
     sweep_id: str,
     root: str,
@@ -51,11 +56,14 @@ def trial_env(
     params: Mapping[str, Any],
     group: str | None,
     pinned: bool = True,
+    resume: str | None = None,
 ) -> dict[str, str]:
     """The environment variables that make the next ``ledger.init()`` join this trial.
     ``pinned`` False (a sweep without a project key): the run goes to the project its
-    ``init(project=...)`` asks for, ``project`` only when it asks for none."""
+    ``init(project=...)`` asks for, ``project`` only when it asks for none. ``resume``: the
+    id of the trial's interrupted run, which that ``init()`` then continues."""
     return {
+        ENV_RESUME: resume or "",
         ENV_ID: sweep_id,
         ENV_TRIAL: str(trial),
         ENV_FOLD: "" if fold is None else str(fold),
@@ -137,5 +145,59 @@ def join_sweep(
     merged = merge(config, params)
     if fold is not None:
         merged["fold"] = fold
-    block = {"id": sweep_id, "trial": trial, "fold": fold}
-    return Joined(sweep_root, sweep_project, merged, _settings.get(_settings.SWEEP_GROUP) or group, block)
+    block: dict[str, Any] = {"id": sweep_id, "trial": trial, "fold": fold}
+    global _resumable  # noqa: PLW0603
+    if _resumable:
+        block["resumable"] = True
+        _resumable = False
+    resume = _settings.get(_settings.SWEEP_RESUME)
+    if resume:
+        log.info("ledger: trial %d of sweep %s continues its interrupted run %s", trial, sweep_id, resume)
+    group = _settings.get(_settings.SWEEP_GROUP) or group
+    return Joined(sweep_root, sweep_project, merged, group, block, resume or None)
+
+
+_resumable = False  # the program follows the resume convention (it asked resumed() or checkpoint_dir())
+
+
+def resuming() -> bool:
+    """Whether this process is a sweep trial that continues its interrupted run (the agent
+    set ``$LEDGER_SWEEP_RESUME``)."""
+    return bool(_settings.get(_settings.SWEEP_ID)) and bool(_settings.get(_settings.SWEEP_RESUME))
+
+
+def mark_resumable(run: Run | None) -> None:
+    """Record that the trial's program resumes from its checkpoints (``sweep.resumable`` in
+    its run's manifest): an agent that finds the trial interrupted then continues that run
+    instead of starting the trial over. ``run`` is the active run, or None before init."""
+    global _resumable  # noqa: PLW0603
+    if run is None:  # before init: the trial's init records it
+        _resumable = True
+        return
+    if run._m.sweep is None or run._m.sweep.get("resumable"):  # noqa: SLF001
+        return
+    run._m.sweep["resumable"] = True  # noqa: SLF001
+    run._write_manifest_quietly()  # noqa: SLF001
+
+
+CHECKPOINTS = "checkpoints"  # under the run's files/: where a trial keeps what it resumes from
+
+
+def checkpoint_folder(run: Run) -> str:
+    """``files/checkpoints/`` of ``run``'s folder, made if missing: a local path, for roots on
+    a (shared) disk. A resumed run has the same folder, so what a trial saved there before it
+    was interrupted is there when it continues."""
+    from ledger import _format  # noqa: PLC0415 (only trials that checkpoint need it)
+
+    rel = f"{run._dir}/{_format.FILES_DIR}/{CHECKPOINTS}"  # noqa: SLF001
+    path = run._storage.local_path(rel)  # noqa: SLF001
+    if path is None:
+        msg = (
+            f"checkpoint_dir: the ledger root {run.root} is not on a disk this machine mounts, so a trial "
+            f"cannot keep checkpoints in its run folder; write them to a folder on shared disk named after "
+            f"the run id ({run.id}: the same when the trial continues), or run.save() them and read them "
+            f"back from the run's files/"
+        )
+        raise ValueError(msg)
+    os.makedirs(path, exist_ok=True)
+    return path

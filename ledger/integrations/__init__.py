@@ -1,6 +1,6 @@
 """Framework integrations: a few added lines log a Keras, PyTorch Lightning, Hugging Face
-Transformers, scikit-learn, Optuna, XGBoost, LightGBM, Hugging Face Accelerate, fastai or
-PyTorch Ignite workload into the ledger.
+Transformers, scikit-learn, Optuna, XGBoost, LightGBM, Hugging Face Accelerate, fastai,
+PyTorch Ignite or Ray Tune workload into the ledger.
 
 Each lives in its own module and imports its framework only when that module is imported,
 so ``import ledger`` and ``import ledger.integrations`` import no framework::
@@ -15,6 +15,7 @@ so ``import ledger`` and ``import ledger.integrations`` import no framework::
     from ledger.integrations.accelerate import LedgerTracker      # Accelerator(log_with=...)
     from ledger.integrations.fastai import LedgerCallback         # Learner(cbs=...)
     from ledger.integrations.ignite import LedgerLogger           # Ignite's logger style
+    from ledger.integrations.ray import LedgerLoggerCallback      # tune.RunConfig(callbacks=...)
 
 Every integration either writes to a run you give it (``run=``; you finish it) or makes
 its own from the keyword arguments it does not know, passed on to :func:`ledger.init`

@@ -12,6 +12,21 @@ macros), plus ``cv: {folds: K}``; what needs W&B's servers (``method: custom``, 
 refused with what to use instead. Agents on any number of machines that
 share the root claim trials by exclusive-creating ``claims/<n>`` in the sweep's folder and
 rebuild the search state from the runs in the tree. See docs/format.md, "Sweeps".
+
+A trial that its job scheduler ends (a time limit, a preemption: SIGTERM inside a SLURM, PBS
+or LSF job) is ``killed`` with ``stop_reason: preempted``, and the next agent takes it up
+again. A program that can continue from a checkpoint says so by calling :func:`resumed` (or
+:func:`checkpoint_dir`); its interrupted run is then continued (``ledger.init(resume=...)``:
+steps go on, active time adds up) instead of started over::
+
+    run = ledger.init(project="mnist", config=cfg)
+    ckpt = os.path.join(ledger.sweeps.checkpoint_dir(), "last.pt")
+    start = 0
+    if ledger.sweeps.resumed() and os.path.exists(ckpt):
+        start = load(ckpt) + 1
+    for epoch in range(start, cfg["epochs"]):
+        ...
+        save(ckpt, epoch)
 """
 
 from __future__ import annotations
@@ -19,7 +34,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ledger import _lifecycle
+from ledger._errors import RunStateError
 from ledger._root import open_root
+from ledger._run._sweep import checkpoint_folder, mark_resumable, resuming
 from ledger.sweeps._agent import Agent
 from ledger.sweeps._errors import SweepConfigError, SweepNotFoundError
 from ledger.sweeps._status import SweepStatus, sweep_status
@@ -33,7 +51,9 @@ __all__ = [
     "SweepNotFoundError",
     "SweepStatus",
     "agent",
+    "checkpoint_dir",
     "create",
+    "resumed",
     "status",
     "stop",
 ]
@@ -118,3 +138,31 @@ def status(
 ) -> SweepStatus:
     """Trials by status, the best trial with its parameters, the running agents."""
     return sweep_status(_existing(sweep_id, root, project, storage_options))
+
+
+def resumed() -> bool:
+    """Whether this sweep trial continues its interrupted run (its job was preempted or hit
+    its time limit, and an agent took the trial up again): load your checkpoint and go on.
+
+    Calling it also tells the agents that the program resumes: if the trial is interrupted,
+    the next agent continues its run (steps go on, active time adds up) instead of starting
+    the trial over. Call it before or after ``ledger.init()``. False outside a sweep trial.
+    """
+    mark_resumable(_lifecycle.active())
+    return resuming()
+
+
+def checkpoint_dir() -> str:
+    """The folder of the running trial's checkpoints: ``files/checkpoints/`` in its run's
+    folder, the same when the trial continues after an interruption (made if missing).
+
+    Call it after ``ledger.init()``; the root must be a folder on (shared) disk. Like
+    :func:`resumed`, it tells the agents that the program resumes. Works for any run, in a
+    sweep or not.
+    """
+    run = _lifecycle.active()
+    if run is None:
+        msg = "checkpoint_dir: no active run; call it after ledger.init()"
+        raise RunStateError(msg)
+    mark_resumable(run)
+    return checkpoint_folder(run)

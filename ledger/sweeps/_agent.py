@@ -18,10 +18,10 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ledger import _format, _maintenance, _settings
-from ledger._capture import current_user
+from ledger._capture import current_user, scheduler_job
 from ledger._errors import LedgerError
 from ledger._writer import Ticker
-from ledger.sweeps._claims import AgentBeat, Claim, hostname, lease_expired, lease_seconds
+from ledger.sweeps._claims import AgentBeat, Claim, hostname, lease_expired, lease_seconds, scheduler_job_id
 from ledger.sweeps._command import program_is_module
 from ledger.sweeps._config import DEFAULT_COMMAND
 from ledger.sweeps._search import Flat, bayes_point, grid_point, lookup, nest, random_point, sweep_seed
@@ -80,7 +80,9 @@ class Agent:
         self.seed = sweep_seed(config, sweep.id)
         now = _format.iso(time.time())
         self.id = _format.new_run_id(time.time())
-        self._beat = AgentBeat(self.id, hostname(), os.getpid(), current_user(), now, now, self.lease_s)
+        self._beat = AgentBeat(
+            self.id, hostname(), os.getpid(), current_user(), now, now, self.lease_s, job=scheduler_job_id()
+        )
         self._beat_lock = threading.Lock()
         self._ticker = Ticker([(self.lease_s / 4, self._heartbeat)], name=f"ledger-agent-{self.id}")
         self._runner = TrialRunner(sweep, function=function, poll_s=self.poll_s, say=self._say, out=self.out)
@@ -188,7 +190,8 @@ class Agent:
         return [f for f in range(folds) if f not in finished]
 
     def _reclaim(self, trials: dict[int, Trial], claimed: dict[int, int]) -> Task | None:
-        """Take over a trial whose agent stopped heartbeating before it was done."""
+        """Take up a trial its job scheduler preempted, or take over one whose agent stopped
+        heartbeating before it was done."""
         now = time.time()
         agents: dict[str, AgentBeat] | None = None
         for n in sorted(claimed):
@@ -199,12 +202,15 @@ class Agent:
                 claim = self.files.read_claim(n, claimed[n])
             except (FileNotFoundError, ValueError, LedgerError):
                 continue
-            if claim.ended is not None:
+            preempted = (trial is not None and trial.status == _format.PREEMPTED) or claim.outcome == _format.PREEMPTED
+            if claim.ended is not None and not preempted:
                 continue
             if agents is None:
                 agents = self.files.agents()
-            if not lease_expired(claim, agents.get(claim.agent), now, self.lease_s):
+            if not preempted and not lease_expired(claim, agents.get(claim.agent), now, self.lease_s):
                 continue
+            if preempted and _holder_alive(claim, agents.get(claim.agent), now):
+                continue  # its agent outlived the preemption and takes it up itself
             params = self._params_of(claim)
             new = self._new_claim(n, params, claim.attempt + 1, claim.agent)
             new.runs = [r.id for r in trial.runs.values() if r.status == "finished"] if trial else []
@@ -218,8 +224,30 @@ class Agent:
                         )
                     except (OSError, LedgerError) as exc:
                         log.warning("ledger agent: could not mark run %s as lease_expired (%s)", run.id, exc)
-            return Task(n, new, params, self._folds_left(trial))
+            folds = self._folds_left(trial)
+            return Task(n, new, params, folds, self._resumable(n, trial, folds))
         return None
+
+    def _resumable(self, n: int, trial: Trial | None, folds: list[int | None]) -> dict[int | None, tuple[str, str]]:
+        """The interrupted runs (preempted, or crashed) of a taken-up trial that its program
+        can continue: those whose program follows the resume convention (``sweep.resumable``)."""
+        out: dict[int | None, tuple[str, str]] = {}
+        for fold in folds:
+            run = trial.runs.get(fold) if trial is not None else None
+            if run is None or run.status not in ("killed", "crashed"):
+                continue
+            block = run.doc.get("sweep") or {}
+            stopped = run.status == "crashed" or run.doc.get("stop_reason") == _format.PREEMPTED
+            if stopped and block.get("resumable"):
+                out[fold] = (run.project, run.id)
+                self._say(f"trial {n}: continuing its interrupted run {run.id} (fold {fold})" if fold is not None
+                          else f"trial {n}: continuing its interrupted run {run.id}")  # fmt: skip
+            elif stopped:
+                self._say(
+                    f"trial {n}: run {run.id} was interrupted and starts over: its program does not resume "
+                    f"(call ledger.sweeps.resumed() or ledger.sweeps.checkpoint_dir() in it to continue instead)"
+                )
+        return out
 
     def _choose(self, n: int, trials: dict[int, Trial], asked: list[Flat]) -> Flat:
         config = self.sweep.config
@@ -257,6 +285,10 @@ class Agent:
         outcome, run_ids = "killed", list(task.claim.runs)
         try:
             outcome, run_ids = self._runner.run(task)
+        except BaseException:
+            if scheduler_job() is not None:  # the scheduler ended the job (its SIGTERM unwinds the agent)
+                outcome = _format.PREEMPTED
+            raise
         finally:
             claim = task.claim
             claim.ended, claim.outcome, claim.runs = _format.iso(time.time()), outcome, run_ids
@@ -276,6 +308,11 @@ class Agent:
             return ""
         spread = f" ± {trial.spread:.4g} over {len(trial.runs)} folds" if trial.spread is not None else ""
         return f": {metric.name}={trial.objective:.6g}{spread}"
+
+
+def _holder_alive(claim: Claim, beat: AgentBeat | None, now: float) -> bool:
+    """Whether the agent holding the claim still runs (heartbeats, not ended)."""
+    return beat is not None and beat.alive(now) and claim.ended is None
 
 
 def _short(value: Any) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format, _settings
-from ledger._capture import current_user
+from ledger._capture import capture_allocation, current_user
 from ledger._storage import retrying
 
 if TYPE_CHECKING:
@@ -107,6 +107,7 @@ class AgentBeat:
     trial: int | None = None
     trials_run: int = 0
     ended: str | None = None
+    job: str | None = None  # the scheduler job it runs in: <array job>_<task> for a SLURM array task
 
     def to_yaml(self) -> bytes:
         return _format.yaml_dump(dict(self.__dict__))
@@ -124,6 +125,7 @@ class AgentBeat:
             trial=doc.get("trial"),
             trials_run=int(doc.get("trials_run") or 0),
             ended=doc.get("ended"),
+            job=str(doc["job"]) if doc.get("job") is not None else None,
         )
 
     def alive(self, now: float) -> bool:
@@ -227,3 +229,15 @@ def lease_expired(claim: Claim, beat: AgentBeat | None, now: float, default_leas
             last = max(last, _format.parse_iso(beat.heartbeat))
         lease = beat.lease_s
     return now - last > lease
+
+
+def scheduler_job_id() -> str | None:
+    """The job scheduler's id of this process's job: ``<array job>_<task>`` for an array task
+    (SLURM's spelling, which squeue and scancel take), else the job id; None outside a job."""
+    found = capture_allocation()
+    if found is None:
+        return None
+    array, task = found.get("array_job_id"), found.get("array_task_id")
+    if array is not None and task is not None:
+        return f"{array}_{task}"
+    return str(found.get("job_id")) if found.get("job_id") is not None else None

@@ -27,13 +27,14 @@ GRACE_S = 30.0  # after SIGTERM, how long an early-terminated trial may take to 
 
 
 def find_trial_run(sweep: Sweep, n: int, fold: int | None, since: float) -> Manifest | None:
-    """The run a trial's fold created after ``since``: run ids start with their UTC creation
-    time, so only the newest few manifests are read."""
+    """The run a trial's fold created after ``since`` (the latest, if several): run ids start
+    with their UTC creation time, so only the newest few manifests are read."""
     storage = sweep.storage
     oldest = time.strftime("%Y%m%d-%H%M%S", time.gmtime(since - 2))
     want = {"id": sweep.id, "trial": n, "fold": fold}
     # The sweep's project first; a sweep without a project key lets the program choose one.
     projects = [sweep.project] if sweep.project_pinned else [sweep.project, *_root.projects(storage)]
+    found: list[Manifest] = []
     for project in dict.fromkeys(projects):
         for entry in reversed(storage.list_dir(_format.runs_dir(project))):
             if entry.name < oldest:
@@ -42,9 +43,12 @@ def find_trial_run(sweep: Sweep, n: int, fold: int | None, since: float) -> Mani
                 manifest = _reader.read_manifest(storage, project, entry.name)
             except (OSError, LedgerError):
                 continue
-            if manifest.sweep == want:
-                return manifest
-    return None
+            block = manifest.sweep or {}
+            if all(block.get(k) == v for k, v in want.items()):
+                found.append(manifest)
+    # The latest: ids of one second sort by their random part, and a trial taken up again
+    # moments after its interrupted run has two runs in that window.
+    return max(found, key=lambda m: m.created, default=None)
 
 
 class Monitor:
@@ -75,6 +79,11 @@ class Monitor:
         self._final: dict[str, list[float]] = {}  # histories of runs that will not change
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"ledger-hyperband-{n}", daemon=True)
+
+    def follow(self, run_id: str, project: str) -> None:
+        """Watch this run (a resumed trial's, made before ``since``) instead of looking for a new one."""
+        self.run_id, self.run_project = run_id, project
+        self._run = RunView(self._sweep.storage, {"id": run_id, "project": project}, time.time())
 
     def start(self, kill: Callable[[], None] | None = None) -> None:
         self._kill = kill

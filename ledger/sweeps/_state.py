@@ -28,7 +28,7 @@ class Trial:
 
     n: int
     runs: dict[int | None, RunView] = field(default_factory=dict)  # fold (None without cv) -> latest run
-    status: str = "incomplete"  # running, finished, failed, killed, early_terminated, crashed, incomplete
+    status: str = "incomplete"  # running, finished, failed, killed, early_terminated, preempted, crashed, incomplete
     objective: float | None = None  # the metric (mean over folds)
     spread: float | None = None  # its standard deviation over folds (cv)
     params: Flat = field(default_factory=dict)
@@ -47,8 +47,13 @@ def _judge(trial: Trial, folds: int, metric: str | None) -> None:
     elif "failed" in statuses:
         trial.status = "failed"
     elif "killed" in statuses:
-        early = any(r.doc.get("stop_reason") == "early_terminated" for r in runs)
-        trial.status = "early_terminated" if early else "killed"
+        reasons = {r.doc.get("stop_reason") for r in runs if r.status == "killed"}
+        if "early_terminated" in reasons:
+            trial.status = "early_terminated"
+        elif reasons == {_format.PREEMPTED}:  # its job scheduler ended it: an agent takes it up again
+            trial.status = _format.PREEMPTED
+        else:
+            trial.status = "killed"
     elif "crashed" in statuses:
         trial.status = "crashed"
     elif len(runs) < folds:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ledger import _format
 from ledger._errors import LedgerError
 from ledger.sweeps._search import nest
+from ledger.sweeps._slurm import SlurmError, job_tasks, launches
 from ledger.sweeps._state import best_trial, read_trials
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ TRIAL_STATUSES = (
     "failed",
     "early_terminated",
     "killed",
+    "preempted",
     "crashed",
     "running",
     "starting",
@@ -45,7 +47,8 @@ class SweepStatus:
     claimed: int
     """Trials claimed so far."""
     trials: dict[str, int]
-    """Trials by status: finished, failed, early_terminated, killed, crashed, running,
+    """Trials by status: finished, failed, early_terminated, killed, preempted (its job
+    scheduler ended it; the next agent takes it up again), crashed, running,
     starting (claimed, no run yet), no_run (the program made none), incomplete (cv folds missing)."""
     best_trial: int | None
     best_value: float | None
@@ -57,6 +60,10 @@ class SweepStatus:
     """The running agents: id, host, pid, trial, heartbeat."""
     stopped: str | None = None
     """When ``ledger sweep stop`` was run, or None."""
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    """The sweep's SLURM submissions (``ledger sweep launch --slurm``): launch, job_id, agents,
+    submitted, and ``tasks``: each array task's state, reason, elapsed and nodes as SLURM
+    reports them (``<job>_<task>`` -> ...), or ``error`` when SLURM could not be asked."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (for JSON)."""
@@ -84,7 +91,7 @@ def sweep_status(sweep: Sweep) -> SweepStatus:
     metric = sweep.config.metric
     now = time.time()
     agents = [
-        {"id": a.agent, "host": a.host, "pid": a.pid, "trial": a.trial, "heartbeat": a.heartbeat}
+        {"id": a.agent, "host": a.host, "pid": a.pid, "trial": a.trial, "heartbeat": a.heartbeat, "job": a.job}
         for a in sorted(files.agents().values(), key=lambda a: a.started)
         if a.alive(now)
     ]
@@ -105,7 +112,20 @@ def sweep_status(sweep: Sweep) -> SweepStatus:
         best_params=nest(best.params) if best else {},
         agents=agents,
         stopped=str(stop.get("stopped")) if stop is not None else None,
+        jobs=_jobs(sweep),
     )
+
+
+def _jobs(sweep: Sweep) -> list[dict[str, Any]]:
+    out = []
+    for record in launches(sweep):
+        job: dict[str, Any] = {k: record.get(k) for k in ("launch", "job_id", "agents", "submitted")}
+        try:
+            job["tasks"] = job_tasks(str(record["job_id"]))
+        except SlurmError as exc:
+            job["tasks"], job["error"] = {}, str(exc)
+        out.append(job)
+    return out
 
 
 def _flat_lines(prefix: str, value: Any, out: list[str]) -> None:
@@ -135,7 +155,21 @@ def render(status: SweepStatus) -> str:
     for a in status.agents:
         ago = now - _format.parse_iso(a["heartbeat"]) if a["heartbeat"] else float("nan")
         doing = f"trial {a['trial']}" if a["trial"] is not None else "between trials"
-        lines.append(f"    {a['id']} on {a['host']} (pid {a['pid']}): {doing}, heartbeat {ago:.0f} s ago")
+        held = f", job {a['job']}" if a.get("job") else ""
+        lines.append(f"    {a['id']} on {a['host']} (pid {a['pid']}{held}): {doing}, heartbeat {ago:.0f} s ago")
+    for launched in status.jobs:
+        lines.append(
+            f"SLURM job {launched['job_id']} ({launched['agents']} agents, submitted {launched['submitted']}):"
+        )
+        if launched.get("error"):
+            lines.append(f"    cannot ask SLURM: {launched['error']}")
+        elif not launched["tasks"]:
+            lines.append("    SLURM no longer knows its tasks (ended longer ago than its MinJobAge)")
+        for task, info in launched["tasks"].items():
+            running = [a for a in status.agents if a.get("job") == task]
+            doing = f", agent {running[0]['id']} on trial {running[0]['trial']}" if running else ""
+            reason = f" ({info['reason']})" if info.get("reason") not in (None, "", "None") else ""
+            lines.append(f"    task {task}: {info['state']}{reason}, {info.get('elapsed') or '0:00'} elapsed{doing}")
     if status.stopped is not None:
         lines.append(f"stopped: {status.stopped} (running trials finish; no new ones start)")
     return "\n".join(lines)

@@ -14,10 +14,11 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
 from ledger import _lifecycle, _maintenance, _reader
+from ledger._format import PREEMPTED
 from ledger._run._sweep import ENV_NAMES, trial_env
 from ledger.sweeps._command import build_command, interpreter_path, macro_values
 from ledger.sweeps._monitor import GRACE_S, Monitor, find_trial_run
@@ -52,11 +53,13 @@ class Task:
     claim: Claim
     params: Flat
     folds: list[int | None]
+    resume: dict[int | None, tuple[str, str]] = field(default_factory=dict)
+    """Folds whose interrupted run the trial continues: fold -> (project, run id)."""
 
 
 @dataclass
 class FoldResult:
-    outcome: str  # finished, failed, killed, early_terminated, crashed, no_run
+    outcome: str  # finished, failed, killed, early_terminated, preempted, crashed, no_run
     run_id: str | None
 
 
@@ -127,16 +130,17 @@ class TrialRunner:
             params=nest(task.params),
             group=group,
             pinned=sweep.project_pinned,
+            resume=task.resume[fold][1] if fold in task.resume else None,
         )
         since = time.time()
         if self.function is not None:
             monitor, stopped, crashed = self._call_function(task, fold, env, since)
         else:
             monitor, stopped, crashed = self._run_process(task, fold, env, since)
-        run_id = monitor.run_id if monitor is not None else None
+        known = (monitor.run_project or sweep.project, monitor.run_id) if monitor is not None else task.resume.get(fold)
         manifest = (
-            _reader.read_manifest(sweep.storage, monitor.run_project or sweep.project, run_id)
-            if run_id is not None and monitor is not None
+            _reader.read_manifest(sweep.storage, known[0], known[1])
+            if known is not None and known[1] is not None
             else find_trial_run(sweep, task.n, fold, since)
         )
         if manifest is None:
@@ -149,13 +153,19 @@ class TrialRunner:
             return FoldResult("early_terminated", manifest.id)
         if manifest.status == "running":  # the process is gone but never finished its run
             return FoldResult("crashed", manifest.id)
+        if manifest.status == "killed" and manifest.stop_reason == PREEMPTED:
+            return FoldResult(PREEMPTED, manifest.id)
         return FoldResult(manifest.status, manifest.id)
 
     def _monitor(self, task: Task, fold: int | None, since: float, stop: Callable[[], None]) -> Monitor | None:
         hb, metric = self.sweep.config.hyperband, self.sweep.config.metric
         if hb is None or metric is None:
             return None
-        return Monitor(self.sweep, (metric, hb), task.n, fold, since, poll_s=self.poll_s, stop=stop)
+        monitor = Monitor(self.sweep, (metric, hb), task.n, fold, since, poll_s=self.poll_s, stop=stop)
+        if fold in task.resume:
+            project, run_id = task.resume[fold]
+            monitor.follow(run_id, project)
+        return monitor
 
     def _run_process(
         self, task: Task, fold: int | None, env: dict[str, str], since: float

@@ -1,19 +1,28 @@
-"""Compute: hours and GPU hours by group, job_type, user, host or month, what they cost, and the
-storage the runs take."""
+"""Compute: hours, GPU hours and cost by project, group, user, GPU model, job type or host,
+month by month (stacked, in date order); and the storage the runs take."""
 
 from __future__ import annotations
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 import ledger
-from viewer import data, ui
+from viewer import data, tables, ui
 
-BY = ("group", "job_type", "user", "host", "month")
+BY = {
+    "project": "project",
+    "group": "group",
+    "user": "user",
+    "gpu": "GPU model",
+    "job_type": "job type",
+    "host": "host",
+}
+MEASURES = {"hours": "hours", "gpu_hours": "GPU hours", "cost": "cost ($)"}
+TOP = 12  # keys drawn in their own colour; the rest stacked as "(other)"
 
 src = data.source()
 st.title("Compute")
+ss = st.session_state
 filters = ui.filters()
 scope = st.toggle("Only the runs the Runs page filters select", value=True, key="cu_filtered")
 if not scope:
@@ -25,52 +34,84 @@ except ledger.FilterError:  # the Runs page says why
     filters = data.Filters(
         filters.project, filters.groups, filters.job_types, filters.tags, filters.statuses, users=filters.users
     )
-left, mid, right = st.columns([3, 1, 1])
-by = left.radio("By", BY, horizontal=True, key="cu_by")
-gpu_price = mid.number_input("$ per GPU hour", min_value=0.0, value=0.0, step=0.1, key="cu_gpu_price")
-hour_price = right.number_input("$ per hour", min_value=0.0, value=0.0, step=0.1, key="cu_hour_price")
+if ss.get("cu_by") not in BY:
+    ss["cu_by"] = "group"
+if ss.get("cu_measure") not in MEASURES:
+    ss["cu_measure"] = "hours"
+top = st.columns([4, 2, 1, 1])
+top[0].radio("By", list(BY), key="cu_by", persist_state=ui.KEPT, horizontal=True, format_func=BY.get)
+top[1].radio("Show", list(MEASURES), key="cu_measure", persist_state=ui.KEPT, horizontal=True, format_func=MEASURES.get)
+top[2].number_input("$ per GPU hour", min_value=0.0, step=0.1, key="cu_gpu_price", persist_state=ui.KEPT)
+top[3].number_input("$ per hour", min_value=0.0, step=0.1, key="cu_hour_price", persist_state=ui.KEPT)
+by, measure = str(ss["cu_by"]), str(ss["cu_measure"])
+prices = tables.Prices(gpu_hour=float(ss.get("cu_gpu_price") or 0.0), hour=float(ss.get("cu_hour_price") or 0.0))
 
-table = data.compute_hours(src, filters, by)
-table[by] = ["(none)" if pd.isna(v) else str(v) for v in table[by]]
-if gpu_price or hour_price:  # machine hours at the hourly price, plus GPU hours at the GPU price
-    table["cost"] = (table["hours"] * hour_price + table["gpu_hours"] * gpu_price).round(2)
-totals = table[["runs", "hours", "gpu_hours"]].sum()
+monthly = data.compute_by_month(src, filters, by, prices)
+totals = monthly.groupby(by, sort=False)[["runs", "hours", "gpu_hours", "cost"]].sum()
+totals = totals.sort_values(measure, ascending=False)
 st.caption(
-    f"{int(totals['runs'])} runs · {totals['hours']:.1f} hours · {totals['gpu_hours']:.1f} GPU hours"
-    + (f" · {table['cost'].sum():,.2f} $" if "cost" in table else "")
+    f"{int(totals['runs'].sum()):,} runs · {totals['hours'].sum():,.1f} hours"
+    f" · {totals['gpu_hours'].sum():,.1f} GPU hours"
+    + (f" · {totals['cost'].sum():,.2f} $" if prices.hour or prices.gpu_hour else " · set a price to see the cost")
 )
-long = table.melt(id_vars=[by], value_vars=["hours", "gpu_hours"], var_name="kind", value_name="value")
-long = long.rename(columns={by: "key"})
-st.altair_chart(
-    alt.Chart(long)
-    .mark_bar()
-    .encode(
-        y=alt.Y("key:N", title=by, sort="-x"),
-        x=alt.X("value:Q", title="hours"),
-        color=alt.Color("kind:N", title=None),
-        yOffset="kind:N",
-        tooltip=["key:N", "kind:N", alt.Tooltip("value:Q", format=".2f")],
-    )
-    .properties(height=max(120, 36 * len(table))),
+shown_keys = list(totals.index[:TOP])
+chart_rows = monthly.assign(key=[k if k in shown_keys else "(other)" for k in monthly[by]])
+chart_rows = chart_rows.groupby(["month", "key"], sort=False, as_index=False)[
+    ["runs", "hours", "gpu_hours", "cost"]
+].sum()
+months = sorted(chart_rows["month"].unique(), key=lambda m: (m == "(unknown)", m))
+st.vega_lite_chart(
+    {
+        "height": 320,
+        "data": {"name": "monthly"},
+        "datasets": {"monthly": chart_rows},
+        "mark": {"type": "bar", "tooltip": True},
+        "encoding": {
+            "x": {"field": "month", "type": "ordinal", "sort": months, "title": "month"},
+            "y": {"field": measure, "type": "quantitative", "title": MEASURES[measure], "stack": "zero"},
+            "color": {"field": "key", "type": "nominal", "title": BY[by], "sort": [*shown_keys, "(other)"]},
+            "order": {"field": measure, "type": "quantitative", "sort": "descending"},
+            "tooltip": [
+                {"field": "month", "type": "ordinal"},
+                {"field": "key", "type": "nominal", "title": BY[by]},
+                {"field": "runs", "type": "quantitative"},
+                {"field": "hours", "type": "quantitative", "format": ",.2f"},
+                {"field": "gpu_hours", "type": "quantitative", "format": ",.2f", "title": "GPU hours"},
+                {"field": "cost", "type": "quantitative", "format": ",.2f", "title": "cost ($)"},
+            ],
+        },
+    },
     width="stretch",
 )
-st.dataframe(table, hide_index=True, width="stretch")
+table = totals.reset_index()
+by_month = monthly.pivot_table(index=by, columns="month", values=measure, aggfunc="sum", fill_value=0.0)
+table = table.merge(by_month[[m for m in months if m in by_month.columns]], left_on=by, right_index=True, how="left")
+st.dataframe(
+    table.round(2),
+    hide_index=True,
+    width="stretch",
+    column_config={by: st.column_config.TextColumn(BY[by], pinned=True)},
+)
+st.caption(f"One row per {BY[by]}, largest first; a column per month holds its {MEASURES[measure]}.")
 
 st.subheader("Storage")
 st.caption("What takes space on disk (the same as `ledger du`), largest first.")
 usage_by = st.radio("By", ("project", "group", "kind", "run"), horizontal=True, key="du_by")
 usage = data.disk_usage(src, usage_by, filters.project)
-usage[usage_by] = ["(none)" if pd.isna(v) else str(v) for v in usage[usage_by]]
+usage[usage_by] = [tables.NONE if pd.isna(v) else str(v) for v in usage[usage_by]]
 usage["MB"] = (usage["bytes"] / 2**20).round(3)
-st.altair_chart(
-    alt.Chart(usage.head(30))
-    .mark_bar()
-    .encode(
-        y=alt.Y(f"{usage_by}:N", sort="-x", title=usage_by),
-        x=alt.X("MB:Q", title="MB"),
-        tooltip=[f"{usage_by}:N", "MB:Q", "files:Q", "runs:Q"],
-    )
-    .properties(height=max(120, 24 * min(len(usage), 30))),
+st.vega_lite_chart(
+    {
+        "height": max(120, 24 * min(len(usage), 30)),
+        "data": {"name": "usage"},
+        "datasets": {"usage": usage.head(30)},
+        "mark": "bar",
+        "encoding": {
+            "y": {"field": usage_by, "type": "nominal", "sort": "-x", "title": usage_by},
+            "x": {"field": "MB", "type": "quantitative", "title": "MB"},
+            "tooltip": [{"field": usage_by}, {"field": "MB"}, {"field": "files"}, {"field": "runs"}],
+        },
+    },
     width="stretch",
 )
 st.dataframe(usage, hide_index=True, width="stretch")

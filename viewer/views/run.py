@@ -17,17 +17,21 @@ from viewer import charts, data, tables, ui
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")  # never .svg: it may carry script
 PREVIEW_BYTES = 20_000_000
 PATCH_CHARS = 200_000
+MAX_METRIC_PANELS = 48
+METRICS_PER_ROW = 3
 
 src = data.source()
 st.title("Run")
 ss = st.session_state
 picked = ui.selected_runs()
-asked = st.query_params.get("run")
+asked = ss.get("run_id")  # from the URL (?run=ID), or the run shown last
 if asked and asked not in picked:
     picked = [asked, *picked]
 known = data.runs(src, picked)
 options = [r.id for r in known]
 labels = {r.id: data.label(r) for r in known}
+if asked in options and ss.get("run_pick") not in options:
+    ss["run_pick"] = asked
 left, right = st.columns([3, 2])
 choice = left.selectbox("Run", options, format_func=lambda i: labels.get(i, i), key="run_pick") if options else None
 typed = right.text_input("or a run id (a unique prefix is enough)", key="run_typed").strip()
@@ -40,10 +44,11 @@ try:
 except ledger.RunNotFoundError as exc:
     st.error(str(exc))
     st.stop()
-st.query_params["run"] = run.id
+ss["run_id"] = run.id
 meta = run.meta
 interval = float(ss.get("refresh_s", 10))
 
+label = data.label(run)
 st.header(ui.escape(run.name or run.id))
 if meta.get("notes"):
     st.text(meta["notes"])
@@ -83,6 +88,38 @@ if meta.get("error"):
     with st.expander("Error", expanded=run.status == "failed"):
         st.code(str(meta["error"]), language=None)
 
+
+def metric_panels(tick: int) -> None:
+    """Small multiples of every metric the run logged (a search box narrows them)."""
+    names = data.series_keys(src, run, "metrics", tick)
+    st.subheader("Metrics")
+    if not names:
+        st.caption("No metrics were logged.")
+        return
+    needle = st.text_input("Find metrics", key="run_metric_search", placeholder="part of a metric name").strip().lower()
+    shown = [n for n in names if needle in n.lower()][:MAX_METRIC_PANELS]
+    if len(names) > len(shown):
+        st.caption(
+            f"{len(shown)} of {len(names)} metrics shown" + ("" if needle else "; narrow them with the search box")
+        )
+    view = data.View(x="step", samples=charts.DEFAULT_MAX_POINTS)
+    panels = []
+    for name in shown:
+        line = charts.line_of(label, data.curve(src, run, name, view, tick))
+        panels.append(charts.Panel(name, charts.paths_frame([line], [label])))
+    st.vega_lite_chart(
+        charts.grid_spec(panels, per_row=METRICS_PER_ROW, colour_keys=[label], height=150),
+        width="content",
+    )
+
+
+@st.fragment(run_every=ui.refresh_every(run.status == "running"))
+def live_metrics() -> None:
+    metric_panels(data.tick(interval))
+
+
+live_metrics()
+
 config_col, summary_col = st.columns(2)
 with config_col:
     st.subheader("Config")
@@ -120,6 +157,26 @@ st.code(f"ledger reproduce {run.id}", language="bash")
 
 
 # ---- live parts -------------------------------------------------------------------------------
+def system_panels(tick: int) -> None:
+    """CPU, memory, and per-GPU utilisation and memory over the run's time."""
+    st.subheader("System")
+    names = data.series_keys(src, run, "system", tick)
+    if not names:
+        st.caption("No system metrics were sampled.")
+        return
+    view = data.View(x="relative", stream="system")
+    panels = []
+    keys: list[str] = []
+    for title, members in charts.system_panels(names):
+        lines = [charts.line_of(charts.system_label(n), data.curve(src, run, n, view, tick)) for n in members]
+        panels.append(charts.Panel(title, charts.paths_frame(lines, [line.label for line in lines])))
+        keys += [line.label for line in lines]
+    spec = charts.grid_spec(
+        panels, x_axis="relative time", per_row=2, colour_keys=keys, colour_title="series", height=200
+    )
+    st.vega_lite_chart(spec, width="content")
+
+
 @st.fragment(run_every=ui.refresh_every(run.status == "running"))
 def live() -> None:
     tick = data.tick(interval)
@@ -138,22 +195,7 @@ def live() -> None:
         st.code(shown, language=None, height=400)
         st.download_button("Download output.log", log, file_name=f"{run.id}-output.log", mime="text/plain")
 
-    st.subheader("System")
-    names = data.series_keys(src, run, "system", tick)
-    if not names:
-        st.caption("No system metrics were sampled.")
-    else:
-        view = data.View(x="relative", stream="system")
-        row = st.columns(3)
-        for i, name in enumerate(names):
-            if i and i % 3 == 0:
-                row = st.columns(3)
-            line = charts.line_of(name, data.curve(src, run, name, view, tick))
-            with row[i % 3]:
-                chart = charts.chart(
-                    charts.line_frame(line), pd.DataFrame(), title=name, x_axis="relative time", height=180
-                )
-                st.altair_chart(chart, width="stretch")
+    system_panels(tick)
 
 
 live()
@@ -196,7 +238,7 @@ for key, entries in logged["table"].items():
     st.caption(ui.escape(f"{key} at step {step}: {len(frame)} of {ref.get('rows', len(frame))} rows"))
     st.dataframe(frame, hide_index=True)  # sortable by any column
 for key, entries in logged["histogram"].items():
-    st.altair_chart(charts.histogram_heatmap(key, entries), width="stretch")
+    st.vega_lite_chart(charts.histogram_spec(key, entries), width="stretch")
 
 # ---- linked runs ------------------------------------------------------------------------------------
 related = run.links()

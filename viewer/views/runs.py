@@ -1,4 +1,5 @@
-"""Runs: the runs table with filters, a where box, sorting, grouping, pages and selection."""
+"""Runs: the runs table with filters, a where box, columns, sorting, grouping by any column,
+pages and selection."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import math
 import streamlit as st
 
 import ledger
-from viewer import data, tables, ui
+from viewer import data, state, tables, ui
 
 PAGE_SIZES = (10, 50, 100, 500, 1000, 5000)
 SELECT_ALL_LIMIT = 200
 ROW_PX = 35  # the grid's row height
+GROUP_TABLE_PX = 420  # the group table scrolls past this height
+MAX_GROUP_BY = 2
 SORT_FIELDS = {"duration": "duration_s"}  # table column -> query field, where they differ
 
 src = data.source()
 st.title("Runs")
+shown_version = data.version(src)
 table = data.runs_table(src)
 ss = st.session_state
 
@@ -27,7 +31,7 @@ if ss.get("f_project") not in project_options:
     ss["f_project"] = projects[0] if len(projects) == 1 else ui.ALL_PROJECTS
 cols = st.columns([2, 3, 2, 2, 2, 2])
 cols[0].selectbox("Project", project_options, key="f_project", persist_state=ui.KEPT)
-facets = data.facets(src, None if ss["f_project"] == ui.ALL_PROJECTS else ss["f_project"])
+facets = data.facets(src, ui.project())
 cols[1].multiselect("Group", facets.groups, key="f_groups", persist_state=ui.KEPT)
 cols[2].multiselect("Job type", facets.job_types, key="f_job_types", persist_state=ui.KEPT)
 cols[3].multiselect("Tags (all of)", facets.tags, key="f_tags", persist_state=ui.KEPT)
@@ -41,28 +45,13 @@ st.text_input(
     help="The query language of `ledger ls --where` (MLflow search strings work too). Press Enter to apply.",
 )
 
-extra_columns = [c for c in table.columns if c.startswith(("config.", "summary."))]
-if "f_columns" not in ss:
-    summary_cols = [c for c in extra_columns if c.startswith("summary.")]
-    config_cols = [c for c in extra_columns if c.startswith("config.")]
-    ss["f_columns"] = config_cols[:4] + summary_cols[:4]
-ss["f_columns"] = [c for c in ss["f_columns"] if c in extra_columns]
-with st.expander("Columns, sorting and grouping", expanded=False):
-    st.multiselect("Config and summary columns", extra_columns, key="f_columns", persist_state=ui.KEPT)
-    left, mid, right = st.columns([3, 1, 3])
-    sort_options = ["created", "name", "group", "job_type", "status", "duration", "id", *extra_columns]
-    left.selectbox("Sort by", sort_options, key="f_sort", persist_state=ui.KEPT)
-    mid.toggle("Descending", key="f_descending", persist_state=ui.KEPT)
-    right.radio(
-        "Group rows",
-        ["none", "group", "group, then job_type"],
-        key="f_grouping",
-        persist_state=ui.KEPT,
-        horizontal=True,
-    )
-
 filters = ui.filters()
-sort = ss.get("f_sort", "created")
+column_options = [c for c in table.columns if c != "name"]
+sort_options = ["created", "name", "status", "group", "job_type", "duration", "id", "project"]
+sort_options += [c for c in column_options if c not in sort_options]
+if ss.get("f_sort") not in sort_options:
+    ss["f_sort"] = "created"
+sort = str(ss["f_sort"])
 order_by = ("-" if ss.get("f_descending", True) else "") + SORT_FIELDS.get(sort, sort)
 try:
     selected = data.select(src, filters, order_by)
@@ -71,39 +60,96 @@ except ledger.FilterError as exc:
     st.code(str(exc), language=None)
     filters = dataclasses.replace(filters, where="")
     selected = data.select(src, filters, order_by)
+else:
+    for hint in data.where_hints(src, filters, order_by):
+        st.warning(hint)
 ids = selected.ids
 
+# ---- columns (remembered per project), sorting and grouping ---------------------------------
+project_key = str(ss.get("f_project"))
+if ss.get("_columns_project") != project_key or "f_columns" not in ss:
+    remembered = ss.get(state.COLUMNS_BY_PROJECT, {}).get(project_key)
+    if remembered is None:
+        shown_rows = table.loc[ids] if len(ids) < len(table) else table
+        remembered = tables.default_columns(shown_rows, sort_key=sort, key_metrics=data.key_metrics(src, ui.project()))
+    ss["f_columns"] = remembered
+    ss["_columns_project"] = project_key
+ss["f_columns"] = [c for c in ss["f_columns"] if c in column_options]
+groupable = tables.groupable(column_options)
+ss["f_group_by"] = [c for c in ss.get("f_group_by", []) if c in groupable][:MAX_GROUP_BY]
+
+bar = st.columns([3, 1, 3])
+bar[0].selectbox("Sort by", sort_options, key="f_sort", persist_state=ui.KEPT)
+bar[1].toggle("Descending", key="f_descending", persist_state=ui.KEPT)
+bar[2].multiselect(
+    "Group by",
+    groupable,
+    key="f_group_by",
+    persist_state=ui.KEPT,
+    max_selections=MAX_GROUP_BY,
+    help="Any column: a row per value with mean ± std of chosen metrics; two columns nest.",
+)
+with st.expander(f"Columns ({len(ss['f_columns'])} shown; the name stays pinned at the left)"):
+    st.multiselect(
+        "Columns",
+        column_options,
+        key="f_columns",
+        persist_state=ui.KEPT,
+        on_change=state.choose,
+        args=("f_columns",),
+        label_visibility="collapsed",
+    )
+    if st.button("Columns from the data", help="The sort key, sweep metrics, and config keys that vary here."):
+        ss.get(state.COLUMNS_BY_PROJECT, {}).pop(project_key, None)
+        ss.pop("_columns_project", None)
+        ui.rerun()
+
 # ---- groups -------------------------------------------------------------------------------------
-grouping = ss.get("f_grouping", "none")
-if grouping != "none":
-    summary_options = [c for c in extra_columns if c.startswith("summary.")]
+group_by = list(ss.get("f_group_by", []))
+if group_by:
+    summary_options = [c for c in column_options if c.startswith("summary.")]
     if "f_group_metrics" not in ss:
-        ss["f_group_metrics"] = [c for c in ss["f_columns"] if c.startswith("summary.")][:4]
-    st.multiselect("Mean ± std of", summary_options, key="f_group_metrics", persist_state=ui.KEPT)
+        wanted = [*data.key_metrics(src, ui.project()), *(c for c in ss["f_columns"] if c.startswith("summary."))]
+        ss["f_group_metrics"] = list(dict.fromkeys(m for m in wanted if m in summary_options))[:4]
+    ss["f_group_metrics"] = [m for m in ss["f_group_metrics"] if m in summary_options]
+    st.multiselect(
+        "Mean ± std of",
+        summary_options,
+        key="f_group_metrics",
+        persist_state=ui.KEPT,
+        on_change=state.choose,
+        args=("f_group_metrics",),
+    )
     metrics = list(ss["f_group_metrics"])
-    members = table.loc[ids, ["id", "group", "job_type", *metrics]]
-    groups = tables.group_summary(members, metrics, by_job_type=grouping != "group")
-    shown = groups.drop(columns=["ids"])
-    shown["job_type"] = shown["job_type"].where(shown["job_type"] != tables.ALL, "")
-    labels = [
-        g if jt == tables.ALL else f"{g} / {jt}" for g, jt in zip(groups["group"], groups["job_type"], strict=True)
-    ]
-    picked = ui.selected_groups()
-    st.caption(f"{len(groups)} group rows over {len(ids):,} runs; tick rows to chart or compare whole groups.")
+    groups = data.group_table(src, filters, group_by, metrics)
+    shown = groups.drop(columns=["label", "ids"])
+    labels = list(groups["label"])
+    same_grouping = list(ss.get(ui.SEL_GROUP_BY, [])) == group_by
+    picked = ui.selected_group_labels() if same_grouping else []
+    st.caption(
+        f"{len(groups):,} groups over {len(ids):,} runs (sort by clicking a header); "
+        "tick rows to chart or compare whole groups."
+    )
     rows = ui.pick_rows(
         shown,
-        f"groups-{hash((filters, grouping, tuple(metrics)))}",
+        f"groups-{hash((filters, tuple(group_by), tuple(metrics)))}",
         [i for i, lab in enumerate(labels) if lab in picked],
+        height=min(ROW_PX * (len(groups) + 1) + 3, GROUP_TABLE_PX),
+        column_config={"runs": st.column_config.NumberColumn("runs", format="%d")},
     )
-    chosen = {labels[i]: list(groups["ids"].iloc[i]) for i in rows}
-    kept = {lab: run_ids for lab, run_ids in picked.items() if lab not in labels}
-    ss[ui.SEL_GROUPS] = {**kept, **chosen}
+    chosen_labels = [labels[i] for i in rows if i < len(labels)]
+    kept = [lab for lab in picked if lab not in labels]
+    if chosen_labels or same_grouping:
+        ss[ui.SEL_GROUPS] = [*kept, *chosen_labels]
+        ss[ui.SEL_GROUP_BY] = group_by
 
 # ---- the runs table -----------------------------------------------------------------------------
 total = len(ids)
-size = int(ss.get("f_page_size", 500))
+size = int(ss.get("f_page_size", state.BY_KEY["f_page_size"].default))
+if size not in PAGE_SIZES:
+    ss["f_page_size"] = size = state.BY_KEY["f_page_size"].default
 pages = max(1, math.ceil(total / size))
-if int(ss.get("f_page", 1)) > pages:
+if not 1 <= int(ss.get("f_page", 1)) <= pages:
     ss["f_page"] = 1
 summary_line = st.empty()
 bar = st.columns([1, 1, 2, 2])
@@ -118,17 +164,21 @@ if bar[2].button(
     disabled=total == 0 or total > SELECT_ALL_LIMIT,
 ):
     ui.set_selection(list(ids))
-    st.rerun()
+    ui.rerun()
 
 picked_runs = ui.selected_runs()
-columns = [*data.BASE_COLUMNS, *ss["f_columns"]]
+sort_column = sort if sort in table.columns and sort != "name" else None
+columns = ["name", *([sort_column] if sort_column else []), *(c for c in ss["f_columns"] if c != sort_column)]
 page_frame = table.loc[page_ids, columns]
 in_page = set(page_ids)
 rows = ui.pick_rows(
     page_frame,
-    f"runs-{hash((filters, order_by, page, size))}",
+    f"runs-{hash((filters, order_by, page, size, tuple(columns)))}",
     [i for i, r in enumerate(page_ids) if r in set(picked_runs)],
-    column_config={"created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")},
+    column_config={
+        "name": st.column_config.TextColumn("name", pinned=True),
+        "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+    },
     height=min(ROW_PX * (len(page_ids) + 1) + 3, 720),
     placeholder="",
 )
@@ -144,8 +194,19 @@ summary_line.markdown(
     + f" · {len(now_selected)} selected"
 )
 ui.show_selection()
-if now_selected or ss.get(ui.SEL_GROUPS):
+
+
+@st.fragment(run_every=ui.refresh_every(True))
+def follow() -> None:
+    """New, finished and changed runs show up by themselves: the page is drawn again when the
+    ledger's snapshot changed (the workspace re-reads only what changed)."""
+    if data.latest_version(src) != shown_version:
+        ui.rerun(scope="app")
+
+
+follow()
+if now_selected or ss.get(ui.SEL_GROUPS) or total:
     links = st.columns(4)
-    links[0].page_link("views/charts.py", label="Chart the selection", icon="📈")
+    links[0].page_link("views/charts.py", label="Chart these runs", icon="📈")
     links[1].page_link("views/compare.py", label="Compare the selected runs", icon="⚖️")
     links[2].page_link("views/run.py", label="Open a selected run", icon="🔎")

@@ -1,157 +1,196 @@
-"""Sweeps: per sweep, its trials, the best so far, parameters against the metric, statuses."""
+"""Sweeps: a sweep's trials, parallel coordinates with brushing, parameter importance, the
+best so far, and each parameter against the metric."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, Literal
+from typing import Any
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
-from viewer import data, tables, ui
+from viewer import data, parallel, tables, ui
+
+BRUSHES = "sw_brushes"  # sweep id -> {parameter: constraint}
+LAST_BRUSH = "sw_last_brush"  # the brush event last applied (a chart keeps reporting it)
 
 src = data.source()
 st.title("Sweeps")
-project = ui.filters().project
+ss = st.session_state
+project = ui.project()
 sweeps = data.sweeps(src, project)
 if not sweeps:
     st.info("No sweeps in " + (f"project {ui.escape(project)}" if project else "this ledger") + ".")
     st.stop()
 
-
-def number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return math.nan
-    return float(value)
-
-
-def trials_table(sweep: Any, params: list[str], metric: str | None) -> pd.DataFrame:
-    """One row per trial (its folds' metric averaged), in trial order."""
-    by_trial: dict[object, list[Any]] = {}
-    for run in sweep.runs:
-        info = run.meta.get("sweep") or {}
-        by_trial.setdefault(info.get("trial"), []).append(run)
-    rows = []
-    for trial, runs in sorted(by_trial.items(), key=lambda kv: (kv[0] is None, str(kv[0]).zfill(12))):
-        first = runs[0]
-        scores = [number(r.summary.get(metric)) for r in runs] if metric else []
-        finite = [s for s in scores if math.isfinite(s)]
-        statuses = Counter(r.status for r in runs)
-        row: dict[str, Any] = {
-            "trial": trial,
-            "runs": len(runs),
-            "status": ", ".join(f"{s}" if n == 1 else f"{s} x{n}" for s, n in statuses.items()),
-            "run": data.label(first) if len(runs) == 1 else f"{len(runs)} folds",
-        }
-        for p in params:
-            row[p] = tables.text(first.get(f"config.{p}"))
-        if metric:
-            row[metric] = sum(finite) / len(finite) if finite else math.nan
-            if len(runs) > 1 and len(finite) > 1:
-                mean = row[metric]
-                row[f"{metric} std"] = math.sqrt(sum((s - mean) ** 2 for s in finite) / (len(finite) - 1))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def normalised(trials: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
-    """Long rows (trial, dimension, position in [0, 1], value) for parallel coordinates:
-    numbers scaled to their range, anything else placed by its sorted category."""
-    rows = []
-    for dim in dims:
-        raw = trials[dim]
-        nums = pd.to_numeric(raw, errors="coerce")
-        if nums.notna().all():
-            lo, hi = float(nums.min()), float(nums.max())
-            pos = (nums - lo) / (hi - lo) if hi > lo else nums * 0 + 0.5
-        else:
-            cats = sorted({tables.text(v) for v in raw})
-            pos = raw.map(lambda v, c=cats: (c.index(tables.text(v)) + 0.5) / len(c))
-        for trial, p, v in zip(trials["trial"], pos, raw, strict=True):
-            rows.append({"trial": str(trial), "dimension": dim, "position": p, "value": tables.text(v)})
-    return pd.DataFrame(rows)
-
-
-for sweep in sweeps:
-    st.header(ui.escape(f"{sweep.project} / {sweep.id}"))
-    params = list((sweep.config.get("parameters") or {}).keys())
-    metric_name, goal = sweep.metric or (None, "minimize")
-    st.caption(
-        ui.escape(
-            f"method: {sweep.config.get('method', '?')} · metric: {metric_name or '(none)'} ({goal})"
-            f" · {len(sweep.runs)} runs"
-        )
+by_id = {s.id: s for s in sweeps}
+if ss.get("sw_sweep") not in by_id:
+    ss["sw_sweep"] = max(sweeps, key=lambda s: max((str(r.doc.get("created") or "") for r in s.runs), default="")).id
+st.selectbox(
+    "Sweep",
+    list(by_id),
+    key="sw_sweep",
+    persist_state=ui.KEPT,
+    format_func=lambda i: f"{by_id[i].project} / {by_id[i].name or i} ({i}) · {len(by_id[i].runs)} runs",
+)
+sweep = by_id[str(ss["sw_sweep"])]
+specs = parallel.sweep_params(sweep.config.get("parameters") or {})
+params = list(specs)
+metric_name, goal = sweep.metric or (None, "minimize")
+st.caption(
+    ui.escape(
+        f"method: {sweep.config.get('method', '?')} · metric: {metric_name or '(none)'} ({goal})"
+        f" · {len(sweep.runs)} runs"
     )
-    statuses = Counter(r.status for r in sweep.runs)
-    st.dataframe(
-        pd.DataFrame({"status": [tables.status_label(s) for s in statuses], "runs": list(statuses.values())}),
-        hide_index=True,
-    )
-    if not len(sweep.runs):
-        st.caption("No trial has run yet.")
-        continue
-    trials = trials_table(sweep, params, metric_name)
+)
+statuses = Counter(r.status for r in sweep.runs)
+st.dataframe(
+    pd.DataFrame({"status": [tables.status_label(s) for s in statuses], "runs": list(statuses.values())}),
+    hide_index=True,
+)
+if not len(sweep.runs):
+    st.caption("No trial has run yet.")
+    st.stop()
+trials = tables.trials(sweep.runs, params, metric_name)
+
+
+def shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The trials as the browser table shows them (mixed-kind columns as text)."""
+    return pd.DataFrame({c: tables.display_column(frame[c].astype(object)) for c in frame.columns})
+
+
+if not metric_name:
     st.subheader("Trials")
-    st.dataframe(trials, hide_index=True)
-    if not metric_name:
-        continue
-    scores = trials[metric_name].tolist()
-    best_so_far = tables.cumulative_best(scores, goal)
-    finite = [(s, i) for i, s in enumerate(scores) if math.isfinite(s)]
-    if finite:
-        value, at = (max if goal == "maximize" else min)(finite)
-        best = trials.iloc[at]
-        left, right = st.columns([1, 3])
-        left.metric(f"Best {metric_name}", f"{value:.4g}")
-        right.dataframe(best.to_frame("best trial").astype(str), width="stretch")
-        progress = pd.DataFrame({"trial": range(1, len(scores) + 1), "best": best_so_far})
-        st.altair_chart(
-            alt.Chart(progress)
-            .mark_line(point=True, interpolate="step-after")
-            .encode(
-                x=alt.X("trial:Q", title="trials run", axis=alt.Axis(tickMinStep=1, format="d")),
-                y=alt.Y("best:Q", title=f"best {metric_name} so far", scale=alt.Scale(zero=False)),
-            )
-            .properties(title="Best so far", height=200),
-            width="stretch",
+    st.dataframe(shown(trials), hide_index=True)
+    st.stop()
+
+scored = trials[trials[metric_name].map(lambda v: isinstance(v, float) and math.isfinite(v))].reset_index(drop=True)
+dims = parallel.varying(scored, params)
+hidden = [p for p in params if p not in dims]
+limits: dict[str, Any] = dict(ss.get(BRUSHES, {}).get(sweep.id, {}))
+
+# ---- parallel coordinates -------------------------------------------------------------------------
+st.subheader("Parameters against the metric")
+if len(scored) and dims:
+    axes = [parallel.axis_of(p, list(scored[p]), log=parallel.is_log(specs[p])) for p in dims]
+    axes.append(parallel.axis_of(metric_name, list(scored[metric_name])))
+    inside = parallel.inside(scored, limits)
+    lines = parallel.long_frame(scored, axes, metric_name, inside)
+    event = st.vega_lite_chart(
+        parallel.spec(axes, lines, metric=metric_name, goal=goal),
+        on_select="rerun",
+        selection_mode="brush",
+        key=f"pc-{sweep.id}",
+        width="content",
+    )
+    brush = dict(event.selection.get("brush") or {}) if event is not None else {}
+    if brush and brush != ss.get(LAST_BRUSH):
+        ss[LAST_BRUSH] = brush
+        made = parallel.constraints(axes, brush)
+        if made:
+            ss[BRUSHES] = {**ss.get(BRUSHES, {}), sweep.id: {**limits, **made}}
+            ui.rerun()
+    notes = [f"{len(hidden)} constant parameters hidden: {', '.join(hidden)}"] if hidden else []
+    notes += [f"{a.name}: log scale" for a in axes if a.kind == "log"]
+    st.caption(
+        "Drag across an axis to keep the trials whose value lies there (brush several axes one after another). "
+        + " · ".join(notes)
+    )
+else:
+    inside = [True] * len(scored)
+    st.caption("No parameter varies among the scored trials yet.")
+if limits:
+    left, right = st.columns([4, 1])
+    left.markdown(
+        "**Brushed:** "
+        + " · ".join(ui.escape(parallel.describe_constraint(k, v)) for k, v in limits.items())
+        + f" · {sum(inside)} of {len(scored)} trials"
+    )
+    if right.button("Clear brushes", key=f"clear-{sweep.id}"):
+        ss[BRUSHES] = {k: v for k, v in ss.get(BRUSHES, {}).items() if k != sweep.id}
+        ui.rerun()
+
+# ---- trials ---------------------------------------------------------------------------------------
+st.subheader("Trials")
+kept = scored[inside] if limits else trials
+st.caption(f"{len(kept)} trials" + (f" of {len(trials)} (brushed)" if limits else ""))
+st.dataframe(shown(kept), hide_index=True)
+
+# ---- parameter importance ---------------------------------------------------------------------------
+st.subheader(f"Parameter importance for {ui.escape(metric_name)}")
+try:
+    if not dims:
+        raise ValueError("no parameter of the sweep varies among its scored trials")  # noqa: TRY301
+    importance, note = data.importance(src, list(sweep.runs), metric_name, dims)
+except ValueError as exc:
+    st.caption(str(exc))
+else:
+    if note:
+        st.caption(note)
+    st.dataframe(
+        importance,
+        hide_index=True,
+        column_config={
+            "importance": st.column_config.ProgressColumn("importance", min_value=0.0, max_value=1.0, format="%.3f"),
+            "correlation": st.column_config.NumberColumn("correlation", format="%.3f"),
+        },
+    )
+    st.caption(
+        "importance: a random forest's feature importance predicting the metric from all parameters at once "
+        "(they sum to 1); correlation: linear, with the metric (text values one-hot). As W&B's panel."
+    )
+
+# ---- best so far and each parameter against the metric ------------------------------------------------
+scores = trials[metric_name].tolist()
+finite = [(s, i) for i, s in enumerate(scores) if isinstance(s, float) and math.isfinite(s)]
+if finite:
+    value, at = (max if goal == "maximize" else min)(finite)
+    best = trials.iloc[at]
+    left, right = st.columns([1, 3])
+    left.metric(f"Best {metric_name}", f"{value:.4g}")
+    right.dataframe(best.map(tables.text).to_frame("best trial"), width="stretch")
+    progress = pd.DataFrame({"trial": range(1, len(scores) + 1), "best": tables.cumulative_best(scores, goal)})
+    st.vega_lite_chart(
+        {
+            "title": "Best so far",
+            "height": 200,
+            "data": {"name": "progress"},
+            "datasets": {"progress": progress},
+            "mark": {"type": "line", "point": True, "interpolate": "step-after"},
+            "encoding": {
+                "x": {"field": "trial", "type": "quantitative", "title": "trials run",
+                      "axis": {"tickMinStep": 1, "format": "d"}},
+                "y": {"field": "best", "type": "quantitative", "title": f"best {metric_name} so far",
+                      "scale": {"zero": False}},
+            },
+        },
+        width="stretch",
+    )  # fmt: skip
+if dims and len(scored):
+    row = st.columns(min(3, len(dims)))
+    for i, p in enumerate(dims):
+        axis = parallel.axis_of(p, list(scored[p]), log=parallel.is_log(specs[p]))
+        kind = "nominal" if axis.kind == "categorical" else "quantitative"
+        points = pd.DataFrame(
+            {"param": scored[p].map(tables.text) if kind == "nominal" else scored[p], "score": scored[metric_name]}
         )
-    scored = trials[trials[metric_name].map(math.isfinite)]
-    if params and len(scored):
-        dims = [*params, metric_name]
-        long = normalised(scored, dims)
-        long = long.merge(scored[["trial", metric_name]].astype({"trial": str}).set_axis(["trial", "score"], axis=1))
-        st.altair_chart(
-            alt.Chart(long)
-            .mark_line(opacity=0.7)
-            .encode(
-                x=alt.X("dimension:N", sort=dims, title=None),
-                y=alt.Y("position:Q", axis=None),
-                detail="trial:N",
-                color=alt.Color("score:Q", title=metric_name, scale=alt.Scale(scheme="viridis")),
-                tooltip=["trial:N", "dimension:N", "value:N"],
-            )
-            .properties(title="Parameters against the metric", height=260),
-            width="stretch",
+        x_scale: dict[str, Any] = (
+            {"type": "log"} if axis.kind == "log" else ({"zero": False} if kind != "nominal" else {})
         )
-        row = st.columns(min(3, len(params)))
-        for i, p in enumerate(params):
-            # Field names are fixed ("param", "score"): Vega reads dots in names as nesting.
-            numeric = pd.to_numeric(scored[p], errors="coerce")
-            kind: Literal["quantitative", "nominal"] = "quantitative" if numeric.notna().all() else "nominal"
-            points = pd.DataFrame(
-                {"param": numeric if kind == "quantitative" else scored[p], "score": scored[metric_name]}
+        with row[i % len(row)]:
+            st.vega_lite_chart(
+                {
+                    "title": f"{p} vs {metric_name}",
+                    "height": 200,
+                    "data": {"name": "points"},
+                    "datasets": {"points": points},
+                    "mark": {"type": "circle", "size": 60},
+                    "encoding": {
+                        "x": {"field": "param", "type": kind, "title": p, "scale": x_scale},
+                        "y": {"field": "score", "type": "quantitative", "title": metric_name, "scale": {"zero": False}},
+                        "tooltip": [{"field": "param", "title": p}, {"field": "score", "title": metric_name}],
+                    },
+                },
+                width="stretch",
             )
-            x_scale = alt.Scale(zero=False) if kind == "quantitative" else alt.Undefined
-            with row[i % len(row)]:
-                st.altair_chart(
-                    alt.Chart(points)
-                    .mark_circle(size=60)
-                    .encode(
-                        x=alt.X("param", type=kind, title=p, scale=x_scale),
-                        y=alt.Y("score:Q", title=metric_name, scale=alt.Scale(zero=False)),
-                    )
-                    .properties(title=f"{p} vs {metric_name}", height=200),
-                    width="stretch",
-                )

@@ -281,6 +281,22 @@ def test_compute_hours_with_a_price_per_gpu_model(tmp_dir):
     assert len(lg.compute_hours(by="project", where=f"created >= '{month}'")) == 2
 
 
+def test_compute_hours_by_gpu_model(tmp_dir, ledger_cli):
+    _run("a", 3600, ["NVIDIA A100-SXM4-80GB"] * 2)
+    _run("a", 1800, ["NVIDIA H100 80GB HBM3", "Tesla T4"], visible="0")  # the H100 only
+    _run("b", 7200, [])
+    table = ledger.open("results").compute_hours(by="gpu", price={"gpu": 1.0, "A100": 3.0, "cpu": 0.5})
+    rows = {r["gpu"]: r for r in table.to_dict("records")}
+    assert set(rows) == {"(no GPU)", "NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3"}
+    assert rows["NVIDIA A100-SXM4-80GB"]["gpu_hours"] == pytest.approx(2.0)
+    assert rows["NVIDIA A100-SXM4-80GB"]["cost"] == pytest.approx(6.0)
+    assert rows["NVIDIA H100 80GB HBM3"]["cost"] == pytest.approx(0.5)
+    assert rows["(no GPU)"]["cost"] == pytest.approx(1.0)
+    code, out, err = ledger_cli("stats", "--root", "results", "--by", "gpu", "--format", "json")
+    assert code == 0, err
+    assert {r["gpu"] for r in json.loads(out)} >= {"(no GPU)", "NVIDIA H100 80GB HBM3"}
+
+
 def test_stats_prints_hours_with_sensible_precision_and_a_cost(tmp_dir, ledger_cli):
     _run("a", 15, ["NVIDIA A100-SXM4-80GB"])
     _run("a", 3600 * 250, [], group="big")

@@ -210,7 +210,7 @@ class TestRuns:
         assert rows[("resnet", "eval")]["runs"] == 1
         assert rows[("(none)", "train")]["runs"] == 1
         assert rows[("sw1", "train")]["summary.acc"] == "0.8 ± 0.14 (n=2)"  # the NaN does not count
-        assert rows[("vit", "eval")]["summary.acc"] == "0.527"  # one run: no spread to show
+        assert rows[("vit", "eval")]["summary.acc"] == "0.527 ± —"  # one run: no spread (as ledger export shows it)
         assert len(groups) == 6  # every group, however many (the table scrolls)
         assert len(app.dataframe) == 2  # the runs table stays below
 
@@ -607,7 +607,8 @@ class TestCompute:
         app.number_input(key="cu_gpu_price").set_value(2.5).run()
         app.number_input(key="cu_hour_price").set_value(1.0).run()
         table = app.dataframe[0].value.set_index("group")
-        assert table.loc["resnet", "cost"] == pytest.approx(10.0 + 3.17, abs=0.01)
+        # priced as compute_hours prices: 4 GPU hours at 2.5, and the 10 minutes of the run without GPUs at 1.0
+        assert table.loc["resnet", "cost"] == pytest.approx(10.0 + 600 / 3600, abs=0.01)
         monthly = chart_data(charts(app)[0])[0]
         assert set(monthly["key"]) >= {"resnet", "vit"}
         assert app.query_params["price_gpu_hour"] in ("2.5", ["2.5"])
@@ -621,7 +622,8 @@ class TestCompute:
         app.radio(key="cu_by").set_value("user").run()
         assert "grace" in set(app.dataframe[0].value["user"])
         app.radio(key="cu_by").set_value("gpu").run()
-        assert set(app.dataframe[0].value["gpu"]) == {"(no GPU)"}  # the fixture's host records no GPU names
+        # the fixture's hosts record GPU counts but no GPU names
+        assert set(app.dataframe[0].value["gpu"]) == {"(no GPU)", "unknown GPU"}
 
     def test_months_in_date_order_and_the_runs_page_filters(self, app):
         app.selectbox(key="f_project").select("nlp").run()
@@ -698,6 +700,21 @@ class TestStateInTheUrl:
         app.run()
         assert app.session_state["f_where"] == "job_type == 'eval'"
         assert count_line(app).startswith("**2 of 11 runs**")
+
+
+class TestKeyMetrics:
+    def test_a_declared_objective_is_a_default_column(self, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        root = tmp_path / "results"
+        for acc in (0.5, 0.7):
+            with quiet_init("p", root=root, config={"lr": acc}) as run:
+                run.define_metric("val/acc", summary="max")
+                run.define_metric("train/*", summary="min")  # a pattern names no one column
+                run.log({"val/acc": acc, "aux": acc, "train/loss": 2.0})
+        at = session(root, monkeypatch)
+        columns = list(at.dataframe[-1].value.columns)
+        assert "summary.val/acc" in columns
+        assert columns.index("summary.val/acc") < columns.index("config.lr")  # key metrics come first
 
 
 class TestLiveLedger:

@@ -40,7 +40,7 @@ from ledger._units import hms
 from viewer import tables
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 ROOT_ENV = _settings.VIEW_ROOT.name
 OPTIONS_ENV = _settings.VIEW_STORAGE_OPTIONS.name
@@ -312,14 +312,9 @@ def select(src: Source, filters: Filters, order_by: str | None = None) -> ledger
 
 
 def where_hints(src: Source, filters: Filters, order_by: str | None = None) -> list[str]:
-    """What to tell about filters that parse: the query layer's warnings about them (a field
-    no run has, with the closest names), and, where it says nothing and nothing matched, the
-    dotted fields of the where box that no run has (interim: the query layer's own
-    suggestions, from the results issue, replace this fallback)."""
-    runs_, said = _select(src, version(src), filters, order_by)
-    if said or len(runs_) or not filters.where.strip():
-        return list(said)
-    return tables.unknown_fields(filters.where, runs_table(src).columns)
+    """What the query layer says about filters that parse: a field no run has, with the
+    closest names (``Ledger.unknown_fields``)."""
+    return list(_select(src, version(src), filters, order_by)[1])
 
 
 def run(src: Source, run_id: str) -> ledger.RunView:
@@ -539,14 +534,23 @@ def sweeps(src: Source, project: str | None = None) -> list[Any]:
     return _sweeps(src, version(src), project)
 
 
-def key_metrics(src: Source, project: str | None) -> list[str]:
-    """The summary fields a project says matter: its sweeps' metrics (``summary.<name>``).
-    The seam where metrics declared with ``define_metric`` join them once manifests record them."""
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _key_metrics(src: Source, version_: int, project: str | None) -> list[str]:  # noqa: ARG001 (keys the cache)
     out: dict[str, None] = {}
     for sweep in sweeps(src, project):
         if sweep.metric is not None:
             out[f"summary.{sweep.metric[0]}"] = None
+    for run_ in open_ledger(src).runs(project, order_by=None):
+        for name, kind in (run_.doc.get("defined_metrics") or {}).items():
+            if kind in ("min", "max") and not any(c in name for c in "*?["):  # an objective, not a pattern
+                out[f"summary.{name}"] = None
     return list(out)
+
+
+def key_metrics(src: Source, project: str | None) -> list[str]:
+    """The summary fields a project says matter: its sweeps' metrics and the metrics its runs
+    declared with ``run.define_metric(name, summary="min" | "max")`` (``summary.<name>``)."""
+    return _key_metrics(src, version(src), project)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -580,14 +584,14 @@ def compute_hours(src: Source, filters: Filters, by: str) -> pd.DataFrame:
     return select(src, filters).compute_hours(by=by)
 
 
-def compute_by_month(src: Source, filters: Filters, by: str, prices: tables.Prices) -> pd.DataFrame:
+def compute_by_month(src: Source, filters: Filters, by: str, price: Mapping[str, float] | None) -> pd.DataFrame:
     """Runs, hours, GPU hours and cost per month and value of ``by`` (``gpu``: the GPU model),
-    months in date order. Built on ``RunSet.groups`` and ``compute_table`` (the seam where the
-    library's priced compute hours take over)."""
+    months in date order: ``RunSet.groups`` and ``compute_table``, priced as ``compute_hours``
+    prices (``gpu`` per GPU hour, ``cpu`` per hour of a run without GPUs); cost 0 without a price."""
     rows = [
-        (row.key, key, row.runs, row.hours, row.gpu_hours, prices.cost(row.hours, row.gpu_hours))
-        for key, members in tables.grouped_for_compute(select(src, filters), by).items()
-        for row in compute_table(members, "month")
+        (row.key, key, row.runs, row.hours, row.gpu_hours, row.cost or 0.0)
+        for key, members in select(src, filters).groups(by).items()
+        for row in compute_table(members, "month", price=price)
     ]
     frame = pd.DataFrame(rows, columns=["month", by, "runs", "hours", "gpu_hours", "cost"])
     frame["month"] = frame["month"].astype(object).where(frame["month"].notna(), "(unknown)")

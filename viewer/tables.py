@@ -4,19 +4,17 @@ tail and package lists."""
 
 from __future__ import annotations
 
-import difflib
 import io
 import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 import ledger
 from ledger import _format
-from ledger._query import describe, finite_number
+from ledger._query import Cell, cell, describe
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -58,13 +56,8 @@ def display_column(column: pd.Series) -> pd.Series:
 
 
 def mean_std(values: pd.Series) -> str:
-    """``mean ± std`` of the finite numbers (the library's ``describe``: sample std, none for
-    a single value; n shown when some are missing)."""
-    stat = describe(values.tolist())
-    if stat.mean is None:
-        return ""
-    out = f"{stat.mean:.4g}" if stat.std is None else f"{stat.mean:.4g} ± {stat.std:.2g}"
-    return out if stat.n == len(values) else f"{out} (n={stat.n})"
+    """``mean ± std`` of the finite numbers, as the group table shows it."""
+    return cell_text(cell(values.tolist()), len(values))
 
 
 # ---- columns ---------------------------------------------------------------------------------------
@@ -121,34 +114,6 @@ def groupable(columns: Iterable[str]) -> list[str]:
     return [c for c in GROUPABLE if c in present] + [c for c in present if c.startswith("config.")]
 
 
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-_DOTTED = re.compile(r"(?<![\w.`])([A-Za-z_][\w/\-]*(?:\.(?:`[^`]*`|[A-Za-z_][\w/\-]*))+)")
-_MLFLOW = {"metrics": "summary", "metric": "summary", "params": "config", "param": "config"}
-
-
-def unknown_fields(where: str, columns: Iterable[str]) -> list[str]:
-    """Messages for dotted fields of a where filter that no run has, each with the closest
-    column names: ``summary.val_acc`` when ``summary.val/acc`` exists. (Interim: the query
-    layer's own suggestions replace this.)"""
-    known = list(columns)
-    text = _QUOTED.sub("''", where)
-    out = []
-    for raw in dict.fromkeys(m.group(1) for m in _DOTTED.finditer(text)):
-        name = raw.replace("`", "")
-        head, _, rest = name.partition(".")
-        name = f"{_MLFLOW.get(head, head)}.{rest}"
-        if (
-            head in ("attributes", "attr", "tags", "tag")
-            or name in known
-            or any(c.startswith(name + ".") for c in known)
-        ):
-            continue
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        out.append(f"No run has the field {name}{hint}")
-    return out
-
-
 # ---- groups ---------------------------------------------------------------------------------------
 
 
@@ -179,93 +144,38 @@ def grouped(runs: ledger.RunSet, by: Sequence[str]) -> list[Group]:
 
 
 def group_table(groups: Sequence[Group], metrics: Sequence[str], values: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per group: its key columns, ``runs``, ``mean ± std`` of each metric (finite
-    numbers only, sample std, none for a single value: the library's ``describe`` rule;
+    """One row per group: its key columns, ``runs``, ``mean ± std`` of each metric (the
+    library's aggregate cell: finite numbers only, sample std, ``mean ± —`` for a single value;
     ``(n=k)`` when only k runs have it), and the hidden ``label`` and ``ids``. ``values``, if
-    given, holds the metrics by run id (the runs table: nothing is read again, and the
-    statistics are computed for all groups at once). The seam where the library's
-    aggregation (n per cell, finished runs) takes over."""
+    given, holds the metrics by run id (the runs table: nothing is read again). Every run the
+    filters select counts, whatever its status (the Runs page's status filter decides)."""
     fields = list(groups[0].fields) if groups else []
+    ids = [i for g in groups for i in g.runs.ids]
+    columns: dict[str, list[Any]] = {}
+    for metric in metrics:  # each metric's values for all groups at once, sliced per group below
+        if values is not None and metric in values.columns:
+            columns[metric] = values.loc[ids, metric].tolist()
+        else:
+            columns[metric] = [r.get(metric) for g in groups for r in g.runs]
     rows: list[dict[str, Any]] = []
+    start = 0
     for group in groups:
+        size = len(group.runs)
         row: dict[str, Any] = {f: NONE if v is None else text(v) for f, v in zip(fields, group.key, strict=True)}
-        row["runs"] = len(group.runs)
+        row["runs"] = size
         row["label"] = group.label
         row["ids"] = group.runs.ids
+        for metric in metrics:
+            row[metric] = cell_text(cell(columns[metric][start : start + size]), size)
         rows.append(row)
-    out = pd.DataFrame(rows, columns=[*fields, "runs", "label", "ids"])
-    sizes = np.array([len(g.runs) for g in groups], dtype=int)
-    codes = np.repeat(np.arange(len(groups)), sizes)
-    ids = [i for g in groups for i in g.runs.ids]
-    table = values.loc[ids, [m for m in metrics if m in values.columns]] if values is not None else None
-    for metric in metrics:
-        if table is not None and metric in table.columns:
-            column = table[metric].reset_index(drop=True)
-        else:
-            column = pd.Series([r.get(metric) for g in groups for r in g.runs], dtype=object)
-        out[metric] = _mean_std_by(column, codes, sizes)
-    return out[[*fields, "runs", *metrics, "label", "ids"]]
+        start += size
+    return pd.DataFrame(rows, columns=[*fields, "runs", *metrics, "label", "ids"])
 
 
-def _mean_std_by(column: pd.Series, codes: np.ndarray, sizes: np.ndarray) -> list[str]:
-    """``mean ± std`` of each group's finite numbers (bools and text are not numbers)."""
-    if column.dtype == bool or pd.api.types.is_bool_dtype(column):
-        return [""] * len(sizes)
-    if pd.api.types.is_numeric_dtype(column):
-        numbers = column.astype(float)
-        numbers = numbers.where(np.isfinite(numbers))
-    else:
-        numbers = column.map(describe_number).astype(float)
-    stats = numbers.groupby(codes).agg(["mean", "std", "count"]).reindex(range(len(sizes)))
-    out = []
-    for (mean, std, count), size in zip(stats.itertuples(index=False), sizes, strict=True):
-        if not count:
-            out.append("")
-            continue
-        text_ = f"{mean:.4g}" if count < 2 else f"{mean:.4g} ± {std:.2g}"
-        out.append(text_ if count == size else f"{text_} (n={int(count)})")
-    return out
-
-
-def describe_number(value: Any) -> float:
-    """A value as describe() counts it: a finite number (not a bool), else NaN."""
-    number = finite_number(value)
-    return math.nan if number is None else number
-
-
-# ---- compute ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Prices:
-    """What an hour costs: a machine hour (``hour``) and a GPU hour (``gpu_hour``)."""
-
-    gpu_hour: float = 0.0
-    hour: float = 0.0
-
-    def cost(self, hours: float, gpu_hours: float) -> float:
-        return round(hours * self.hour + gpu_hours * self.gpu_hour, 2)
-
-
-def gpu_model(run: ledger.RunView) -> str:
-    """The GPU model(s) a run used, from its host record: ``NVIDIA A100-SXM4-80GB``, several
-    models joined; ``(no GPU)`` without GPUs."""
-    host = run.doc.get("host")
-    gpus = host.get("gpus") if isinstance(host, dict) else None
-    names = sorted({str(g.get("name")) for g in gpus or () if isinstance(g, dict) and g.get("name")})
-    if not names or not run.gpu_count:
-        return "(no GPU)"
-    return ", ".join(names)
-
-
-def grouped_for_compute(runs: ledger.RunSet, by: str) -> dict[Any, ledger.RunSet]:
-    """The runs by ``by`` (any field, or ``gpu``: the GPU model), as ``RunSet.groups`` keys them."""
-    if by != "gpu":
-        return runs.groups(by)
-    out: dict[str, list[ledger.RunView]] = {}
-    for run in runs:
-        out.setdefault(gpu_model(run), []).append(run)
-    return {k: ledger.RunSet(v) for k, v in sorted(out.items())}
+def cell_text(stat: Cell, size: int) -> str:
+    """An aggregate cell as the tables show it, with ``(n=k)`` when k of ``size`` runs count."""
+    out = stat.text()
+    return out if not out or stat.n == size else f"{out} (n={stat.n})"
 
 
 def compare(values: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:

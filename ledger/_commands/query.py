@@ -288,7 +288,7 @@ def history_command(
 
 # ---- stats, export, plot -------------------------------------------------------------------------------
 
-BY_CHOICES = ("group", "job_type", "user", "month", "host", "project")
+BY_CHOICES = ("group", "job_type", "user", "month", "host", "project", "gpu")
 
 
 def hours_text(hours: float) -> str:

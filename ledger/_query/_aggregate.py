@@ -217,16 +217,32 @@ def cell(values: Iterable[Any]) -> Cell:
 # ---- groups --------------------------------------------------------------------------------------
 
 BY_ALIASES = {"host": "host.hostname", "month": "created"}
+NO_GPU = "(no GPU)"
+
+
+def gpu_key(run: RunView) -> str:
+    """The GPU model(s) a run used (``NVIDIA A100-SXM4-80GB``; several joined with commas;
+    ``unknown GPU`` where the model was not recorded), ``(no GPU)`` without GPUs."""
+    models = _format.gpu_models(run.doc)
+    if not models:
+        return NO_GPU
+    return ", ".join(sorted({m or "unknown GPU" for m in models}))
+
+
+# Grouping keys that are not a field of the manifest but computed from several.
+COMPUTED_KEYS: dict[str, Callable[[RunView], Any]] = {"gpu": gpu_key}
 
 
 def group_key(run: RunView, by: str) -> Any:
     """The value a run is grouped under for ``by`` (any field; ``month`` is YYYY-MM of
-    creation, ``host`` the hostname); lists (tags) are joined with commas."""
+    creation, ``host`` the hostname, ``gpu`` the GPU model); lists (tags) are joined with commas."""
     return key_of(by)(run)
 
 
 def key_of(by: str) -> Callable[[RunView], Any]:
     """:func:`group_key` for one field, the field parsed once (grouping 10,000 runs)."""
+    if by in COMPUTED_KEYS:
+        return COMPUTED_KEYS[by]
     get = _filter.getter(_filter.parse_field(BY_ALIASES.get(by, by)))
 
     def key(run: RunView) -> Any:
@@ -258,7 +274,8 @@ def check_by(by: str | Sequence[str]) -> list[str]:
         msg = "by= needs at least one field, e.g. 'group'"
         raise ValueError(msg)
     for f in fields:
-        _filter.parse_field(BY_ALIASES.get(f, f))
+        if f not in COMPUTED_KEYS:
+            _filter.parse_field(BY_ALIASES.get(f, f))
     return fields
 
 

@@ -285,8 +285,8 @@ class RunSet(Sequence[RunView]):
         return frame
 
     def compute_hours(self, by: str = "group", *, price: Mapping[str, float] | None = None) -> DataFrame:
-        """Compute used, per ``by`` (group, job_type, user, host, month, project, or any
-        field): runs, hours (active time), gpu_hours (active time x GPUs: those the job
+        """Compute used, per ``by`` (group, job_type, user, host, month, project, gpu: the
+        GPU model, or any field): runs, hours (active time), gpu_hours (active time x GPUs: those the job
         scheduler allocated where the run recorded an allocation, else those it saw),
         allocated_runs (how many runs counted their allocation) and, with ``price``, cost.
 

@@ -42,9 +42,17 @@ top = st.columns([4, 2, 1, 1])
 top[0].radio("By", list(BY), key="cu_by", persist_state=ui.KEPT, horizontal=True, format_func=BY.get)
 top[1].radio("Show", list(MEASURES), key="cu_measure", persist_state=ui.KEPT, horizontal=True, format_func=MEASURES.get)
 top[2].number_input("$ per GPU hour", min_value=0.0, step=0.1, key="cu_gpu_price", persist_state=ui.KEPT)
-top[3].number_input("$ per hour", min_value=0.0, step=0.1, key="cu_hour_price", persist_state=ui.KEPT)
+top[3].number_input(
+    "$ per CPU hour",
+    min_value=0.0,
+    step=0.1,
+    key="cu_hour_price",
+    persist_state=ui.KEPT,
+    help="An hour of a run without GPUs (as `ledger stats --price cpu=...` prices it)",
+)
 by, measure = str(ss["cu_by"]), str(ss["cu_measure"])
-prices = tables.Prices(gpu_hour=float(ss.get("cu_gpu_price") or 0.0), hour=float(ss.get("cu_hour_price") or 0.0))
+gpu_price, cpu_price = float(ss.get("cu_gpu_price") or 0.0), float(ss.get("cu_hour_price") or 0.0)
+prices = {"gpu": gpu_price, "cpu": cpu_price} if gpu_price or cpu_price else None
 
 monthly = data.compute_by_month(src, filters, by, prices)
 totals = monthly.groupby(by, sort=False)[["runs", "hours", "gpu_hours", "cost"]].sum()
@@ -52,7 +60,7 @@ totals = totals.sort_values(measure, ascending=False)
 st.caption(
     f"{int(totals['runs'].sum()):,} runs · {totals['hours'].sum():,.1f} hours"
     f" · {totals['gpu_hours'].sum():,.1f} GPU hours"
-    + (f" · {totals['cost'].sum():,.2f} $" if prices.hour or prices.gpu_hour else " · set a price to see the cost")
+    + (f" · {totals['cost'].sum():,.2f} $" if prices else " · set a price to see the cost")
 )
 shown_keys = list(totals.index[:TOP])
 chart_rows = monthly.assign(key=[k if k in shown_keys else "(other)" for k in monthly[by]])

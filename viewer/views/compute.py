@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import ledger
-from viewer import data, tables, ui
+from viewer import data, lineage, tables, ui
 
 BY = {
     "project": "project",
@@ -103,6 +103,19 @@ st.dataframe(
 st.caption(f"One row per {BY[by]}, largest first; a column per month holds its {MEASURES[measure]}.")
 
 st.subheader("Storage")
+root_usage = lineage.storage_summary(src)
+if isinstance(root_usage, str):
+    st.caption(f"The root's size and quota could not be read: {ui.escape(root_usage)}")
+else:
+    said, share = lineage.quota_line(root_usage)
+    if share is None:
+        st.caption(f"The root: {said}")
+    else:
+        st.progress(min(share, 1.0), text=f"The root: {said}")
+        if share > 1:
+            st.warning("The root holds more than its quota: `ledger du` shows what takes space.")
+    if (artifacts_said := lineage.artifacts_line(root_usage)) is not None:
+        st.caption(artifacts_said)
 st.caption("What takes space on disk (the same as `ledger du`), largest first.")
 usage_by = st.radio("By", ("project", "group", "kind", "run"), horizontal=True, key="du_by")
 usage = data.disk_usage(src, usage_by, filters.project)

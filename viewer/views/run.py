@@ -1,4 +1,5 @@
-"""Run: one run in full: overview, config, summary, code state, command, log, system, files."""
+"""Run: one run in full: overview, config, summary, code state, command, log, system, media,
+linked runs, artifacts (inputs, outputs, lineage graph), files."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import streamlit as st
 
 import ledger
 from ledger._units import hms
-from viewer import charts, data, tables, ui
+from viewer import charts, data, lineage, tables, ui
 
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")  # never .svg: it may carry script
 PREVIEW_BYTES = 20_000_000
@@ -256,6 +257,21 @@ if related:
         hide_index=True,
         column_config={"open": st.column_config.LinkColumn("open", display_text="open")},
     )
+
+# ---- artifacts: inputs, outputs, lineage ----------------------------------------------------------
+around = lineage.run_artifacts(src, run)
+if around is not None:
+    st.subheader("Artifacts")
+    links = {"open": st.column_config.LinkColumn("open", display_text="open")}
+    used, made = lineage.inputs_table(around), lineage.outputs_table(around)
+    if len(used):
+        st.caption("Inputs: the artifact versions this run used, and the runs that made them")
+        st.dataframe(used, hide_index=True, column_config=links, key="run_inputs")
+    if len(made):
+        st.caption("Outputs: the artifact versions this run logged, and the runs that used them")
+        st.dataframe(made, hide_index=True, column_config=links, key="run_outputs")
+    st.caption("Lineage: versions go into the runs that used them, runs into the versions they logged")
+    st.graphviz_chart(lineage.lineage_dot(around.lineage), width="stretch")
 
 # ---- saved files ------------------------------------------------------------------------------
 st.subheader("Files")

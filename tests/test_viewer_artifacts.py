@@ -25,7 +25,8 @@ APP = str(REPO / "viewer" / "app.py")
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """prepare logs the dataset digits; train uses it and logs the model net (best); eval and
-    a second eval use net:best; a plain run has no artifacts."""
+    a second eval use net:best; orphan used and logged a version deleted since; a plain run
+    has no artifacts."""
     base = tmp_path_factory.mktemp("viewer-artifacts")
     root = base / "results"
     mp = pytest.MonkeyPatch()
@@ -49,6 +50,11 @@ def lab(tmp_path_factory):
             with quiet_init("lab", root=str(root), name=name, job_type="eval") as run:
                 run.use_artifact("net:best")
                 ids[name] = run.id
+        with quiet_init("lab", root=str(root), name="orphan") as run:
+            run.log_artifact(model, "scratch")
+            run.use_artifact("scratch:v1")
+            ids["orphan"] = run.id
+        (root / "lab" / "artifacts" / "scratch" / "v1.yaml").unlink()  # deleted by hand since
         with quiet_init("lab", root=str(root), name="plain") as run:
             run.log({"loss": 1.0})
             ids["plain"] = run.id
@@ -111,6 +117,17 @@ class TestRunPage:
         assert list(used["artifact"]) == ["net:v1"]
         assert list(used["open"]) == [f"?run={ids['train']}"]
         assert not any("used by" in d.value.columns for d in at.dataframe)
+
+    def test_a_version_missing_from_the_ledger_is_said_so_and_drawn_dashed(self, lab, monkeypatch):
+        root, ids = lab
+        at = session(root, monkeypatch, "run", run_id=ids["orphan"])
+        used = table_with(at, "made by")
+        assert used.to_dict("records")[0]["aliases"] == "(missing from the ledger)"
+        assert used.to_dict("records")[0]["made by"] == f"orphan ({ids['orphan']})"  # its logged_artifacts say so
+        assert table_with(at, "used by")["artifact"].tolist() == ["scratch:v1"]
+        dot = graph_of(at)
+        assert 'label="scratch:v1\\n(missing)"' in dot
+        assert 'style="dashed"' in dot
 
     def test_a_run_without_artifacts_shows_no_artifacts_section(self, lab, monkeypatch):
         root, ids = lab

@@ -34,11 +34,14 @@ class Ledger:
         runs: list[RunView],
         skipped: list[str],
         entries: Mapping[str, _index.Indexed] | None = None,
+        *,
+        cache: bool = True,
     ) -> None:
         self._storage = storage
         self._runs = runs
         self._by_id = {r.id: r for r in runs}
         self._entries = entries  # path -> index entry (the manifest as read): what refresh() reuses
+        self._cache = cache  # whether refresh() adds what it reads to the index cache
         self.skipped = skipped
         """Messages for manifests that could not be read (corrupt, unsupported format)."""
 
@@ -196,7 +199,7 @@ class Ledger:
         if self._entries is None or not self._storage.caps.lists:
             return self
         now = time.time()
-        items = _index.refresh(self._storage, self._entries)
+        items = _index.refresh(self._storage, self._entries, write_cache=self._cache)
         entries = {item.path: item for item in items}
         changed = [item for item in items if self._entries.get(item.path) is not item]
         removed = [item for path, item in self._entries.items() if path not in entries]
@@ -218,11 +221,11 @@ class Ledger:
                     fresh.add(run_id)
             if view is None or run_id in fresh:
                 fresh.add(run_id)
-                view = RunView(self._storage, item.doc, now)
+                view = RunView(self._storage, item.doc, now, item.flat)
             runs.append(view)
         runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
         skipped = [item.error for item in items if item.doc is None and item.error is not None]
-        return Ledger(self._storage, _link(runs, fresh), skipped, entries)
+        return Ledger(self._storage, _link(runs, fresh), skipped, entries, cache=self._cache)
 
 
 def _targets(doc: Mapping[str, Any]) -> list[str]:
@@ -284,10 +287,10 @@ def _open(storage: Storage, *, cache: bool, progress: Callable[[int, int], None]
                 skipped.append(item.error)
                 log.warning("ledger: skipped %s", item.error)
             continue
-        runs.append(RunView(storage, item.doc, now))
+        runs.append(RunView(storage, item.doc, now, item.flat))
     runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
     entries = {item.path: item for item in items} if storage.caps.lists else None
-    return Ledger(storage, _link(runs), skipped, entries)
+    return Ledger(storage, _link(runs), skipped, entries, cache=cache)
 
 
 def _link(runs: list[RunView], fresh: set[str] | None = None) -> list[RunView]:
@@ -307,4 +310,5 @@ def _link(runs: list[RunView], fresh: set[str] | None = None) -> list[RunView]:
             if view is not None and isinstance(values, Mapping):
                 view._incoming.append(("attached", run.id))  # noqa: SLF001
                 view.doc = {**view.doc, "summary": {**(view.doc.get("summary") or {}), **values}}
+                view._flat = None  # noqa: SLF001 (its row is made again from the merged summary)
     return runs

@@ -148,8 +148,8 @@ def _load_cache(storage: Storage) -> _Cache:
         for payload, item in zip(payloads, _decode(payloads), strict=True):
             if type(item) is not list or not item:
                 continue
-            if item[0] == "s" and len(item) == 3 and isinstance(item[1], str) and _keys_ok(item[2]):
-                cache.shapes[item[1]] = (tuple(item[2]), payload)
+            if item[0] == "s" and len(item) == 3 and isinstance(item[1], str) and _keys_ok(item[1], item[2]):
+                cache.shapes[item[1]] = (_SHAPE_KEYS.setdefault(item[1], tuple(item[2])), payload)
             elif item[0] == "e" and len(item) == 8 and isinstance(item[1], str):
                 cache.entries[item[1]] = (item, payload)
                 if name != cache.base:
@@ -171,8 +171,13 @@ def _decode(payloads: list[bytes]) -> list[Any]:
     return out
 
 
-def _keys_ok(keys: Any) -> bool:
-    return type(keys) is list and all(type(k) is str for k in keys)
+def _keys_ok(shape: str, keys: Any) -> bool:
+    """Whether a shape line is what :func:`_shape` makes: text keys, its id their hash."""
+    return type(keys) is list and all(type(k) is str for k in keys) and _shape_id(keys) == shape
+
+
+def _shape_id(keys: Any) -> str:
+    return hashlib.blake2b("\0".join(keys).encode(), digest_size=8).hexdigest()
 
 
 def _write(storage: Storage, name: str, lines: list[bytes]) -> None:
@@ -477,10 +482,18 @@ def _in_pool(
     storage: Storage, jobs: list[list[tuple[str, int, str]]], workers: int
 ) -> Iterator[tuple[list[_Parsed], dict[str, tuple[str, ...]]]]:
     env = _settings_env()
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [pool.submit(_parse_batch, storage, job, env) for job in jobs]
-        for future in futures:
-            yield future.result()
+    done = 0
+    try:
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(_parse_batch, storage, job, env) for job in jobs]
+            for future in futures:
+                result = future.result()
+                done += 1
+                yield result
+    except (concurrent.futures.process.BrokenProcessPool, OSError) as exc:  # a worker killed, no processes left
+        log.warning("ledger: parsing manifests on one core (the worker processes failed: %s)", exc)
+        for job in jobs[done:]:
+            yield _parse_batch(storage, job, env)
 
 
 def _parse_batch(
@@ -532,7 +545,7 @@ _SHAPE_KEYS: dict[str, tuple[str, ...]] = {}  # shape id -> its keys, for shapes
 def _shape(keys: tuple[str, ...], shape: str | None = None) -> str:
     """The id of a row's column names (one line of the cache file holds them)."""
     if shape is None:
-        shape = hashlib.blake2b("\0".join(keys).encode(), digest_size=8).hexdigest()
+        shape = _shape_id(keys)
     if shape not in _SHAPE_KEYS:
         _SHAPE_KEYS[shape] = keys
         _FRESH_SHAPES[shape] = orjson.dumps(["s", shape, list(keys)])

@@ -193,8 +193,10 @@ class Ledger:
 
         Runs whose manifest, links and shown status did not change are the *same*
         :class:`RunView` objects in the new ledger, so ``new.run(i) is old.run(i)`` tells a
-        caller which runs it can keep what it computed from. This ledger is left as it was.
-        A ledger that cannot be listed (a publication over HTTP) is returned as it is.
+        caller which runs it can keep what it computed from. This ledger is left as it was;
+        the manifests read (of runs that are not live) are added to the index cache as one
+        small file, so the next :func:`open_ledger` finds them too. A ledger that cannot be
+        listed (a publication over HTTP) is returned as it is.
         """
         if self._entries is None or not self._storage.caps.lists:
             return self
@@ -253,7 +255,8 @@ def open_ledger(
     by ``ledger publish`` served over ``https://`` (read through its index.json).
 
     The manifests are indexed once and cached under ``<root>/.cache/``; the next open reads
-    only what changed. ``cache=False`` reads everything and leaves the cache alone.
+    only what changed (a cold open of a large local ledger parses on all cores).
+    ``cache=False`` reads everything and leaves the cache alone.
     ``progress(done, total)``, if given, is called as manifests are read (a cold open of a
     large ledger takes a while). :meth:`Ledger.refresh` later reads only what changed.
     Raises LedgerNotFoundError if there is no ledger at ``root``.

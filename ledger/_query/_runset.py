@@ -85,12 +85,22 @@ def frame_columns(runs: Sequence[RunView]) -> dict[str, list[Any]]:
     n = len(runs)
     by_shape: dict[int, tuple[tuple[str, ...], list[int], list[list[Any]]]] = {}
     for i, run in enumerate(runs):
-        keys, values = _flat(run)
+        keys, values = run._flat or _flat(run)  # noqa: SLF001 (the index's row, else one made now)
         group = by_shape.get(id(keys))
         if group is None:
             group = by_shape[id(keys)] = (keys, [], [])
         group[1].append(i)
         group[2].append(values)
+    if len(by_shape) > 1:  # equal names held by different tuples (rows made apart) are one shape
+        merged: dict[tuple[str, ...], tuple[tuple[str, ...], list[int], list[list[Any]]]] = {}
+        for keys, rows, values in by_shape.values():
+            same = merged.get(keys)
+            if same is None:
+                merged[keys] = (keys, rows, values)
+            else:
+                same[1].extend(rows)
+                same[2].extend(values)
+        by_shape = {id(k): g for k, g in merged.items()}
     order: dict[str, None] = dict.fromkeys(BASE_COLUMNS)
     for keys, _rows, _values in by_shape.values():
         for k in keys:

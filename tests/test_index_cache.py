@@ -5,7 +5,6 @@ files, the parallel cold build, and the table built column by column from the in
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ import ledger
 from ledger import _format
 from ledger._query import _index, _runset
 from ledger._storage import open_storage
-from tests.helpers import start_python
+from tests.helpers import run_python, start_python
 
 
 def write_run(root: Path, i: int, project: str = "p", **extra) -> str:
@@ -202,31 +201,44 @@ class TestLog:
 
 
 class TestColdBuild:
-    def test_the_parallel_build_gives_the_same_frame_as_the_serial_one(self, tmp_path, monkeypatch):
+    def test_the_parallel_build_gives_the_same_frame_as_the_serial_one(self, tmp_path):
         root = tmp_path / "results"
         a_ledger(root, 30)
         for i in range(30, 40):
             write_run(root, i, project="q", config={"other": True, "deep": {"a": {"b": math.inf}}}, tags=["x"])
         (root / "p/runs/broken").mkdir()
         (root / "p/runs/broken/run.yaml").write_text("format: 1\nid: [unclosed\n")
-        monkeypatch.setattr(_index, "_POOL_MIN", 10**9)
-        serial = ledger.open(root, cache=False)
-        pools: list[int] = []
-        real = _index._in_pool
-        monkeypatch.setattr(_index, "_in_pool", lambda *a: pools.append(1) or real(*a))
-        monkeypatch.setattr(_index, "_POOL_MIN", 1)
-        monkeypatch.setattr(_index, "_BATCH", 7)
-        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
-        progress: list[tuple[int, int]] = []
-        parallel = ledger.open(root, progress=lambda done, total: progress.append((done, total)))
-        assert pools == [1]
-        assert progress[-1] == (41, 41)
-        pd.testing.assert_frame_equal(parallel.runs().to_pandas(), serial.runs().to_pandas())
-        assert parallel.skipped == serial.skipped
-        assert "not valid YAML" in parallel.skipped[0]
-        warm = ledger.open(root)  # from the cache the pool's rows were written to
-        pd.testing.assert_frame_equal(warm.runs().to_pandas(), serial.runs().to_pandas())
-        assert warm.run("20261101-000031-00001f").config["deep"] == {"a": {"b": math.inf}}
+        # In a fresh interpreter: the pool forks only a process with no other thread.
+        code = """
+            import os, sys, math
+            sys.path.insert(0, {repo!r})
+            import pandas as pd
+            import ledger
+            from ledger._query import _index
+            root = {root!r}
+            _index._POOL_MIN = 10**9
+            serial = ledger.open(root, cache=False)
+            pools = []
+            real = _index._in_pool
+            _index._in_pool = lambda *a: pools.append(os.getpid()) or real(*a)
+            _index._POOL_MIN, _index._BATCH = 1, 7
+            os.sched_getaffinity = lambda _pid: {{0, 1}}  # two workers even on one core
+            progress = []
+            parallel = ledger.open(root, progress=lambda done, total: progress.append((done, total)))
+            assert pools == [os.getpid()], pools
+            assert progress[-1] == (41, 41), progress
+            pd.testing.assert_frame_equal(parallel.runs().to_pandas(), serial.runs().to_pandas())
+            assert parallel.skipped == serial.skipped
+            assert "not valid YAML" in parallel.skipped[0]
+            warm = ledger.open(root)  # from the cache the pool's rows were written to
+            pd.testing.assert_frame_equal(warm.runs().to_pandas(), serial.runs().to_pandas())
+            assert warm.run("20261101-000031-00001f").config["deep"] == {{"a": {{"b": math.inf}}}}
+            print("same")
+        """
+        repo = str(Path(__file__).parent.parent)
+        result = run_python(code.format(repo=repo, root=str(root)), tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "same"
 
 
 class TestFrame:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format, _root
 from ledger._errors import CorruptFileError
 from ledger._query import _filter, _index
-from ledger._query._runset import RunSet, order
+from ledger._query._runset import RunSet, collector_paused, order
 from ledger._query._views import RunView, SweepView
 from ledger._storage import Storage, open_storage
 
@@ -262,21 +260,8 @@ def open_ledger(
     Raises LedgerNotFoundError if there is no ledger at ``root``.
     """
     storage = _root.open_root(root, storage_options)
-    with _collector_paused():
+    with collector_paused():
         return _open(storage, cache=cache, progress=progress)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Building an index allocates a million small objects, none of them garbage; the cyclic
-    collector would walk the growing graph again and again (a quarter of a warm open)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _open(storage: Storage, *, cache: bool, progress: Callable[[int, int], None] | None = None) -> Ledger:

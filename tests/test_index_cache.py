@@ -88,6 +88,22 @@ class TestLog:
         assert len(ledger.open(root)) == 6
         assert parsed == []  # warm again
 
+    def test_refresh_adds_what_it_read_to_the_cache(self, tmp_path, monkeypatch):
+        root = tmp_path / "results"
+        a_ledger(root, 3)
+        lg = ledger.open(root)
+        new = write_run(root, 3)
+        parsed = parsed_paths(monkeypatch)
+        fresh = lg.refresh()
+        assert parsed == [f"p/runs/{new}/run.yaml"]
+        assert fresh.run(new).name == "run-3"
+        assert len([n for n in cache_files(root) if n.startswith("seg-")]) == 1
+        parsed.clear()
+        assert len(ledger.open(root)) == 4
+        assert parsed == []  # the next open found it in the cache
+        assert len(ledger.open(root, cache=False).refresh()) == 4
+        assert len([n for n in cache_files(root) if n.startswith("seg-")]) == 1  # cache=False leaves it alone
+
     def test_a_changed_manifest_is_read_again_and_a_deleted_run_disappears(self, tmp_path, monkeypatch):
         root = tmp_path / "results"
         ids = a_ledger(root, 4)

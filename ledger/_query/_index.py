@@ -581,7 +581,8 @@ def _entry(
     """The cache entry of a freshly parsed manifest (its JSON, serialised once) and its row's
     shape id; no entry for what JSON cannot carry exactly or what is over the entry limit."""
     if doc is None:
-        return orjson.dumps(["e", path, version, None, False, error, None, None]), None
+        payload = orjson.dumps(["e", path, version, None, False, error, None, None])
+        return (payload if len(payload) <= _ENTRY_LIMIT else None), None
     row = doc_row(doc)
     keys, values = tuple(row), list(row.values())
     try:

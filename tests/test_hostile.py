@@ -285,7 +285,8 @@ class TestBoundedManifests:
             "big-int": "cannot turn into data",
         }[name]
         assert expected in skipped
-        assert (root / ".cache" / "index.json").stat().st_size < 20_000  # the cache does not grow
+        cached = sum(p.stat().st_size for p in (root / ".cache" / "index").iterdir())
+        assert cached < 20_000  # the cache does not grow
         code, text, _ = results["verify"]
         assert code == 1
         assert bad_id in text
@@ -304,28 +305,36 @@ class TestBoundedManifests:
         assert sorted(r.id for r in lg.runs()) == sorted(good.values())
         assert "over the limit of 50000 bytes" in lg.skipped[0]
 
-    def test_a_forged_index_cache_is_rebuilt_from_the_manifests(self, tmp_path):
+    def test_a_forged_index_cache_is_rebuilt_from_the_manifests(self, tmp_path, monkeypatch):
         root = tmp_path / "results"
         good = honest(root)
         ledger.open(str(root))  # writes the cache
-        cache = root / ".cache" / "index.json"
-        doc = json.loads(cache.read_text())
+        (cache,) = (root / ".cache" / "index").iterdir()
+        header, *lines = [json.loads(line[9:]) for line in cache.read_text().splitlines()]
+        assert header == {"kind": "ledger-index", "version": 2}
+        entries = {item[1]: item for item in lines if item[0] == "e"}
         path = f"p/runs/{good['alpha']}/run.yaml"
-        forged = dict(doc["entries"][path][1], id="../../../etc", tags=5, name=SECRET)
-        doc["entries"][path][1] = forged
+        forged = dict(entries[path][3], id="../../../etc", tags=5, name=SECRET)
+        entries[path][3] = forged
         other = f"p/runs/{good['beta']}/run.yaml"
-        doc["entries"][other][1] = {"format": 1, "id": good["beta"], "project": "p", "config": {"a": [[[[1]]]] * 1}}
         deep: dict = {}
         node = deep
         for _ in range(300):
             node["k"] = {}
             node = node["k"]
-        doc["entries"][other][1]["config"] = deep
-        cache.write_text(json.dumps(doc))
+        entries[other][3] = {"format": 1, "id": good["beta"], "project": "p", "config": deep}
+        entries[other][7] = [SECRET] * len(entries[other][7])
+        forged_lines = [_index._line(json.dumps(item).encode()) for item in [header, *lines]]  # with valid checksums
+        cache.write_bytes(b"".join(forged_lines))
         lg = ledger.open(str(root))
         assert sorted(r.id for r in lg.runs()) == sorted(good.values())
         assert lg.run(good["alpha"]).name == "alpha"
         assert lg.run(good["beta"]).config == {"lr": 0.01, "model": "svm"}
+        assert SECRET not in lg.runs().to_pandas().to_csv()  # the forged rows went with their entries
+        monkeypatch.setattr(_index, "_COMPACT_MIN", 0)  # the next open compacts
+        assert ledger.open(str(root)).run(good["alpha"]).name == "alpha"
+        (cache,) = (root / ".cache" / "index").iterdir()
+        assert cache.name == "base-000000000002.jsonl"
         assert SECRET not in cache.read_text()  # rewritten from the manifests
 
 

@@ -353,7 +353,7 @@ class TestIndex:
             with quiet_init("p", root="results", config={"i": i}) as run:
                 ids.append(run.id)
         assert len(ledger.open("results")) == 3
-        assert (tmp_dir / "results/.cache/index.json").exists()
+        assert [p.name for p in (tmp_dir / "results/.cache/index").iterdir()] == ["base-000000000001.jsonl"]
 
         parsed = []
         real_parse = _index._parse
@@ -375,14 +375,14 @@ class TestIndex:
         with quiet_init("p", root="results", config={"i": 1}):
             pass
         ledger.open("results")
-        cache = tmp_dir / "results/.cache/index.json"
-        cache.write_bytes(cache.read_bytes()[:50])
+        (cache,) = (tmp_dir / "results/.cache/index").iterdir()
+        cache.write_bytes(cache.read_bytes()[:20])  # not even its header
         assert [r.config for r in ledger.open("results").runs()] == [{"i": 1}]
-        assert "the index cache" in caplog.text
-        assert "is corrupt; rebuilding it" in caplog.text
-        cache.write_text(
-            '{"kind": "ledger-index", "version": 1, "entries": {"p/runs/x/run.yaml": ["0:0", 5, false, null]}}'
-        )
+        assert "is not an index cache file of this version; ignored" in caplog.text
+        payload = b'["e","p/runs/x/run.yaml","0:0",5,false,null,null,null]'
+        for name in (tmp_dir / "results/.cache/index").iterdir():
+            name.unlink()
+        cache.write_bytes(_index._line(_index._HEADER) + _index._line(payload))
         assert [r.config for r in ledger.open("results").runs()] == [{"i": 1}]
 
     def test_nan_and_dates_survive_the_cache(self, tmp_dir):

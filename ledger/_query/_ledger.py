@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ledger import _format, _root
 from ledger._artifacts import read_version
 from ledger._errors import ArtifactNotFoundError, CorruptFileError, FormatVersionError, InvalidNameError
 from ledger._query import _artifacts, _filter, _index
-from ledger._query._runset import RunSet, order
+from ledger._query._runset import RunSet, collector_paused, order
 from ledger._query._views import RunView, SweepView
 from ledger._storage import Storage, open_storage
 
@@ -38,6 +36,8 @@ class Ledger:
         runs: list[RunView],
         skipped: list[str],
         entries: Mapping[str, _index.Indexed] | None = None,
+        *,
+        cache: bool = True,
     ) -> None:
         self._storage = storage
         self._runs = runs
@@ -45,6 +45,7 @@ class Ledger:
             run._ledger = self  # noqa: SLF001
         self._by_id = {r.id: r for r in runs}
         self._entries = entries  # path -> index entry (the manifest as read): what refresh() reuses
+        self._cache = cache  # whether refresh() adds what it reads to the index cache
         self.skipped = skipped
         """Messages for manifests that could not be read (corrupt, unsupported format)."""
 
@@ -246,13 +247,15 @@ class Ledger:
 
         Runs whose manifest, links and shown status did not change are the *same*
         :class:`RunView` objects in the new ledger, so ``new.run(i) is old.run(i)`` tells a
-        caller which runs it can keep what it computed from. This ledger is left as it was.
-        A ledger that cannot be listed (a publication over HTTP) is returned as it is.
+        caller which runs it can keep what it computed from. This ledger is left as it was;
+        the manifests read (of runs that are not live) are added to the index cache as one
+        small file, so the next :func:`open_ledger` finds them too. A ledger that cannot be
+        listed (a publication over HTTP) is returned as it is.
         """
         if self._entries is None or not self._storage.caps.lists:
             return self
         now = time.time()
-        items = _index.refresh(self._storage, self._entries)
+        items = _index.refresh(self._storage, self._entries, write_cache=self._cache)
         entries = {item.path: item for item in items}
         changed = [item for item in items if self._entries.get(item.path) is not item]
         removed = [item for path, item in self._entries.items() if path not in entries]
@@ -274,11 +277,11 @@ class Ledger:
                     fresh.add(run_id)
             if view is None or run_id in fresh:
                 fresh.add(run_id)
-                view = RunView(self._storage, item.doc, now)
+                view = RunView(self._storage, item.doc, now, item.flat)
             runs.append(view)
         runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
         skipped = [item.error for item in items if item.doc is None and item.error is not None]
-        return Ledger(self._storage, _link(runs, fresh), skipped, entries)
+        return Ledger(self._storage, _link(runs, fresh), skipped, entries, cache=self._cache)
 
 
 def _targets(doc: Mapping[str, Any]) -> list[str]:
@@ -306,27 +309,15 @@ def open_ledger(
     by ``ledger publish`` served over ``https://`` (read through its index.json).
 
     The manifests are indexed once and cached under ``<root>/.cache/``; the next open reads
-    only what changed. ``cache=False`` reads everything and leaves the cache alone.
+    only what changed (a cold open of a large local ledger parses on all cores).
+    ``cache=False`` reads everything and leaves the cache alone.
     ``progress(done, total)``, if given, is called as manifests are read (a cold open of a
     large ledger takes a while). :meth:`Ledger.refresh` later reads only what changed.
     Raises LedgerNotFoundError if there is no ledger at ``root``.
     """
     storage = _root.open_root(root, storage_options)
-    with _collector_paused():
+    with collector_paused():
         return _open(storage, cache=cache, progress=progress)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Building an index allocates a million small objects, none of them garbage; the cyclic
-    collector would walk the growing graph again and again (a quarter of a warm open)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _open(storage: Storage, *, cache: bool, progress: Callable[[int, int], None] | None = None) -> Ledger:
@@ -340,10 +331,10 @@ def _open(storage: Storage, *, cache: bool, progress: Callable[[int, int], None]
                 skipped.append(item.error)
                 log.warning("ledger: skipped %s", item.error)
             continue
-        runs.append(RunView(storage, item.doc, now))
+        runs.append(RunView(storage, item.doc, now, item.flat))
     runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
     entries = {item.path: item for item in items} if storage.caps.lists else None
-    return Ledger(storage, _link(runs), skipped, entries)
+    return Ledger(storage, _link(runs), skipped, entries, cache=cache)
 
 
 def _link(runs: list[RunView], fresh: set[str] | None = None) -> list[RunView]:
@@ -363,4 +354,5 @@ def _link(runs: list[RunView], fresh: set[str] | None = None) -> list[RunView]:
             if view is not None and isinstance(values, Mapping):
                 view._incoming.append(("attached", run.id))  # noqa: SLF001
                 view.doc = {**view.doc, "summary": {**(view.doc.get("summary") or {}), **values}}
+                view._flat = None  # noqa: SLF001 (its row is made again from the merged summary)
     return runs

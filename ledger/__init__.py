@@ -29,6 +29,7 @@ from ledger._errors import (
     RunNotFoundError,
     RunStateError,
     SettingError,
+    SqlError,
     StorageError,
 )
 from ledger._media import Histogram, Image, Table
@@ -61,6 +62,7 @@ __all__ = [
     "RunView",
     "Series",
     "SettingError",
+    "SqlError",
     "StorageError",
     "Summary",
     "Table",

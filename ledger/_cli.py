@@ -21,6 +21,7 @@ from ledger._commands.query import (
 )
 from ledger._commands.reproduce import diff_command, reproduce_command
 from ledger._commands.share import commit_command, publish_command
+from ledger._commands.sql import sql_command
 from ledger._commands.sweeps import agent_command, sweep_group
 from ledger._commands.verify import verify_command
 from ledger._commands.view import view_command
@@ -53,7 +54,7 @@ def cli() -> None:
 
 for command in (
     ls_command, show_command, history_command, stats_command, export_command, plot_command, importance_command,
-    verify_command,
+    sql_command, verify_command,
     compact_command, recover_command, du_command, reproduce_command, diff_command, commit_command,
     publish_command, view_command, import_command, sweep_group, agent_command,
 ):  # fmt: skip

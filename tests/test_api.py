@@ -29,6 +29,7 @@ PUBLIC = {
     "Series",
     "RefusedFileError",
     "SettingError",
+    "SqlError",
     "StorageError",
     "Summary",
     "Table",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger import _format, _reader
 from ledger._media import LoggedHistogram, LoggedImage
-from ledger._query import _filter, _series
+from ledger._query import _filter, _history, _series
 
 if TYPE_CHECKING:
     from pandas import DataFrame
@@ -200,7 +200,10 @@ class RunView:
             if found is not None:
                 _columns.move_to_end(key)
                 return found[0]
-        cols = _series.columns(self.records(stream))
+        if _history.usable(self._storage):
+            cols = _history.series_columns(stream_source(self, stream))
+        else:
+            cols = _series.columns(self.records(stream))
         size = cols.nbytes
         with _columns_lock:
             if key not in _columns:
@@ -230,15 +233,38 @@ class RunView:
         and max; ``smoothing`` in [0, 1) applies a debiased EMA first. Empty if never logged."""
         return _series.series(self._columns(stream), key, x=x, samples=samples, smoothing=smoothing)
 
-    def history(self, keys: Iterable[str] | None = None, *, tail: int | None = None) -> DataFrame:
+    def history(
+        self, keys: Iterable[str] | None = None, *, tail: int | None = None, samples: int | None = None
+    ) -> DataFrame:
         """The metrics as a DataFrame: ``_step``, ``_time`` and one column per metric
-        (only ``keys`` if given). NaN stays NaN; a metric missing at a step is NaN.
-        ``tail=N``: only the last N records, read from the end of the files."""
-        return records_frame(self.records("metrics", tail=tail), keys)
+        (only ``keys`` if given, and only those columns are read). NaN stays NaN; a metric
+        missing at a step is NaN. ``tail=N``: only the last N records, read from the end of
+        the files. ``samples=N``: about N records per metric, chosen as the series engine
+        downsamples (each bucket's minimum and maximum, its first non-finite value, the first
+        and last), united over the metrics, in order.
 
-    def system(self) -> DataFrame:
-        """The sampled system utilisation (system.jsonl) as a DataFrame."""
-        return records_frame(self.records("system"), None)
+        A run that has ended is read once from its JSON lines into a columnar cache under
+        ``<root>/.cache/history/`` (with pyarrow installed), so later reads of a long run cost
+        what the asked columns cost; a running run's new lines are read beyond the cache."""
+        return self._history("metrics", keys, tail=tail, samples=samples)
+
+    def system(self, keys: Iterable[str] | None = None, *, samples: int | None = None) -> DataFrame:
+        """The sampled system utilisation (system.jsonl) as a DataFrame, like :meth:`history`."""
+        return self._history("system", keys, tail=None, samples=samples)
+
+    def _history(self, stream: str, keys: Iterable[str] | None, *, tail: int | None, samples: int | None) -> DataFrame:
+        require_pandas()
+        if samples is not None:
+            _series.check_samples(samples)
+        keys = None if keys is None else ([keys] if isinstance(keys, str) else list(keys))
+        if tail is not None or not _history.usable(self._storage):
+            records = self.records(stream, tail=tail)
+            if samples is not None:
+                columns = _series.columns(records).keys
+                sampled = [k for k in record_columns(records, keys) if k not in _format.RESERVED]
+                records = [records[i] for i in _series.sample_rows(columns, sampled, samples).tolist()]
+            return records_frame(records, keys)
+        return _history.frame(stream_source(self, stream), keys, samples=samples)
 
     # -- media and files -------------------------------------------------------------------
 
@@ -320,6 +346,17 @@ class RunView:
             msg = f"not a path inside the run folder: {name!r}"
             raise ValueError(msg)
         return self._storage.read_bytes(f"{self._folder}/{name}")
+
+
+def stream_source(run: RunView, stream: str) -> _history.Source:
+    """A run's stream as columns: through the history cache where the root has one (see
+    ``ledger/_query/_history.py``), else decoded from its JSON lines."""
+    if not _history.usable(run._storage):  # noqa: SLF001
+        read = run.records(stream)
+        keys, cols = _history.columns_of(read)
+        return _history.Source(None, _history.Built(keys, cols, len(read), [], []))
+    path = _history.cache_path(run.project, run.id, stream)
+    return _history.source(run._storage, run._folder, path, stream, ended=run.status != "running")  # noqa: SLF001
 
 
 def _size(value: Any) -> int:

@@ -1,5 +1,5 @@
-"""Long histories: a columnar cache of each ended run's record streams, and the history
-tables (``RunView.history``, ``RunView.system``) read through it.
+"""Long histories: a columnar cache of each run's record streams, and the history tables
+(``RunView.history``, ``RunView.system``) and series (``RunView.series``) read through it.
 
 **The answer is the JSON lines' answer.** A history table is what
 :func:`~ledger._query._views.records_frame` makes of the records
@@ -12,14 +12,15 @@ some are missing); anything else (media references, a hostile file's strings or 
 as the decoded Python values and left to pandas exactly as the records would be.
 
 **The cache** is one Arrow IPC file per run and stream, ``<root>/.cache/history/<project>/
-<run-id>/<stream>.arrow`` (derived data: never committed, never published, may be deleted). It
-is written for runs that have ended, and says which files it covers: each file's name, size,
-version (mtime or ETag), and a digest of the last bytes it covers (up to a line end). A reader
-takes the cache only if the stream's files still start with what it covers: then the bytes
-beyond it (a running or resumed run's new lines, new segments) are decoded from the JSON lines
-and joined on. A compaction (new file names), a rewritten file, other record limits, or a
-cache that does not read back as written mean a rebuild. Only the asked columns are read
-(memory-mapped where the root is on this machine).
+<run-id>/<stream>.arrow`` (derived data: never committed, never published, may be deleted).
+It says which files it covers: each file's name, size, version (mtime or ETag), and a digest
+of the last bytes it covers (up to a line end). A reader takes the cache only if the stream's
+files still start with what it covers: then the bytes beyond it (a running or resumed run's
+new lines, new segments) are decoded from the JSON lines and joined on. A compaction (new file
+names), a rewritten file, other record limits, or a cache that does not read back as written
+mean a rebuild. An ended run's cache is remade to cover every line; a running run's once what
+lies beyond it outweighs it. Only the asked columns are read (memory-mapped where the root is
+on this machine).
 
 pyarrow is optional: without it (or on a root that cannot be written) the same tables are made
 from the JSON lines.
@@ -32,6 +33,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -120,24 +122,38 @@ class Col:
         pos = [i for i, v in enumerate(self.data.tolist()) if mask[i] and isinstance(v, (int, float))]
         return np.asarray(pos, dtype=np.intp), np.asarray([float(self.data[i]) for i in pos], dtype=float)
 
-    def pandas_values(self) -> Any:
-        """The column as records_frame would give it: an array of the dtype pandas infers
-        from the records' values, or the values themselves (NaN where missing)."""
+    def pandas_values(self, rows: np.ndarray | None = None) -> Any:
+        """The column as records_frame gives it for every record: an array of the dtype
+        pandas infers from the records' values, or those values for pandas to infer from;
+        with ``rows``, that column's values at those rows (the dtype stays the whole
+        column's)."""
         np = _np()
         full = self.present is None or bool(self.present.all())
+        data = self.data if rows is None else self.data[rows]
+        present = None if full or self.present is None else (self.present if rows is None else self.present[rows])
         if self.kind == "empty":
-            return np.full(len(self.data), math.nan)
+            return np.full(len(data), math.nan)
         if self.kind == "float":
-            return self.data if full else np.where(self.present, self.data, math.nan)
+            return data if present is None else np.where(present, data, math.nan)
         if self.kind == "int":
-            return self.data if full else np.where(self.present, self.data.astype(float), math.nan)
-        if self.kind == "bool" and full:
-            return self.data
-        values = self.data.tolist()
-        if not full:
-            present = self.present.tolist()  # type: ignore[union-attr]
-            values = [v if p else math.nan for v, p in zip(values, present, strict=True)]
-        return values
+            return data if present is None else np.where(present, data.astype(float), math.nan)
+        if self.kind == "bool" and present is None:
+            return data
+        if self.kind == "bool":  # with gaps: objects (True, False, NaN), as pandas makes them
+            out = np.empty(len(data), dtype=object)
+            out[:] = data.tolist()
+            if present is not None:
+                out[~present] = math.nan
+            return out
+        if rows is None:
+            values = data.tolist()
+            if present is not None:
+                values = [v if p else math.nan for v, p in zip(values, present.tolist(), strict=True)]
+            return values
+        import pandas as pd  # noqa: PLC0415 (json: the dtype pandas infers from the whole column)
+
+        whole = pd.Series(self.pandas_values())
+        return whole.take(rows).reset_index(drop=True)
 
 
 def _empty(n: int) -> Col:
@@ -212,7 +228,10 @@ def columns_of(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict[st
     out: dict[str, Col] = {}
     keys = _key_order(records)
     for key in keys:
-        values = [rec.get(key) for rec in records]
+        try:
+            values = list(map(itemgetter(key), records))  # C speed where every record has it
+        except KeyError:
+            values = [rec.get(key) for rec in records]
         nones = values.count(None)
         present = None
         if nones:
@@ -235,6 +254,8 @@ def _json_col(values: list[Any], present: np.ndarray | None) -> Col:
 def _typed(values: list[Any], types: set[type], present: np.ndarray | None) -> Col:
     np = _np()
     try:
+        if types == {int, float}:  # ints past 64 bits beside floats: pandas keeps objects
+            np.array([v for v in values if type(v) is int], dtype=np.int64)
         if types in ({float}, {int, float}):
             return Col("float", np.array(values, dtype=float), present)  # None -> NaN
         if types == {int}:
@@ -266,42 +287,83 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _decode(data: bytes, where: str, notes: list[str]) -> list[dict[str, Any]]:
-    decoded = _format.decode_records(data, where)
-    notes.extend(decoded.corrupt)
-    if decoded.torn is not None:
-        notes.append(decoded.torn)
-    return decoded.records
+class _Builder:
+    """Columns of the records of a stream's files, decoded a slice at a time (whole lines), so
+    that only one slice's records are ever alive as dicts."""
 
+    def __init__(self) -> None:
+        self.keys: dict[str, None] = {}
+        self.parts: dict[str, list[Col]] = {}
+        self.rows: list[int] = []
+        self.notes: list[str] = []
+        self.pieces: list[Piece] = []
+        self.bytes = 0  # of JSON lines read
 
-def _decode_columns(
-    data: bytes, where: str, notes: list[str], keys: dict[str, None], parts: dict[str, list[Col]], rows: list[int]
-) -> None:
-    """Decode JSON lines a slice at a time (whole lines), appending each slice's columns."""
-    start = 0
-    while start < len(data):
-        end = len(data) if len(data) - start <= _SLICE_BYTES else data.rfind(b"\n", start, start + _SLICE_BYTES) + 1
-        if end <= start:  # one line longer than a slice: up to its end
-            nl = data.find(b"\n", start + _SLICE_BYTES)
-            end = len(data) if nl < 0 else nl + 1
-        records = _decode(data[start:end], where, notes)
-        _append(records, keys, parts, rows)
-        start = end
+    def add(self, data: bytes, where: str) -> None:
+        decoded = _format.decode_records(data, where)
+        self.notes.extend(decoded.corrupt)
+        if decoded.torn is not None:
+            self.notes.append(decoded.torn)
+        records = decoded.records
+        n = len(records)
+        if not n:
+            return
+        order, cols = columns_of(records)
+        before = sum(self.rows)
+        for key in order:
+            if key not in self.keys:
+                self.keys[key] = None
+                self.parts[key] = [_empty(before)] if before else []
+        for key in self.keys:
+            self.parts[key].append(cols.get(key) or _empty(n))
+        self.rows.append(n)
 
+    def read_file(self, storage: Storage, rel: str, name: str, st: Any, start: int = 0) -> None:
+        """Decode ``rel`` from byte ``start`` to the size it had (``st``), in slices; note
+        what of it is covered (up to its last line end) for the cache."""
+        where = storage.full(rel)
+        self.bytes += max(0, st.size - start)
+        limit = _settings.get(_settings.MAX_RECORD_BYTES)
+        pos, carry, covered, check = start, b"", start, b""
+        skipping = False  # inside a line over the record limit: dropped up to its end
+        while pos < st.size:
+            block = storage.read_range(rel, pos, min(_SLICE_BYTES, st.size - pos))
+            if not block:
+                break
+            buf_start = pos - len(carry)
+            pos += len(block)
+            buf = carry + block
+            if skipping:
+                nl = buf.find(b"\n")
+                if nl < 0:
+                    carry = b""
+                    continue
+                skipping = False
+                buf, buf_start = buf[nl + 1 :], buf_start + nl + 1
+                covered, check = buf_start, b""
+            cut = buf.rfind(b"\n") + 1
+            if cut:
+                self.add(buf[:cut], where)
+                covered = buf_start + cut
+                check = (check + buf[:cut])[-_CHECK_BYTES:]
+            carry = buf[cut:]
+            if len(carry) > limit:  # decode_records would skip it: so is it here, unread
+                self.notes.append(
+                    f"{where}: skipped a line of more than {limit} bytes (${_settings.MAX_RECORD_BYTES.name})"
+                )
+                carry, skipping = b"", True
+        if carry.strip():
+            self.add(carry, where)  # a torn last line: reported, skipped
+        if len(check) < min(covered, _CHECK_BYTES):  # the slices did not hold all of them
+            low = max(0, covered - _CHECK_BYTES)
+            check = storage.read_range(rel, low, covered - low)
+        self.pieces.append(Piece(name, st.size, st.version, covered, _digest(check)))
 
-def _append(records: list[dict[str, Any]], keys: dict[str, None], parts: dict[str, list[Col]], rows: list[int]) -> None:
-    n = len(records)
-    if not n:
-        return
-    order, cols = columns_of(records)
-    before = sum(rows)
-    for key in order:
-        if key not in keys:
-            keys[key] = None
-            parts[key] = [_empty(before)] if before else []
-    for key in keys:
-        parts[key].append(cols.get(key) or _empty(n))
-    rows.append(n)
+    def built(self, *, cacheable: bool) -> Built:
+        return Built(
+            list(self.keys), {k: concat(self.parts[k]) for k in self.keys}, sum(self.rows),
+            self.pieces if cacheable else [], self.notes, self.bytes,
+        )  # fmt: skip
 
 
 @dataclass
@@ -313,6 +375,7 @@ class Built:
     rows: int
     pieces: list[Piece]
     notes: list[str]
+    bytes: int = 0  # of JSON lines read to make it
 
 
 def _layout(storage: Storage, folder: str, spec: _format.StreamSpec) -> list[tuple[str, Any]] | None:
@@ -332,35 +395,23 @@ def _layout(storage: Storage, folder: str, spec: _format.StreamSpec) -> list[tup
 def build(storage: Storage, folder: str, stream: str) -> Built:
     """Every record of a stream as columns (the JSON lines read once), with what it covers."""
     spec = _reader.stream_spec(stream)
-    keys: dict[str, None] = {}
-    parts: dict[str, list[Col]] = {}
-    rows: list[int] = []
-    notes: list[str] = []
-    pieces: list[Piece] = []
-    cacheable = True
+    out = _Builder()
     layout = _layout(storage, folder, spec)
     if layout is None:  # main file and leftover segments: the reader's whole read decides
-        for name, data in _reader.stream_chunks(storage, folder, spec, refused=notes)[0]:
-            _decode_columns(data, storage.full(f"{folder}/{name}"), notes, keys, parts, rows)
-        cacheable = False  # not a prefix of the files as they are
-    else:
-        for name, st in layout:
-            rel = f"{folder}/{name}"
-            try:
-                data = storage.read_range(rel, 0, st.size) if st.size else b""
-            except FileNotFoundError:  # a compaction merged it meanwhile: read again from the top
-                return build(storage, folder, stream)
-            except RefusedFileError as exc:
-                notes.append(f"{storage.full(rel)}: skipped ({exc.strerror})")
-                cacheable = False
-                continue
-            covered = data.rfind(b"\n") + 1
-            _decode_columns(data, storage.full(rel), notes, keys, parts, rows)
-            check = _digest(data[max(0, covered - _CHECK_BYTES) : covered])
-            pieces.append(Piece(name, st.size, st.version, covered, check))
-    total = sum(rows)
-    cols = {k: concat(parts[k]) for k in keys}
-    return Built(list(keys), cols, total, pieces if cacheable else [], notes)
+        for name, data in _reader.stream_chunks(storage, folder, spec, refused=out.notes)[0]:
+            out.add(data, storage.full(f"{folder}/{name}"))
+        return out.built(cacheable=False)  # not a prefix of the files as they are
+    cacheable = True
+    for name, st in layout:
+        rel = f"{folder}/{name}"
+        try:
+            out.read_file(storage, rel, name, st)
+        except FileNotFoundError:  # a compaction merged it meanwhile: read again from the top
+            return build(storage, folder, stream)
+        except RefusedFileError as exc:
+            out.notes.append(f"{storage.full(rel)}: skipped ({exc.strerror})")
+            cacheable = False
+    return out.built(cacheable=cacheable)
 
 
 # ---- the cache file ---------------------------------------------------------------------------------
@@ -529,11 +580,7 @@ def _beyond(storage: Storage, folder: str, layout: list[tuple[str, Any]], cached
     (else None: the cache is stale)."""
     if len(layout) < len(cached.pieces):
         return None
-    keys: dict[str, None] = {}
-    parts: dict[str, list[Col]] = {}
-    rows: list[int] = []
-    notes: list[str] = []
-    pieces: list[Piece] = []
+    out = _Builder()
     for i, (name, st) in enumerate(layout):
         rel = f"{folder}/{name}"
         start = 0
@@ -549,20 +596,18 @@ def _beyond(storage: Storage, folder: str, layout: list[tuple[str, Any]], cached
                 if _digest(storage.read_range(rel, low, piece.covered - low)) != piece.check:
                     return None
             elif piece.covered == piece.size:
-                pieces.append(piece)
+                out.pieces.append(piece)
                 continue
             start = piece.covered
-        data = storage.read_range(rel, start, st.size - start) if st.size > start else b""
-        _decode_columns(data, storage.full(rel), notes, keys, parts, rows)
-        covered = start + data.rfind(b"\n") + 1
-        tail = storage.read_range(rel, max(0, covered - _CHECK_BYTES), min(covered, _CHECK_BYTES)) if covered else b""
-        pieces.append(Piece(name, st.size, st.version, covered, _digest(tail)))
-    return Built(list(keys), {k: concat(parts[k]) for k in keys}, sum(rows), pieces, notes)
+        out.read_file(storage, rel, name, st, start)
+    return out.built(cacheable=True)
 
 
 def source(storage: Storage, folder: str, path: str, stream: str, *, ended: bool) -> Source:
-    """The columns of a run's stream: from the cache (and the lines beyond it) when it is
-    still good; otherwise read from the JSON lines, and cached when the run has ended."""
+    """The columns of a run's stream: from the cache and the lines beyond what it covers, when
+    it is still good; else read from the JSON lines and cached. A run that has ended gets a
+    cache of every line; a running run's cache is remade only once the lines beyond it
+    outweigh it (so following a live run costs what it adds, and rebuilds stay rare)."""
     spec = _reader.stream_spec(stream)
     if usable(storage):
         layout = _layout(storage, folder, spec)
@@ -573,12 +618,13 @@ def source(storage: Storage, folder: str, path: str, stream: str, *, ended: bool
             except (FileNotFoundError, RefusedFileError):
                 extra = None
             if extra is not None:
-                _report(extra.notes)
-                if not extra.rows or not ended:
+                covered = sum(p.covered for p in cached.pieces)
+                if not extra.rows or (not ended and extra.bytes <= max(covered, _SLICE_BYTES)):
+                    _report(extra.notes)
                     return Source(cached, extra if extra.rows else None)
     built = build(storage, folder, stream)
     _report(built.notes)
-    if usable(storage) and ended:
+    if usable(storage):
         write(storage, path, built)
     return Source(None, built)
 
@@ -597,7 +643,8 @@ def wanted_columns(keys: Sequence[str], asked: Iterable[str] | None) -> list[str
 
 def frame(src: Source, asked: Iterable[str] | None, *, samples: int | None = None) -> DataFrame:
     """The history table of ``src``: the columns of :func:`wanted_columns`; with ``samples``,
-    only the records :func:`ledger._query._series.sample_rows` keeps."""
+    only the rows :func:`ledger._query._series.sample_rows` keeps of the whole table (whose
+    columns and dtypes it keeps)."""
     import pandas as pd  # noqa: PLC0415
 
     asked = list(asked) if asked is not None else None
@@ -610,17 +657,11 @@ def frame(src: Source, asked: Iterable[str] | None, *, samples: int | None = Non
         numbers = {k: src.col(k).numbers() for k in sampled}
         rows = _series.sample_rows(numbers, sampled, samples)
     n = src.rows if rows is None else len(rows)
-    if n == 0:
-        return pd.DataFrame({k: [] for k in wanted}, columns=wanted)
     data: dict[str, Any] = {}
     for key in wanted:
         if key in data:
             continue
-        if key not in known:
-            data[key] = _np().full(n, math.nan)
-            continue
-        col = src.col(key)
-        data[key] = (col if rows is None else col.take(rows)).pandas_values()
+        data[key] = src.col(key).pandas_values(rows) if key in known else _np().full(n, math.nan)
     return pd.DataFrame(data, columns=wanted)
 
 

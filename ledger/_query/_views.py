@@ -239,9 +239,9 @@ class RunView:
         """The metrics as a DataFrame: ``_step``, ``_time`` and one column per metric
         (only ``keys`` if given, and only those columns are read). NaN stays NaN; a metric
         missing at a step is NaN. ``tail=N``: only the last N records, read from the end of
-        the files. ``samples=N``: about N records per metric, chosen as the series engine
-        downsamples (each bucket's minimum and maximum, its first non-finite value, the first
-        and last), united over the metrics, in order.
+        the files. ``samples=N``: the rows of that table the series engine's downsampler keeps
+        for about N points per metric (each bucket's minimum and maximum, its first
+        non-finite value, the first and last), united over the metrics, in order.
 
         A run that has ended is read once from its JSON lines into a columnar cache under
         ``<root>/.cache/history/`` (with pyarrow installed), so later reads of a long run cost
@@ -259,11 +259,13 @@ class RunView:
         keys = None if keys is None else ([keys] if isinstance(keys, str) else list(keys))
         if tail is not None or not _history.usable(self._storage):
             records = self.records(stream, tail=tail)
-            if samples is not None:
-                columns = _series.columns(records).keys
-                sampled = [k for k in record_columns(records, keys) if k not in _format.RESERVED]
-                records = [records[i] for i in _series.sample_rows(columns, sampled, samples).tolist()]
-            return records_frame(records, keys)
+            table = records_frame(records, keys)
+            if samples is None:
+                return table
+            numbers = _series.columns(records).keys
+            sampled = [k for k in table.columns if k not in _format.RESERVED]
+            rows = _series.sample_rows(numbers, sampled, samples)
+            return table.iloc[rows].reset_index(drop=True)  # the whole table's rows the downsampler keeps
         return _history.frame(stream_source(self, stream), keys, samples=samples)
 
     # -- media and files -------------------------------------------------------------------

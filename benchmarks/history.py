@@ -1,8 +1,8 @@
 """Long histories through the columnar cache: `RunView.history(keys=..., samples=..., tail=...)`.
 
-One run of 10,000,000 steps x 5 metrics (written once into --root, default
-/tmp/ledger-history-bench, and reused by later runs of this script; writing it takes about a
-minute). Then, each in a fresh subprocess (so its peak memory, ru_maxrss, is its own):
+One run of 10,000,000 steps x 5 metrics (history_tail.py's run, written once into --root,
+default /tmp/ledger-history-bench, and reused by later runs of this script; writing it takes
+about a minute). Then, each in a fresh subprocess (so its peak memory, ru_maxrss, is its own):
 
 - the floor: orjson-parsing every line of the file (what any JSON-lines reader pays once);
 - the first `history(keys=["loss"])`, which builds the cache (parses the file once);
@@ -33,6 +33,7 @@ import tracemalloc
 from pathlib import Path
 
 import orjson
+from history_tail import make_run  # the same 10M-step run (5 metrics), written the same way
 
 import ledger
 from ledger import _format
@@ -48,24 +49,6 @@ TARGETS = {
     "cached history(keys=['loss'], samples=2000)": (0.3, None),
     "history(tail=100)": (0.010, 50),
 }
-
-
-def make_run(root: Path, steps: int) -> str:
-    """A finished run of ``steps`` records of 5 metrics, its lines encoded by ledger's writer."""
-    with ledger.init("bench", root=str(root), capture_output=False, system_metrics=False) as run:
-        run_id = run.id
-    path = root / "bench" / "runs" / run_id / _format.METRICS
-    t0 = time.time()
-    with path.open("ab") as f:
-        batch = 100_000
-        for start in range(0, steps, batch):
-            records = [
-                {"_step": s, "_time": t0 + s * 1e-3, "loss": 1 / (s + 1), "acc": s % 97 / 97, "lr": 1e-3,
-                 "grad_norm": 0.5 + (s % 13) / 13, "epoch": s // 100_000}
-                for s in range(start, min(start + batch, steps))
-            ]  # fmt: skip
-            f.write(_format.encode_records(records))
-    return run_id
 
 
 def rss_mb() -> float:

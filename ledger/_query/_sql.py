@@ -61,7 +61,7 @@ def connect() -> Any:
     """An in-memory DuckDB connection that cannot touch files, load extensions, see Python
     variables or change its own settings."""
     duckdb = _duckdb()
-    return duckdb.connect(
+    con = duckdb.connect(
         ":memory:",
         config={
             "enable_external_access": False,
@@ -69,9 +69,11 @@ def connect() -> Any:
             "autoload_known_extensions": False,
             "allow_community_extensions": False,
             "python_enable_replacements": False,
-            "lock_configuration": True,
         },
     )
+    con.execute("SET TimeZone = 'UTC'")  # the ledger's timestamps are UTC: strftime and date_trunc too
+    con.execute("SET lock_configuration = true")
+    return con
 
 
 def named_views(query: str) -> list[str]:

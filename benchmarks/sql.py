@@ -96,7 +96,10 @@ def mlflow_one_key(uri: str, exp: str) -> pd.DataFrame:
         extra = [c for c in found.columns if c.startswith("params.") and c[7:] not in base]
         if extra:
             found = found[found[extra].isna().all(axis=1)]
-        rows += [(i, n, f"config.{changed}") for i, n in zip(found["tags.ledger_id"], found["tags.mlflow.runName"], strict=True)]
+        rows += [
+            (i, n, f"config.{changed}")
+            for i, n in zip(found["tags.ledger_id"], found["tags.mlflow.runName"], strict=True)
+        ]
     return pd.DataFrame(rows, columns=["id", "name", "changed"]).sort_values("id", ignore_index=True)
 
 

@@ -304,6 +304,25 @@ class TestHostile:
         pd.testing.assert_frame_equal(view.history(), reference(view))
         assert _history.read_cache(open_storage(str(root)), _history.cache_path("p", run_id, "metrics")) is not None
 
+    @pytest.mark.parametrize("kind", ["symlink", "fifo"])
+    def test_a_cache_that_is_a_link_or_a_fifo_is_never_opened(self, tmp_dir, kind):
+        """A hostile ledger's cache path pointing elsewhere (or a FIFO, whose open would
+        block): refused unopened, the answer comes from the JSON lines."""
+        root = tmp_dir / "results"
+        run_id = write_run(root, [b'{"_step":0,"x":1}\n'])
+        view = fresh(root, run_id)
+        path = cache_file(root, view)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "symlink":
+            view.history()
+            elsewhere = tmp_dir / "elsewhere.arrow"
+            path.rename(elsewhere)
+            path.symlink_to(elsewhere)
+        else:
+            os.mkfifo(path)
+        assert _history.read_cache(open_storage(str(root)), _history.cache_path("p", run_id, "metrics")) is None
+        pd.testing.assert_frame_equal(fresh(root, run_id).history(), reference(view))
+
     def test_a_cache_of_another_run_claiming_these_files_still_checks_their_bytes(self, tmp_dir):
         """A cache copied from another run whose file has the same name and length but other
         bytes: the digest of the covered bytes differs once the file grows, so it is rebuilt."""

@@ -490,13 +490,18 @@ class Cached:
 _ARROW_TYPES = {"int": "int64", "float": "double", "bool": "bool", "json": "large_binary"}
 
 
-def read_cache(storage: Storage, path: str) -> Cached | None:
+def read_cache(storage: Storage, path: str, limit: int | None = None) -> Cached | None:
     """The cache at ``path``, if it is one this version wrote with the limits in force and
-    it reads back whole; None otherwise (it is then rebuilt, never trusted)."""
+    it reads back whole; None otherwise (it is then rebuilt, never trusted). A symlink or a
+    special file there is refused as the storage refuses it; a cache over ``limit`` bytes
+    (a stream's cache is never much larger than its JSON lines) is not read."""
     pa = arrow()
     if pa is None:
         return None
     try:
+        size = storage.stat(path).size  # refuses symlinks, FIFOs and devices before any open
+        if limit is not None and size > limit:
+            return None
         local = storage.local_path(path) if storage.caps.local else None
         source = pa.memory_map(local) if local is not None else pa.BufferReader(pa.py_buffer(storage.read_bytes(path)))
         reader = pa.ipc.open_file(source)
@@ -611,7 +616,8 @@ def source(storage: Storage, folder: str, path: str, stream: str, *, ended: bool
     spec = _reader.stream_spec(stream)
     if usable(storage):
         layout = _layout(storage, folder, spec)
-        cached = read_cache(storage, path) if layout is not None else None
+        limit = 2 * sum(st.size for _name, st in layout or []) + (1 << 20)
+        cached = read_cache(storage, path, limit) if layout is not None else None
         if cached is not None and layout is not None:
             try:
                 extra = _beyond(storage, folder, layout, cached)

@@ -161,55 +161,66 @@ def _json_text(value: Any) -> str:
 
 
 def _long(runs: Sequence[RunView], stream: str) -> Any:
+    """Every number of a stream in long form, the columns gathered as numpy arrays and made
+    into one Arrow table at the end (run ids and keys as indices into their names)."""
     import numpy as np  # noqa: PLC0415
     import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
 
-    tables = []
+    run_ids: list[str] = []
+    key_names: dict[str, int] = {}
+    parts: dict[str, list[Any]] = {n: [] for n in ("run", "row", "step", "step_ok", "time", "time_ok", "key", "value")}
     for run in runs:
         src = stream_source(run, stream)
         keys = [k for k in src.keys if k not in _format.RESERVED]
         if not keys or not src.rows:
             continue
-        step, time = _reserved(src)
+        (step, step_ok), (time, time_ok) = _reserved(src)
         for key in keys:
             positions, values = src.col(key).numbers()
             if not len(positions):
                 continue
-            tables.append(
-                pa.table({
-                    "run_id": pa.array(np.full(len(positions), run.id, dtype=object), type=pa.string()),
-                    "row": pa.array(positions, type=pa.int64()),
-                    "step": step.take(positions),
-                    "time": time.take(positions),
-                    "key": pa.array(np.full(len(positions), key, dtype=object), type=pa.string()),
-                    "value": pa.array(values, type=pa.float64()),
-                })
-            )  # fmt: skip
-    schema = pa.schema([("run_id", pa.string()), ("row", pa.int64()), ("step", pa.int64()),
-                        ("time", pa.float64()), ("key", pa.string()), ("value", pa.float64())])  # fmt: skip
-    if not tables:
-        return schema.empty_table()
-    return pa.concat_tables([t.cast(schema) for t in tables])
+            parts["run"].append(np.full(len(positions), len(run_ids), dtype=np.int32))
+            parts["key"].append(np.full(len(positions), key_names.setdefault(key, len(key_names)), dtype=np.int32))
+            parts["row"].append(positions)
+            parts["step"].append(step[positions])
+            parts["step_ok"].append(step_ok[positions])
+            parts["time"].append(time[positions])
+            parts["time_ok"].append(time_ok[positions])
+            parts["value"].append(values)
+        run_ids.append(run.id)
+    if not parts["run"]:
+        return pa.table({"run_id": pa.array([], pa.string()), "row": pa.array([], pa.int64()),
+                         "step": pa.array([], pa.int64()), "time": pa.array([], pa.float64()),
+                         "key": pa.array([], pa.string()), "value": pa.array([], pa.float64())})  # fmt: skip
+    cat = {n: np.concatenate(v) for n, v in parts.items()}
+    return pa.table({
+        "run_id": pc.take(pa.array(run_ids, pa.string()), pa.array(cat["run"])),
+        "row": pa.array(cat["row"], pa.int64()),
+        "step": pa.array(cat["step"], pa.int64(), mask=~cat["step_ok"]),
+        "time": pa.array(cat["time"], pa.float64(), mask=~cat["time_ok"]),
+        "key": pc.take(pa.array(list(key_names), pa.string()), pa.array(cat["key"])),
+        "value": pa.array(cat["value"], pa.float64()),
+    })  # fmt: skip
 
 
-def _reserved(src: Source) -> tuple[Any, Any]:
-    """The step (integer, NULL where a record has none that is a whole number) and time
-    (epoch seconds, NULL where none) of every record, as Arrow arrays."""
+def _reserved(src: Source) -> list[tuple[Any, Any]]:
+    """The step (a whole number; not ok where a record has none) and time (epoch seconds)
+    of every record: (values, ok) numpy arrays for each."""
     import numpy as np  # noqa: PLC0415
-    import pyarrow as pa  # noqa: PLC0415
 
     out = []
-    for name, kind in ((_format.STEP, pa.int64()), (_format.TIME, pa.float64())):
+    for name in _format.RESERVED:
         values = np.full(src.rows, math.nan)
         if name in src.keys:
             positions, numbers = src.col(name).numbers()
             values[positions] = numbers
-        mask = ~np.isfinite(values)
-        if kind == pa.int64():
-            mask |= values != np.round(values)
-            values = np.where(mask, 0, values).astype(np.int64)
-        out.append(pa.array(values, type=kind, mask=mask))
-    return out[0], out[1]
+        ok = np.isfinite(values)
+        if name == _format.STEP:
+            ok &= values == np.round(values)
+            values = np.where(ok, values, 0).astype(np.int64)
+        out.append((values, ok))
+    return out
 
 
 def _metrics(runs: Sequence[RunView], _sweeps: Callable[[], list[SweepView]]) -> Any:
@@ -229,12 +240,12 @@ def _metrics_wide(runs: Sequence[RunView], _sweeps: Callable[[], list[SweepView]
         src = stream_source(run, "metrics")
         if not src.rows:
             continue
-        step, time = _reserved(src)
+        (step, step_ok), (time, time_ok) = _reserved(src)
         columns: dict[str, Any] = {
             "run_id": pa.array(np.full(src.rows, run.id, dtype=object), type=pa.string()),
             "row": pa.array(np.arange(src.rows), type=pa.int64()),
-            "step": step,
-            "time": time,
+            "step": pa.array(step, pa.int64(), mask=~step_ok),
+            "time": pa.array(time, pa.float64(), mask=~time_ok),
         }
         for key in src.keys:
             if key in _format.RESERVED or key in columns:

@@ -337,6 +337,18 @@ class TestHostile:
             f.write(b'{"_step":1,"x":10}\n')
         assert fresh(root, b).history()["x"].tolist() == [9, 10]
 
+    def test_a_stream_of_ever_new_keys_is_read_as_records(self, tmp_dir):
+        """Columns of a file whose every record names new keys would be almost all holes (a
+        cell per key and record): such a stream is read as records, never as columns."""
+        root = tmp_dir / "results"
+        run_id = write_run(root, [_format.encode_records([{"_step": i, f"k{i}": i}]) for i in range(1100)])
+        view = fresh(root, run_id)
+        pd.testing.assert_frame_equal(view.history(["k5", "k1000"]), reference(view, ["k5", "k1000"]))
+        assert view.series("k7").y.tolist() == [7.0]
+        assert not cache_file(root, view).exists()
+        with pytest.raises(_history.TooWide):
+            _history.columns_of(view.records())
+
     def test_a_line_over_the_record_limit_is_skipped_without_being_held(self, tmp_dir, monkeypatch):
         monkeypatch.setenv("LEDGER_MAX_RECORD_BYTES", "1000")
         monkeypatch.setattr(_history, "_SLICE_BYTES", 256)  # the long line spans many slices

@@ -221,12 +221,24 @@ def _key_order(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(seen)
 
 
+class TooWide(Exception):  # noqa: N818 (a signal to callers, not an error to users)
+    """Records with so many distinct keys that columns (one cell per key and record) would
+    cost far more than the records themselves: a hostile file. Callers read the records."""
+
+
+_SPARSE_RATIO = 64  # columns may hold at most this many cells per value the records hold
+_MIN_CELLS = 1 << 20
+
+
 def columns_of(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict[str, Col]]:
-    """The keys of ``records`` (first-seen order) and a column per key."""
+    """The keys of ``records`` (first-seen order) and a column per key; TooWide when that
+    would be mostly holes (many keys each in few records)."""
     np = _np()
     n = len(records)
     out: dict[str, Col] = {}
     keys = _key_order(records)
+    if len(keys) * n > max(_MIN_CELLS, _SPARSE_RATIO * sum(map(len, records))):
+        raise TooWide
     for key in keys:
         try:
             values = list(map(itemgetter(key), records))  # C speed where every record has it

@@ -32,14 +32,14 @@ import orjson
 from ledger import _format
 from ledger._errors import SqlError
 from ledger._query._runset import RunSet
-from ledger._query._views import stream_source
+from ledger._query._views import stream_columns
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from pandas import DataFrame
 
-    from ledger._query._history import Source
+    from ledger._query._series import Columns
     from ledger._query._views import RunView, SweepView
 
 T = TypeVar("T")
@@ -171,15 +171,11 @@ def _long(runs: Sequence[RunView], stream: str) -> Any:
     key_names: dict[str, int] = {}
     parts: dict[str, list[Any]] = {n: [] for n in ("run", "row", "step", "step_ok", "time", "time_ok", "key", "value")}
     for run in runs:
-        src = stream_source(run, stream)
-        keys = [k for k in src.keys if k not in _format.RESERVED]
-        if not keys or not src.rows:
+        cols = stream_columns(run, stream)
+        if not cols.keys:
             continue
-        (step, step_ok), (time, time_ok) = _reserved(src)
-        for key in keys:
-            positions, values = src.col(key).numbers()
-            if not len(positions):
-                continue
+        (step, step_ok), (time, time_ok) = _reserved(cols)
+        for key, (positions, values) in cols.keys.items():
             parts["run"].append(np.full(len(positions), len(run_ids), dtype=np.int32))
             parts["key"].append(np.full(len(positions), key_names.setdefault(key, len(key_names)), dtype=np.int32))
             parts["row"].append(positions)
@@ -204,23 +200,14 @@ def _long(runs: Sequence[RunView], stream: str) -> Any:
     })  # fmt: skip
 
 
-def _reserved(src: Source) -> list[tuple[Any, Any]]:
+def _reserved(cols: Columns) -> list[tuple[Any, Any]]:
     """The step (a whole number; not ok where a record has none) and time (epoch seconds)
     of every record: (values, ok) numpy arrays for each."""
     import numpy as np  # noqa: PLC0415
 
-    out = []
-    for name in _format.RESERVED:
-        values = np.full(src.rows, math.nan)
-        if name in src.keys:
-            positions, numbers = src.col(name).numbers()
-            values[positions] = numbers
-        ok = np.isfinite(values)
-        if name == _format.STEP:
-            ok &= values == np.round(values)
-            values = np.where(ok, values, 0).astype(np.int64)
-        out.append((values, ok))
-    return out
+    step_ok = np.isfinite(cols.steps) & (cols.steps == np.round(cols.steps))
+    step = np.where(step_ok, cols.steps, 0).astype(np.int64)
+    return [(step, step_ok), (cols.times, np.isfinite(cols.times))]
 
 
 def _metrics(runs: Sequence[RunView], _sweeps: Callable[[], list[SweepView]]) -> Any:
@@ -237,25 +224,23 @@ def _metrics_wide(runs: Sequence[RunView], _sweeps: Callable[[], list[SweepView]
 
     tables = []
     for run in runs:
-        src = stream_source(run, "metrics")
-        if not src.rows:
+        cols = stream_columns(run, "metrics")
+        n = len(cols.steps)
+        if not n:
             continue
-        (step, step_ok), (time, time_ok) = _reserved(src)
+        (step, step_ok), (time, time_ok) = _reserved(cols)
         columns: dict[str, Any] = {
-            "run_id": pa.array(np.full(src.rows, run.id, dtype=object), type=pa.string()),
-            "row": pa.array(np.arange(src.rows), type=pa.int64()),
+            "run_id": pa.array(np.full(n, run.id, dtype=object), type=pa.string()),
+            "row": pa.array(np.arange(n), type=pa.int64()),
             "step": pa.array(step, pa.int64(), mask=~step_ok),
             "time": pa.array(time, pa.float64(), mask=~time_ok),
         }
-        for key in src.keys:
-            if key in _format.RESERVED or key in columns:
+        for key, (positions, values) in cols.keys.items():
+            if key in columns:
                 continue
-            positions, values = src.col(key).numbers()
-            if not len(positions):
-                continue
-            full = np.zeros(src.rows)
+            full = np.zeros(n)
             full[positions] = values
-            mask = np.ones(src.rows, dtype=bool)
+            mask = np.ones(n, dtype=bool)
             mask[positions] = False
             columns[key] = pa.array(full, type=pa.float64(), mask=mask)
         tables.append(pa.table(columns))

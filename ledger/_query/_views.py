@@ -200,9 +200,11 @@ class RunView:
             if found is not None:
                 _columns.move_to_end(key)
                 return found[0]
-        if _history.usable(self._storage):
+        try:
+            if not _history.usable(self._storage):
+                raise _history.TooWide  # noqa: TRY301 (the same way as a stream too wide for columns)
             cols = _history.series_columns(stream_source(self, stream))
-        else:
+        except _history.TooWide:
             cols = _series.columns(self.records(stream))
         size = cols.nbytes
         with _columns_lock:
@@ -257,16 +259,19 @@ class RunView:
         if samples is not None:
             _series.check_samples(samples)
         keys = None if keys is None else ([keys] if isinstance(keys, str) else list(keys))
-        if tail is not None or not _history.usable(self._storage):
-            records = self.records(stream, tail=tail)
-            table = records_frame(records, keys)
-            if samples is None:
-                return table
-            numbers = _series.columns(records).keys
-            sampled = [k for k in table.columns if k not in _format.RESERVED]
-            rows = _series.sample_rows(numbers, sampled, samples)
-            return table.iloc[rows].reset_index(drop=True)  # the whole table's rows the downsampler keeps
-        return _history.frame(stream_source(self, stream), keys, samples=samples)
+        if tail is None and _history.usable(self._storage):
+            try:
+                return _history.frame(stream_source(self, stream), keys, samples=samples)
+            except _history.TooWide:
+                pass  # a hostile stream of ever new keys: read as records
+        records = self.records(stream, tail=tail)
+        table = records_frame(records, keys)
+        if samples is None:
+            return table
+        numbers = _series.columns(records).keys
+        sampled = [k for k in table.columns if k not in _format.RESERVED]
+        rows = _series.sample_rows(numbers, sampled, samples)
+        return table.iloc[rows].reset_index(drop=True)  # the whole table's rows the downsampler keeps
 
     # -- media and files -------------------------------------------------------------------
 
@@ -348,6 +353,12 @@ class RunView:
             msg = f"not a path inside the run folder: {name!r}"
             raise ValueError(msg)
         return self._storage.read_bytes(f"{self._folder}/{name}")
+
+
+def stream_columns(run: RunView, stream: str) -> _series.Columns:
+    """A run's stream as the series engine takes it (steps, times, the numbers of each key),
+    kept in memory while its files do not change."""
+    return run._columns(stream)  # noqa: SLF001
 
 
 def stream_source(run: RunView, stream: str) -> _history.Source:

@@ -88,24 +88,26 @@ def mlflow_best_trial(uri: str, exp: str, sweeps: list[str]) -> pd.DataFrame:
 
 
 def mlflow_one_key(uri: str, exp: str) -> pd.DataFrame:
+    """One search_runs per baseline param (that one differs, the others equal), and one for
+    runs equal on every baseline param (then: exactly one param the baseline lacks). MLflow
+    cannot say "has no param seed", so that part is counted in pandas."""
     import mlflow
 
     mlflow.set_tracking_uri(uri)
     base = {k: str(v) for k, v in sql_ledger.BASELINE.items()}
     rows = []
-    for changed in base:
+    for changed in [*base, None]:
         clauses = [f"params.{k} {'!=' if k == changed else '='} '{v}'" for k, v in base.items()]
         found = mlflow.search_runs([exp], filter_string=" and ".join(clauses), max_results=50_000)
         if found.empty:
             continue
-        # MLflow cannot say "has no param seed": runs with extra params are dropped afterwards
         extra = [c for c in found.columns if c.startswith("params.") and c[7:] not in base]
-        if extra:
-            found = found[found[extra].isna().all(axis=1)]
-        rows += [
-            (i, n, f"config.{changed}")
-            for i, n in zip(found["tags.ledger_id"], found["tags.mlflow.runName"], strict=True)
-        ]
+        present = found[extra].notna() if extra else pd.DataFrame(index=found.index)
+        keep = present.sum(axis=1) == (0 if changed is not None else 1)
+        for i, (_, run) in enumerate(found[keep].iterrows()):
+            key = changed if changed is not None else next(c[7:] for c in extra if present[keep].iloc[i][c])
+            if run["tags.mlflow.runName"] != "baseline":
+                rows.append((run["tags.ledger_id"], run["tags.mlflow.runName"], f"config.{key}"))
     return pd.DataFrame(rows, columns=["id", "name", "changed"]).sort_values("id", ignore_index=True)
 
 

@@ -245,9 +245,10 @@ class RunView:
         for about N points per metric (each bucket's minimum and maximum, its first
         non-finite value, the first and last), united over the metrics, in order.
 
-        A run that has ended is read once from its JSON lines into a columnar cache under
-        ``<root>/.cache/history/`` (with pyarrow installed), so later reads of a long run cost
-        what the asked columns cost; a running run's new lines are read beyond the cache."""
+        A run's JSON lines are read once into a columnar cache under ``<root>/.cache/history/``
+        (with pyarrow installed), so later reads of a long run cost what the asked columns
+        cost; lines written since (a running or resumed run) are read beyond the cache. The
+        table is the same either way."""
         return self._history("metrics", keys, tail=tail, samples=samples)
 
     def system(self, keys: Iterable[str] | None = None, *, samples: int | None = None) -> DataFrame:

@@ -32,6 +32,7 @@ from ledger._errors import (
     RunNotFoundError,
     RunStateError,
     SettingError,
+    SqlError,
     StorageError,
 )
 from ledger._media import Histogram, Image, Table
@@ -68,6 +69,7 @@ __all__ = [
     "RunView",
     "Series",
     "SettingError",
+    "SqlError",
     "StorageError",
     "Summary",
     "Table",

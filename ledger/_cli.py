@@ -22,6 +22,7 @@ from ledger._commands.query import (
 )
 from ledger._commands.reproduce import diff_command, reproduce_command
 from ledger._commands.share import commit_command, publish_command
+from ledger._commands.sql import sql_command
 from ledger._commands.sweeps import agent_command, sweep_group
 from ledger._commands.verify import verify_command
 from ledger._commands.view import view_command
@@ -54,7 +55,7 @@ def cli() -> None:
 
 for command in (
     ls_command, show_command, history_command, stats_command, export_command, plot_command, importance_command,
-    verify_command,
+    sql_command, verify_command,
     compact_command, recover_command, du_command, reproduce_command, diff_command, commit_command,
     publish_command, view_command, import_command, sweep_group, agent_command, artifact_group,
 ):  # fmt: skip

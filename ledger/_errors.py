@@ -13,6 +13,7 @@ Hierarchy::
      +-- StorageError (OSError)          storage failed and retrying did not help
      |    +-- RefusedFileError               a file readers refuse: a symlink, not a regular file, too large
      +-- SettingError (ValueError)       a LEDGER_* environment variable holds an unusable value
+     +-- SqlError (ValueError)           a query Ledger.sql could not run (syntax, unknown column, refused)
 
 Programmer errors in ``run.log`` (a string value, a decreasing step) raise the builtin
 ``TypeError`` / ``ValueError`` at once, as Python code expects.
@@ -79,3 +80,8 @@ class SettingError(LedgerError, ValueError):
 
 class LedgerWarning(UserWarning):
     """Something was stored differently from how it was given (e.g. a config value kept as its repr)."""
+
+
+class SqlError(LedgerError, ValueError):
+    """A query :meth:`Ledger.sql` (``ledger sql``) could not run: DuckDB's message, e.g. a
+    syntax error, an unknown view or column, or an action a read-only query may not take."""

@@ -33,6 +33,7 @@ PUBLIC = {
     "Series",
     "RefusedFileError",
     "SettingError",
+    "SqlError",
     "StorageError",
     "Summary",
     "Table",

@@ -240,6 +240,22 @@ class Ledger:
             ref, self.sweeps(project), id_of=lambda s: s.id, name_of=lambda s: s.name, what="sweep", where=self.root
         )
 
+    def sql(self, query: str) -> DataFrame:
+        """Run a SQL query over the ledger with DuckDB and return the result as a DataFrame
+        (needs ``pip install 'experiment-ledger[sql]'``):
+        ``lg.sql('SELECT "config.lr", max("summary.acc") FROM runs GROUP BY 1')``.
+
+        Views: ``runs`` (one row per run: the columns of ``to_pandas()``, quote dotted names,
+        plus ``hours`` and ``gpu_hours``), ``metrics`` (``run_id, row, step, time, key,
+        value``: every number logged, in long form), ``metrics_wide`` (one row per record, a
+        column per metric), ``system`` (like ``metrics``, for system.jsonl) and ``sweeps``.
+        Histories are read through the columnar cache. The query runs in an in-memory
+        database that can read nothing but these views and write nothing; SqlError says
+        what DuckDB refused."""
+        from ledger._query._sql import run_query  # noqa: PLC0415 (DuckDB only when asked)
+
+        return run_query(self._runs, self.sweeps, query)
+
     def refresh(self) -> Ledger:
         """The ledger as it is now, reading only the manifests that changed since this one
         was read (by size and mtime, or ETag): for a view that follows live runs without

@@ -151,28 +151,70 @@ def downsample(x: np.ndarray, y: np.ndarray, samples: int) -> tuple[np.ndarray, 
     """At most about ``samples`` points of a long series, chosen deterministically (see the
     module's docstring): bucket minima and maxima, first gaps, first and last points."""
     np = _np()
+    x = np.asarray(x)
+    y = np.asarray(y, dtype=float)
+    idx = downsample_index(y, samples)
+    return (x, y) if idx is None else (x[idx], y[idx])
+
+
+def check_samples(samples: Any) -> None:
+    """ValueError unless ``samples`` is a whole number >= 2."""
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
         msg = f"samples must be a whole number >= 2, got {samples!r}"
         raise ValueError(msg)
-    x = np.asarray(x)
+
+
+def downsample_index(y: np.ndarray, samples: int) -> np.ndarray | None:
+    """The positions of ``y`` that :func:`downsample` keeps, ascending; None when it keeps
+    every point (``len(y) <= samples``)."""
+    np = _np()
+    check_samples(samples)
     y = np.asarray(y, dtype=float)
     n = len(y)
     if n <= samples:
-        return x, y
+        return None
     buckets = max(1, samples // 2)
     edges = np.linspace(0, n, buckets + 1).astype(int)
     starts = np.unique(edges[:-1][edges[:-1] < edges[1:]])  # the first index of each non-empty bucket
-    bucket = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))  # each point's bucket
+    counts = np.diff(np.append(starts, n))
+    bucket = np.repeat(np.arange(len(starts)), counts)  # each point's bucket
     good = np.isfinite(y)
     keep = [np.array([0, n - 1])]
+    all_good = bool(good.all())
     for extreme, fill in ((np.minimum, np.inf), (np.maximum, -np.inf)):
-        values = np.where(good, y, fill)
+        values = y if all_good else np.where(good, y, fill)
         best = extreme.reduceat(values, starts)  # each bucket's min (max) of its finite points
-        hits = np.flatnonzero(good & (values == best[bucket]))
+        hits = np.flatnonzero(values == np.repeat(best, counts))
+        if not all_good:
+            hits = hits[good[hits]]
         keep.append(_first_per_bucket(hits, bucket))  # where it is first reached
-    keep.append(_first_per_bucket(np.flatnonzero(~good), bucket))  # each bucket's first gap
-    idx = np.unique(np.concatenate(keep))
-    return x[idx], y[idx]
+    if not all_good:
+        keep.append(_first_per_bucket(np.flatnonzero(~good), bucket))  # each bucket's first gap
+    return _array(np.unique(np.concatenate(keep)))
+
+
+def sample_rows(numbers: Mapping[str, tuple[np.ndarray, np.ndarray]], keys: Iterable[str], samples: int) -> np.ndarray:
+    """The records a downsampled table keeps: for each of ``keys``, the records
+    :func:`downsample` keeps of its series (``numbers[key]``: the positions of the records
+    holding a number, and those numbers, as in :attr:`Columns.keys`), ``samples`` points each
+    so that every metric's spikes and gaps survive, united, ascending. A key without numbers
+    keeps none."""
+    np = _np()
+    check_samples(samples)
+    picked = [np.empty(0, dtype=np.intp)]
+    for key in keys:
+        found = numbers.get(key)
+        if found is None:
+            continue
+        positions, values = found
+        idx = downsample_index(values, samples)
+        picked.append(positions if idx is None else positions[idx])
+    return _array(np.unique(np.concatenate(picked)))
+
+
+def _array(value: Any) -> np.ndarray:
+    found: np.ndarray = value
+    return found
 
 
 def _first_per_bucket(positions: np.ndarray, bucket: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger import _format, _reader
 from ledger._media import LoggedHistogram, LoggedImage
-from ledger._query import _filter, _series
+from ledger._query import _filter, _history, _series
 
 if TYPE_CHECKING:
     from pandas import DataFrame
@@ -223,7 +223,12 @@ class RunView:
             if found is not None:
                 _columns.move_to_end(key)
                 return found[0]
-        cols = _series.columns(self.records(stream))
+        try:
+            if not _history.usable(self._storage):
+                raise _history.TooWide  # noqa: TRY301 (the same way as a stream too wide for columns)
+            cols = _history.series_columns(stream_source(self, stream))
+        except _history.TooWide:
+            cols = _series.columns(self.records(stream))
         size = cols.nbytes
         with _columns_lock:
             if key not in _columns:
@@ -253,15 +258,44 @@ class RunView:
         and max; ``smoothing`` in [0, 1) applies a debiased EMA first. Empty if never logged."""
         return _series.series(self._columns(stream), key, x=x, samples=samples, smoothing=smoothing)
 
-    def history(self, keys: Iterable[str] | None = None, *, tail: int | None = None) -> DataFrame:
+    def history(
+        self, keys: Iterable[str] | None = None, *, tail: int | None = None, samples: int | None = None
+    ) -> DataFrame:
         """The metrics as a DataFrame: ``_step``, ``_time`` and one column per metric
-        (only ``keys`` if given). NaN stays NaN; a metric missing at a step is NaN.
-        ``tail=N``: only the last N records, read from the end of the files."""
-        return records_frame(self.records("metrics", tail=tail), keys)
+        (only ``keys`` if given, and only those columns are read). NaN stays NaN; a metric
+        missing at a step is NaN. ``tail=N``: only the last N records, read from the end of
+        the files. ``samples=N``: the rows of that table the series engine's downsampler keeps
+        for about N points per metric (each bucket's minimum and maximum, its first
+        non-finite value, the first and last), united over the metrics, in order.
 
-    def system(self) -> DataFrame:
-        """The sampled system utilisation (system.jsonl) as a DataFrame."""
-        return records_frame(self.records("system"), None)
+        A run's JSON lines are read once into a columnar cache under ``<root>/.cache/history/``
+        (with pyarrow installed), so later reads of a long run cost what the asked columns
+        cost; lines written since (a running or resumed run) are read beyond the cache. The
+        table is the same either way."""
+        return self._history("metrics", keys, tail=tail, samples=samples)
+
+    def system(self, keys: Iterable[str] | None = None, *, samples: int | None = None) -> DataFrame:
+        """The sampled system utilisation (system.jsonl) as a DataFrame, like :meth:`history`."""
+        return self._history("system", keys, tail=None, samples=samples)
+
+    def _history(self, stream: str, keys: Iterable[str] | None, *, tail: int | None, samples: int | None) -> DataFrame:
+        require_pandas()
+        if samples is not None:
+            _series.check_samples(samples)
+        keys = None if keys is None else ([keys] if isinstance(keys, str) else list(keys))
+        if tail is None and _history.usable(self._storage):
+            try:
+                return _history.frame(stream_source(self, stream), keys, samples=samples)
+            except _history.TooWide:
+                pass  # a hostile stream of ever new keys: read as records
+        records = self.records(stream, tail=tail)
+        table = records_frame(records, keys)
+        if samples is None:
+            return table
+        numbers = _series.columns(records).keys
+        sampled = [k for k in table.columns if k not in _format.RESERVED]
+        rows = _series.sample_rows(numbers, sampled, samples)
+        return table.iloc[rows].reset_index(drop=True)  # the whole table's rows the downsampler keeps
 
     # -- media and files -------------------------------------------------------------------
 
@@ -343,6 +377,23 @@ class RunView:
             msg = f"not a path inside the run folder: {name!r}"
             raise ValueError(msg)
         return self._storage.read_bytes(f"{self._folder}/{name}")
+
+
+def stream_columns(run: RunView, stream: str) -> _series.Columns:
+    """A run's stream as the series engine takes it (steps, times, the numbers of each key),
+    kept in memory while its files do not change."""
+    return run._columns(stream)  # noqa: SLF001
+
+
+def stream_source(run: RunView, stream: str) -> _history.Source:
+    """A run's stream as columns: through the history cache where the root has one (see
+    ``ledger/_query/_history.py``), else decoded from its JSON lines."""
+    if not _history.usable(run._storage):  # noqa: SLF001
+        read = run.records(stream)
+        keys, cols = _history.columns_of(read)
+        return _history.Source(None, _history.Built(keys, cols, len(read), [], []))
+    path = _history.cache_path(run.project, run.id, stream)
+    return _history.source(run._storage, run._folder, path, stream, ended=run.status != "running")  # noqa: SLF001
 
 
 def _size(value: Any) -> int:

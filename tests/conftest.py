@@ -8,6 +8,7 @@ install and would otherwise hide its tests.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import uuid
@@ -52,6 +53,23 @@ def pytest_make_collect_report():
     report = yield
     _skip_as_failure(report)
     return report
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _settled_heap(request: pytest.FixtureRequest):
+    """Streamlit runs a full garbage collection after every script run (and Keras'
+    clear_session another, once a test imported Keras): with the millions of objects of the
+    frameworks earlier tests imported, each AppTest run walked them all (10 s a test). What
+    exists when an AppTest module starts is frozen out of those walks, and thawed at its end."""
+    if "AppTest" not in vars(request.module):
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)

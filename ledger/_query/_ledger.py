@@ -295,6 +295,7 @@ class Ledger:
             if view is None or run_id in fresh:
                 fresh.add(run_id)
                 view = RunView(self._storage, item.doc, now, item.flat)
+                view._key = f"{item.path} {item.version}"  # noqa: SLF001
             runs.append(view)
         runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
         skipped = [item.error for item in items if item.doc is None and item.error is not None]
@@ -348,7 +349,9 @@ def _open(storage: Storage, *, cache: bool, progress: Callable[[int, int], None]
                 skipped.append(item.error)
                 log.warning("ledger: skipped %s", item.error)
             continue
-        runs.append(RunView(storage, item.doc, now, item.flat))
+        view = RunView(storage, item.doc, now, item.flat)
+        view._key = f"{item.path} {item.version}"  # noqa: SLF001
+        runs.append(view)
     runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
     return Ledger(storage, _link(runs), skipped, snapshot if storage.caps.lists else None, cache=cache)
 
@@ -370,5 +373,5 @@ def _link(runs: list[RunView], fresh: set[str] | None = None) -> list[RunView]:
             if view is not None and isinstance(values, Mapping):
                 view._incoming.append(("attached", run.id))  # noqa: SLF001
                 view.doc = {**view.doc, "summary": {**(view.doc.get("summary") or {}), **values}}
-                view._flat = None  # noqa: SLF001 (its row is made again from the merged summary)
+                view._flat = view._key = None  # noqa: SLF001 (its row is made again from the merged summary)
     return runs

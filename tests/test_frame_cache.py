@@ -72,7 +72,9 @@ def test_the_table_read_back_is_the_table_built(tmp_path, monkeypatch):
     assert again["config.mixed"].tolist()[:3] == [1, "two", 3.5]  # each value with its own type
     assert type(again["config.mixed"][0]) is int
     xs = again["config.xs"].tolist()
-    assert xs[0] == [1, 2] and math.isnan(xs[1][0]) and xs[1][1] == math.inf
+    assert xs[0] == [1, 2]
+    assert math.isnan(xs[1][0])
+    assert xs[1][1] == math.inf
     assert xs[3] == ["a", {"b": -math.inf}]
     assert again["config.flag"].tolist()[:3] == [True, None, False]
     assert again["config.huge"].tolist()[3] == 2**62

@@ -1,5 +1,5 @@
 """The runs table of a whole ledger, kept between opens: ``RunSet.to_pandas()`` of every
-run of a large ledger (:data:`MIN_RUNS` or more) takes its columns from one Arrow IPC file,
+run of a large ledger on a local root (:data:`MIN_RUNS` or more) takes its columns from one Arrow IPC file,
 ``<root>/.cache/frame/runs.arrow``, instead of converting every value to pandas again.
 
 The file holds the table as :meth:`RunSet.to_pandas` built it, every column but ``status``
@@ -67,8 +67,8 @@ def cached(
 ) -> DataFrame | None:
     """The table of ``runs`` (``build(runs)``, from the values ``raw(runs)``, with
     ``order(runs)`` its columns) through the file, when ``runs`` are every run of one opened
-    ledger that keeps a cache, in its order, and at least :data:`MIN_RUNS`; None otherwise
-    (the caller builds it)."""
+    ledger on a local root that keeps a cache, in its order, and at least :data:`MIN_RUNS`;
+    None otherwise (the caller builds it)."""
     pa = _history.arrow()
     if len(runs) < MIN_RUNS or pa is None:
         return None
@@ -77,7 +77,8 @@ def cached(
         return None
     storage: Storage = lg._storage  # noqa: SLF001
     whole = lg._runs  # noqa: SLF001
-    if not (storage.caps.writes and storage.caps.lists) or len(whole) != len(runs):
+    # Local roots only: on an object store every rebuild would upload the whole table again.
+    if not (storage.caps.local and storage.caps.writes and storage.caps.lists) or len(whole) != len(runs):
         return None
     if not all(map(operator.is_, runs, whole)):
         return None
@@ -236,7 +237,7 @@ def _encode(pa: Any, values: Any) -> tuple[dict[str, Any], bool]:
         elif code == _STR:
             full = np.full(n, None, dtype=object)
             full[where] = picked
-            out[str(code)] = pa.array(full, type=pa.large_string())
+            out[str(code)] = pa.array(full, type=pa.string())
         else:  # lists and mappings: one JSON array of them all, in the first row
             out[str(code)] = pa.array([_json(picked.tolist()), *repeat(None, n - 1)], type=pa.large_binary())
     return out, sticky

@@ -56,7 +56,7 @@ def find(kind: str, source: str) -> list[Found]:
 def already_imported(storage: Storage) -> dict[tuple[str, str], str]:
     """(kind, source id) -> '<project>/<run id>' of every imported run under the root."""
     out: dict[tuple[str, str], str] = {}
-    for item in _index.load(storage):
+    for item in _index.load(storage).entries.values():
         origin = item.doc.get("imported_from") if item.doc is not None else None
         if isinstance(origin, dict) and item.doc is not None:
             out[str(origin.get("kind")), str(origin.get("id"))] = f"{item.doc.get('project')}/{item.doc.get('id')}"

@@ -77,6 +77,15 @@ class Indexed:
     flat: Flat | None = None
 
 
+@dataclass
+class Snapshot:
+    """The index as one listing of the tree found it: each manifest's entry by path, and the
+    listing (path -> Stat) against which the next one is compared."""
+
+    entries: dict[str, Indexed]
+    listing: dict[str, Stat]
+
+
 # ---- the cache files ------------------------------------------------------------------------------
 
 
@@ -327,18 +336,18 @@ def load(
     use_cache: bool = True,
     write_cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
-) -> list[Indexed]:
+) -> Snapshot:
     """Every run manifest under the root, parsing only what the cache does not hold. A root
     that cannot be listed (a publication over HTTP) is read from its ``index.json``.
     ``progress(done, total)`` is called as manifests are read (total: all manifests)."""
     if not storage.caps.lists:
         depth = _settings.get(_settings.MAX_DEPTH)
-        out_: list[Indexed] = []
+        published: dict[str, Indexed] = {}
         for d in read_publication(storage):
             path = f"{_format.run_dir(d['project'], d['id'])}/{_format.MANIFEST}"
             ok = _cached_ok(path, d, None, depth)
-            out_.append(Indexed(path, "", d if ok else None, None if ok else f"{storage.full(path)}: malformed"))
-        return out_
+            published[path] = Indexed(path, "", d if ok else None, None if ok else f"{storage.full(path)}: malformed")
+        return Snapshot(published, {})
     # The cache before the tree: a segment read then is of runs the listing has, so a
     # compaction never removes the only entry of a run it did not list.
     cache = _load_cache(storage) if use_cache else _empty()
@@ -367,7 +376,7 @@ def load(
             fresh[item.path] = (payload, shape)
     if write_cache and (fresh or (cache.segments and _compacting(cache, fresh, kept))):
         _save(storage, cache, fresh, kept)
-    return out
+    return Snapshot({item.path: item for item in out}, found)
 
 
 def _live(item: Indexed, now: float) -> bool:
@@ -399,31 +408,29 @@ def _from_cache(
     return Indexed(path, version, doc, error if doc is None else None, flat)
 
 
-def refresh(storage: Storage, known: Mapping[str, Indexed], *, write_cache: bool = True) -> list[Indexed]:
+def refresh(storage: Storage, known: Snapshot, *, write_cache: bool = True) -> Snapshot:
     """Every run manifest under the root as it is now: the entries of ``known`` whose version
-    (size and mtime, or ETag) is unchanged are returned as they are (the same objects); only
+    (size and mtime, or ETag) is unchanged are kept as they are (the same objects); only
     new and changed manifests are read, and (with ``write_cache``) those of runs that are not
     live are added to the cache as one new segment (the next open compacts)."""
-    found = manifests(storage)
-    return update(storage, known, found, write_cache=write_cache)
+    return update(storage, known, manifests(storage), write_cache=write_cache)
 
 
-def update(
-    storage: Storage, known: Mapping[str, Indexed], found: Mapping[str, Stat], *, write_cache: bool = True
-) -> list[Indexed]:
-    """:func:`refresh` given the listing ``found``: what one new run costs the index."""
-    out: list[Indexed] = []
-    stale: list[str] = []
-    for path, st in found.items():
-        entry = known.get(path)
-        if entry is not None and entry.version == _version(st):
-            out.append(entry)
-        else:
-            stale.append(path)
+def update(storage: Storage, known: Snapshot, found: dict[str, Stat], *, write_cache: bool = True) -> Snapshot:
+    """:func:`refresh` given the listing ``found``: what one new run costs the index (the
+    listings compare as tuples, in C; the entries are copied as one dict)."""
+    listed = known.listing
+    stale = [path for path, st in found.items() if listed.get(path) != st]
+    entries = dict(known.entries)
+    for path in stale:
+        entries.pop(path, None)
+    if len(listed) + sum(path not in listed for path in stale) != len(found):  # some were removed
+        for path in listed.keys() - found.keys():
+            entries.pop(path, None)
     fresh: dict[str, tuple[bytes, str | None]] = {}
     now = time.time()
     for item, payload, shape in _read(storage, found, stale, None, 0):
-        out.append(item)
+        entries[item.path] = item
         if payload is not None and not _live(item, now):
             fresh[item.path] = (payload, shape)
     if write_cache and fresh:
@@ -431,7 +438,7 @@ def update(
             _write(storage, _segment_name(), _lines(fresh.values(), _FRESH_SHAPES))
         except OSError as exc:
             log.debug("ledger: index cache not written to %s: %s", storage.full(CACHE_FOLDER), exc)
-    return out
+    return Snapshot(entries, found)
 
 
 def _read(

@@ -35,7 +35,7 @@ class Ledger:
         storage: Storage,
         runs: list[RunView],
         skipped: list[str],
-        entries: Mapping[str, _index.Indexed] | None = None,
+        entries: _index.Snapshot | None = None,
         *,
         cache: bool = True,
     ) -> None:
@@ -44,7 +44,7 @@ class Ledger:
         for run in runs:  # a run's artifacts know the runs around them
             run._ledger = self  # noqa: SLF001
         self._by_id = {r.id: r for r in runs}
-        self._entries = entries  # path -> index entry (the manifest as read): what refresh() reuses
+        self._entries = entries  # the index entries (manifests as read) and listing: what refresh() reuses
         self._cache = cache  # whether refresh() adds what it reads to the index cache
         self.skipped = skipped
         """Messages for manifests that could not be read (corrupt, unsupported format)."""
@@ -271,12 +271,13 @@ class Ledger:
         if self._entries is None or not self._storage.caps.lists:
             return self
         now = time.time()
-        items = _index.refresh(self._storage, self._entries, write_cache=self._cache)
-        entries = {item.path: item for item in items}
-        changed = [item for item in items if self._entries.get(item.path) is not item]
-        removed = [item for path, item in self._entries.items() if path not in entries]
+        snapshot = _index.refresh(self._storage, self._entries, write_cache=self._cache)
+        entries, before = snapshot.entries, self._entries.entries
+        items = list(entries.values())
+        changed = [item for item in items if before.get(item.path) is not item]
+        removed = [item for path, item in before.items() if path not in entries]
         fresh: set[str] = set()  # ids whose view is rebuilt
-        for item in (*changed, *removed, *(self._entries[i.path] for i in changed if i.path in self._entries)):
+        for item in (*changed, *removed, *(before[i.path] for i in changed if i.path in before)):
             if item.doc is not None:
                 fresh.add(str(item.doc.get("id")))
                 fresh.update(_targets(item.doc))
@@ -285,7 +286,7 @@ class Ledger:
             if item.doc is None:
                 continue
             run_id = str(item.doc.get("id"))
-            view = self._by_id.get(run_id) if self._entries.get(item.path) is item else None
+            view = self._by_id.get(run_id) if before.get(item.path) is item else None
             if view is not None and view.status == "running":
                 shown = _format.read_status(item.doc.get("status"), item.doc.get("heartbeat"),
                                             item.doc.get("heartbeat_s"), now)  # fmt: skip
@@ -294,10 +295,11 @@ class Ledger:
             if view is None or run_id in fresh:
                 fresh.add(run_id)
                 view = RunView(self._storage, item.doc, now, item.flat)
+                view._key = f"{item.path} {item.version}"  # noqa: SLF001
             runs.append(view)
         runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
         skipped = [item.error for item in items if item.doc is None and item.error is not None]
-        return Ledger(self._storage, _link(runs, fresh), skipped, entries, cache=self._cache)
+        return Ledger(self._storage, _link(runs, fresh), skipped, snapshot, cache=self._cache)
 
 
 def _targets(doc: Mapping[str, Any]) -> list[str]:
@@ -340,17 +342,18 @@ def _open(storage: Storage, *, cache: bool, progress: Callable[[int, int], None]
     now = time.time()
     runs = []
     skipped: list[str] = []
-    items = _index.load(storage, use_cache=cache, write_cache=cache, progress=progress)
-    for item in items:
+    snapshot = _index.load(storage, use_cache=cache, write_cache=cache, progress=progress)
+    for item in snapshot.entries.values():
         if item.doc is None:
             if item.error is not None:
                 skipped.append(item.error)
                 log.warning("ledger: skipped %s", item.error)
             continue
-        runs.append(RunView(storage, item.doc, now, item.flat))
+        view = RunView(storage, item.doc, now, item.flat)
+        view._key = f"{item.path} {item.version}"  # noqa: SLF001
+        runs.append(view)
     runs.sort(key=lambda r: (str(r.doc.get("created") or ""), r.id))
-    entries = {item.path: item for item in items} if storage.caps.lists else None
-    return Ledger(storage, _link(runs), skipped, entries, cache=cache)
+    return Ledger(storage, _link(runs), skipped, snapshot if storage.caps.lists else None, cache=cache)
 
 
 def _link(runs: list[RunView], fresh: set[str] | None = None) -> list[RunView]:
@@ -370,5 +373,5 @@ def _link(runs: list[RunView], fresh: set[str] | None = None) -> list[RunView]:
             if view is not None and isinstance(values, Mapping):
                 view._incoming.append(("attached", run.id))  # noqa: SLF001
                 view.doc = {**view.doc, "summary": {**(view.doc.get("summary") or {}), **values}}
-                view._flat = None  # noqa: SLF001 (its row is made again from the merged summary)
+                view._flat = view._key = None  # noqa: SLF001 (its row is made again from the merged summary)
     return runs

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 from ledger import _format
-from ledger._query import _aggregate, _filter, _importance, _series
+from ledger._query import _aggregate, _filter, _frame, _importance, _series
 from ledger._query._aggregate import check_by, group_order, key_of
 from ledger._query._views import RunView, require_pandas
 
@@ -78,10 +78,24 @@ def _flat(run: RunView) -> tuple[tuple[str, ...], list[Any]]:
     return flat
 
 
+def column_order(runs: Sequence[RunView]) -> list[str]:
+    """The columns of :meth:`RunSet.to_pandas` in order (those of :func:`frame_columns`)."""
+    shapes: dict[int, tuple[str, ...]] = {}
+    for run in runs:
+        keys = (run._flat or _flat(run))[0]  # noqa: SLF001
+        shapes.setdefault(id(keys), keys)
+    order: dict[str, None] = dict.fromkeys(BASE_COLUMNS)
+    for keys in shapes.values():
+        for k in keys:
+            order.setdefault(k, None)
+    return list(order)
+
+
 def frame_columns(runs: Sequence[RunView]) -> dict[str, list[Any]]:
     """The columns of :meth:`RunSet.to_pandas`, column by column: runs with the same column
     names (most of a project's) are transposed together; a column a run lacks holds NaN
-    there (as a frame built row by row has). Order: :data:`BASE_COLUMNS`, then by first use."""
+    there (as a frame built row by row has). Order: :data:`BASE_COLUMNS`, then by first use
+    (:func:`column_order`)."""
     import numpy as np  # noqa: PLC0415
 
     n = len(runs)
@@ -124,6 +138,16 @@ def frame_columns(runs: Sequence[RunView]) -> dict[str, list[Any]]:
         columns = {k: arrays[k].tolist() if k in arrays else [np.nan] * n for k in order}
     columns["status"] = [r.status for r in runs]
     return {k: columns[k] for k in order}
+
+
+def table(runs: Sequence[RunView]) -> DataFrame:
+    """The frame of :meth:`RunSet.to_pandas`, built from the runs' rows."""
+    import pandas as pd  # noqa: PLC0415
+
+    frame = pd.DataFrame(frame_columns(runs))
+    for col in _format.TIMESTAMP_FIELDS:
+        frame[col] = pd.to_datetime(frame[col], utc=True, errors="coerce", format="ISO8601")
+    return frame
 
 
 @contextlib.contextmanager
@@ -352,13 +376,9 @@ class RunSet(Sequence[RunView]):
         status, created, ended, duration_s, gpu_count, ...), mappings as ``host.*``, ``git.*``,
         ``command.*``, ``sweep.*`` columns, and ``config.*`` and ``summary.*`` flattened."""
         require_pandas()
-        import pandas as pd  # noqa: PLC0415
-
         with collector_paused():
-            frame = pd.DataFrame(frame_columns(self._runs))
-        for col in _format.TIMESTAMP_FIELDS:
-            frame[col] = pd.to_datetime(frame[col], utc=True, errors="coerce", format="ISO8601")
-        return frame
+            frame = _frame.cached(self._runs, table, frame_columns, column_order)  # every run of a large ledger
+            return frame if frame is not None else table(self._runs)
 
     def compute_hours(self, by: str = "group", *, price: Mapping[str, float] | None = None) -> DataFrame:
         """Compute used, per ``by`` (group, job_type, user, host, month, project, gpu: the

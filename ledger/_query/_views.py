@@ -50,7 +50,7 @@ class RunView:
     stale reads ``crashed``.
     """
 
-    __slots__ = ("_flat", "_incoming", "_ledger", "_storage", "doc", "status")
+    __slots__ = ("_flat", "_incoming", "_key", "_ledger", "_storage", "doc", "status")
 
     def __init__(
         self, storage: Storage, doc: dict[str, Any], now: float, flat: tuple[tuple[str, ...], list[Any]] | None = None
@@ -58,6 +58,7 @@ class RunView:
         self._storage = storage
         self.doc = doc
         self._flat = flat  # its table row from the index (column names, values), or None
+        self._key: str | None = None  # "<manifest path> <index version>", while its row is the manifest's
         self.status: str = _format.read_status(doc.get("status"), doc.get("heartbeat"), doc.get("heartbeat_s"), now)
         self._incoming: list[tuple[str, str]] = []  # (relation, run id) of runs that link here
         self._ledger: Ledger | None = None  # the ledger it was opened with (for its artifacts' lineage)

@@ -11,7 +11,7 @@ import contextlib
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from ledger._errors import InvalidNameError, RefusedFileError, StorageError
 
@@ -34,10 +34,10 @@ class Entry:
     is_dir: bool
 
 
-@dataclass(frozen=True)
-class Stat:
+class Stat(NamedTuple):
     """What identifies a file's version cheaply: its size and mtime (or ETag); ``mtime`` in
-    epoch seconds where the backend knows it."""
+    epoch seconds where the backend knows it. A tuple, so that two listings of 100,000 files
+    compare in C (the index's update)."""
 
     size: int
     version: str

@@ -8,7 +8,8 @@
 - :mod:`._values`: the spellings of non-finite floats (records; JSON copies of manifests);
 - :mod:`._media`: media references in records and their file paths;
 - :mod:`._artifacts`: artifact references, version manifests and alias moves;
-- :mod:`._yaml`: YAML that YAML 1.1 and 1.2 readers read the same.
+- :mod:`._yaml`: YAML that YAML 1.1 and 1.2 readers read the same; :mod:`._block` reads
+  the block YAML ledger writes without PyYAML's Python constructor (exactly as it would).
 
 docs/format.md is the normative description of what this package writes and reads; a test
 walks the schema against it. Change both together.

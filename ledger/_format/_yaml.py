@@ -18,6 +18,7 @@ import yaml
 
 from ledger import _settings
 from ledger._errors import CorruptFileError, FormatVersionError
+from ledger._format import _block
 from ledger._format._names import FORMAT_VERSION
 from ledger._format._values import too_deep
 
@@ -84,6 +85,14 @@ def yaml_load(data: bytes, where: str, *, aliases: bool = False) -> Any:
             f"(${_settings.MAX_YAML_BYTES.name}); not read"
         )
         raise CorruptFileError(msg)
+    try:
+        # What ledger wrote itself is read without PyYAML's Python constructor (exactly).
+        doc = _block.load(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        doc = _block.NOT_HANDLED
+    if doc is not _block.NOT_HANDLED:
+        _check_depth(doc, where)
+        return doc
     has_refs = b"&" in data or b"*" in data  # only then can there be anchors or aliases
     if has_refs and not aliases:
         _refuse_anchors(data, where)
@@ -101,11 +110,15 @@ def yaml_load(data: bytes, where: str, *, aliases: bool = False) -> Any:
             f"(or contain themselves); not read"
         )
         raise CorruptFileError(msg)
+    _check_depth(doc, where)
+    return doc
+
+
+def _check_depth(doc: Any, where: str) -> None:
     depth = _settings.get(_settings.MAX_DEPTH)
     if too_deep(doc, depth):
         msg = f"{where}: values nested deeper than {depth} levels (${_settings.MAX_DEPTH.name}); not read"
         raise CorruptFileError(msg)
-    return doc
 
 
 def _expands_past(doc: Any, limit: int) -> bool:

@@ -5,6 +5,7 @@ files, the parallel cold build, and the table built column by column from the in
 from __future__ import annotations
 
 import math
+import random
 import shutil
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import ledger
 from ledger import _format
 from ledger._query import _index, _runset
-from ledger._storage import open_storage
+from ledger._storage import Listing, Stat, open_storage
 from tests.helpers import run_python, start_python
 
 
@@ -325,3 +326,36 @@ def test_an_empty_or_tiny_ledger_opens(tmp_path, n):
     a_ledger(root, n)
     assert len(ledger.open(root).runs().to_pandas()) == n
     assert len(ledger.open(root).runs().to_pandas()) == n
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_changed_finds_exactly_the_new_and_changed_paths(seed):
+    """The listings compared by their marks give what comparing every (path, Stat) pair gives,
+    for listings with their marks (as storage makes them) and for plain mappings."""
+    rng = random.Random(seed)
+    listed = Listing()
+    for i in range(rng.randint(0, 300)):
+        listed.add(f"p/runs/{i:04d}/run.yaml", Stat(rng.randint(1, 5000), str(rng.randint(1, 10**18)), 1.5))
+    found = Listing()
+    for path, was in listed.items():
+        roll = rng.random()
+        if roll < 0.1:
+            continue  # removed
+        st = was
+        if roll < 0.15:
+            st = Stat(was.size + 1, was.version, was.mtime)  # rewritten, another size
+        elif roll < 0.2:
+            st = Stat(was.size, was.version + "1", was.mtime)  # rewritten, the same size
+        found.add(path, st)
+    for j in range(rng.randint(0, 5)):
+        found.add(f"q/runs/new{j}/run.yaml", Stat(10, "1", None))
+    expected = [path for path, st in found.items() if listed.get(path) != st]
+    stale, ranked = _index.changed(listed, found)
+    assert stale == expected
+    assert _index.changed(dict(listed), dict(found))[0] == expected
+    # The sorted marks handed to the next comparison give the same answer as made afresh.
+    again = Listing()
+    for path, st in found.items():
+        again.add(path, st if rng.random() < 0.9 else Stat(st.size, st.version + "2", st.mtime))
+    expected = [path for path, st in again.items() if found.get(path) != st]
+    assert _index.changed(found, again, ranked)[0] == _index.changed(found, again)[0] == expected

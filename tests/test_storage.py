@@ -120,6 +120,17 @@ class StorageContract:
         assert [e.name for e in store.list_dir("p/runs")] == ["a", "b"]
         assert store.list_dir("missing") == []
 
+    def test_find_lists_one_name_at_one_depth_with_marks(self, store: Storage):
+        for rel in ("p/runs/a/run.yaml", "p/runs/b/run.yaml", "q/runs/c/run.yaml", "p/sweeps/s/run.yaml",
+                    "p/runs/a/deeper/run.yaml", "p/runs/d/other.yaml", "top/run.yaml"):  # fmt: skip
+            store.write_atomic(rel, b"x" * len(rel))
+        found = store.find("run.yaml", 3, {1: "runs"})
+        assert sorted(found) == ["p/runs/a/run.yaml", "p/runs/b/run.yaml", "q/runs/c/run.yaml"]
+        assert found["p/runs/a/run.yaml"].size == len("p/runs/a/run.yaml")
+        # Each entry's mark is the hash of (path, Stat), in the listing's order.
+        assert list(found.marks) == [hash(item) for item in found.items()]
+        assert sorted(store.find("run.yaml", 3)) == [*sorted(found)[:2], "p/sweeps/s/run.yaml", "q/runs/c/run.yaml"]
+
     def test_stat_changes_when_content_changes(self, store: Storage):
         store.write_atomic("f", b"one")
         first = store.stat("f")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from ledger._storage._base import Capabilities, Entry, Stat, Storage, retrying
+from ledger._storage._base import Capabilities, Entry, Listing, Stat, Storage, retrying
 from ledger._storage._http import HttpStorage
 from ledger._storage._local import LocalStorage
 
@@ -25,6 +25,7 @@ __all__ = [
     "Capabilities",
     "Entry",
     "HttpStorage",
+    "Listing",
     "LocalStorage",
     "Stat",
     "Storage",

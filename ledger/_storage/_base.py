@@ -7,6 +7,7 @@ declared in its :class:`Capabilities` (callers ask those, never which backend it
 
 from __future__ import annotations
 
+import array
 import contextlib
 import time
 from abc import ABC, abstractmethod
@@ -36,12 +37,36 @@ class Entry:
 
 class Stat(NamedTuple):
     """What identifies a file's version cheaply: its size and mtime (or ETag); ``mtime`` in
-    epoch seconds where the backend knows it. A tuple, so that two listings of 100,000 files
-    compare in C (the index's update)."""
+    epoch seconds where the backend knows it. Hashable: a :class:`Listing` marks each entry
+    by ``hash((path, stat))``."""
 
     size: int
     version: str
     mtime: float | None = None
+
+
+class Listing(dict[str, Stat]):
+    """What :meth:`Storage.find` returns: relative path -> :class:`Stat`; ``paths``, its keys
+    as a list, and ``marks``, the ``hash((path, stat))`` of each entry, both in the dict's
+    order and taken as each entry was made (then its objects are in the processor's cache:
+    comparing two listings of 100,000 runs by these compact numbers touches none of the
+    objects spread over memory). Not changed once made."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+        self.marks = array.array("q")
+
+    def add(self, path: str, st: Stat) -> None:
+        self[path] = st
+        self.paths.append(path)
+        self.marks.append(hash((path, st)))
+
+
+def entered(rel: str, only: Mapping[int, str]) -> bool:
+    """Whether the file ``rel`` lies in the folder ``only`` names at each of its levels."""
+    parts = rel.split("/")[:-1]
+    return all(level < len(parts) and parts[level] == name for level, name in only.items())
 
 
 @dataclass(frozen=True)
@@ -179,9 +204,10 @@ class Storage(ABC):
         """The entries directly inside ``rel``, sorted by name; empty if it does not exist."""
 
     @abstractmethod
-    def find(self, name: str, depth: int) -> dict[str, Stat]:
+    def find(self, name: str, depth: int, only: Mapping[int, str] | None = None) -> Listing:
         """Every file called ``name`` exactly ``depth`` folders below the root, with its Stat,
-        keyed by relative path (``find("run.yaml", 3)`` -> ``{"p/runs/<id>/run.yaml": ...}``)."""
+        keyed by relative path (``find("run.yaml", 3, {1: "runs"})`` ->
+        ``{"p/runs/<id>/run.yaml": ...}``); ``only`` names the one folder to enter at a level."""
 
     @abstractmethod
     def files_under(self, rel: str) -> dict[str, int]:

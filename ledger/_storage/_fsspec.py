@@ -10,7 +10,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ledger import _settings
-from ledger._storage._base import Capabilities, Entry, Stat, Storage, as_os_error, too_large
+from ledger._storage._base import Capabilities, Entry, Listing, Stat, Storage, as_os_error, entered, too_large
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -156,11 +156,11 @@ class FsspecStorage(Storage):
         entries.sort(key=lambda e: e.name)
         return entries
 
-    def find(self, name: str, depth: int) -> dict[str, Stat]:
+    def find(self, name: str, depth: int, only: Mapping[int, str] | None = None) -> Listing:
         # One recursive listing, which object stores answer in pages of a thousand keys
         # instead of a request per folder.
         prefix = self.root.rstrip("/") + "/"
-        out: dict[str, Stat] = {}
+        out = Listing()
         self.fs.invalidate_cache(self.root)
         try:
             infos = self.fs.find(self.root, detail=True)
@@ -170,7 +170,9 @@ class FsspecStorage(Storage):
             rel = str(path)[len(prefix) :] if str(path).startswith(prefix) else None
             if rel is None or rel.count("/") != depth or not rel.endswith("/" + name):
                 continue
-            out[rel] = Stat(int(info.get("size") or 0), _version(info), _mtime(info))
+            if only and not entered(rel, only):
+                continue
+            out.add(rel, Stat(int(info.get("size") or 0), _version(info), _mtime(info)))
         return out
 
     def files_under(self, rel: str) -> dict[str, int]:

@@ -15,7 +15,7 @@ import urllib.request
 from typing import TYPE_CHECKING
 
 from ledger._errors import StorageError
-from ledger._storage._base import Capabilities, Entry, Stat, Storage, check_rel, too_large
+from ledger._storage._base import Capabilities, Entry, Listing, Stat, Storage, check_rel, entered, too_large
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -117,11 +117,13 @@ class HttpStorage(Storage):
     def list_dir(self, rel: str) -> list[Entry]:
         return [Entry(name, is_dir) for name, (is_dir, _size) in sorted(self._listing.get(rel, {}).items())]
 
-    def find(self, name: str, depth: int) -> dict[str, Stat]:
-        out: dict[str, Stat] = {}
+    def find(self, name: str, depth: int, only: Mapping[int, str] | None = None) -> Listing:
+        out = Listing()
         for folder, entries in self._listing.items():
             if folder.count("/") + 1 == depth and name in entries and not entries[name][0]:
-                out[f"{folder}/{name}"] = Stat(entries[name][1], "")
+                path = f"{folder}/{name}"
+                if not only or entered(path, only):
+                    out.add(path, Stat(entries[name][1], ""))
         return out
 
     def files_under(self, rel: str) -> dict[str, int]:
